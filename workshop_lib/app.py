@@ -1,0 +1,174 @@
+"""One server, one port: WebSocket lessons by path, the browser client and small HTTP endpoints.
+
+websockets is not a web framework, but its ``process_request`` hook sees every HTTP request
+before the WebSocket handshake. A request that asks for an upgrade goes on to the lesson
+routed at its path; any other request gets a plain HTTP response from here::
+
+    app = App()                          # "/" and "/echo" are the echo lesson
+    app.route("/shout", shout_handler)   # add a lesson (or an exercise) at a path
+    server = await app.serve("127.0.0.1", 0)
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import mimetypes
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from . import __version__
+from .echo import echo
+
+__all__ = ["DEFAULT_MAX_SIZE", "STATIC_DIR", "App", "Handler"]
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# Large enough for any lesson's event, small enough that one client can't eat the memory.
+DEFAULT_MAX_SIZE = 64 * 1024
+
+# Explicit, because some systems' mimetypes registry maps .js to text/plain, and browsers
+# refuse to run a module script served as text/plain.
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
+
+logger = logging.getLogger("workshop_lib.app")
+
+
+class App:
+    """Routes WebSocket paths to lesson handlers and answers plain HTTP requests."""
+
+    def __init__(self, static_dir: Path = STATIC_DIR, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self.static_dir = static_dir.resolve()
+        self.max_size = max_size
+        self.routes: dict[str, Handler] = {"/": echo, "/echo": echo}
+        self.clients: Counter[str] = Counter()  # open connections per path
+
+    def route(self, path: str, handler: Handler) -> None:
+        """Serve WebSocket connections to ``path`` with ``handler`` (replaces any previous)."""
+        if not path.startswith("/"):
+            raise ValueError(f"a route is a path starting with '/', not {path!r}")
+        self.routes[path] = handler
+
+    async def serve(self, host: str, port: int) -> Server:
+        """Listen on ``host:port`` (0 picks a free port) and return the websockets server."""
+        return await serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._process_request,
+            max_size=self.max_size,
+            # Ctrl-C and stop() must not wait long for a peer that never answers the close.
+            close_timeout=2,
+            logger=logging.getLogger("workshop_lib.websockets"),
+        )
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if _wants_websocket(request):
+            if path in self.routes:
+                return None  # go on with the handshake
+            known = ", ".join(sorted(self.routes))
+            return connection.respond(
+                http.HTTPStatus.NOT_FOUND,
+                f"No WebSocket endpoint at {path}. Endpoints on this server: {known}\n",
+            )
+        if path == "/healthz":
+            return _json(connection, self._health())
+        if path in ("/", "/index.html"):
+            return self._static(connection, "index.html")
+        if path.startswith("/static/"):
+            return self._static(connection, path.removeprefix("/static/"))
+        return connection.respond(
+            http.HTTPStatus.NOT_FOUND,
+            f"Not found: {path}. The browser client is at /, the health check at /healthz.\n",
+        )
+
+    def _health(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "server": "workshop_lib",
+            "version": __version__,
+            "pid": os.getpid(),
+            "routes": sorted(self.routes),
+        }
+
+    def _static(self, connection: ServerConnection, relative: str) -> Response:
+        file = (self.static_dir / relative).resolve()
+        # resolve() folds "..", so this also refuses paths that climb out of static/.
+        if not file.is_relative_to(self.static_dir) or not file.is_file():
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"Not found: /{relative}\n")
+        body = file.read_bytes()
+        content_type = _CONTENT_TYPES.get(file.suffix) or (
+            mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        )
+        response = connection.respond(http.HTTPStatus.OK, "")
+        response.body = body
+        response.headers["Content-Length"] = str(len(body))
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = content_type
+        # Learners edit static/ during the course: always revalidate.
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    # -- WebSocket ------------------------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        path = urlsplit(connection.request.path).path if connection.request else "/"
+        handler = self.routes[path]  # _process_request let only known paths through
+        peer = _peer(connection)
+        self.clients[path] += 1
+        logger.info("%s connected to %s", peer, path)
+        try:
+            await handler(connection)
+        except ConnectionClosed:
+            pass  # the client went away mid-message: ordinary on a network, not an error
+        except Exception as exc:
+            # A bug in a lesson (or in a learner's exercise handler): log it for the log
+            # widget, and tell the client why it is being closed.
+            logger.exception("handler for %s failed", path)
+            reason = f"handler failed: {type(exc).__name__}"[:120]
+            await connection.close(CloseCode.INTERNAL_ERROR, reason)
+        finally:
+            self.clients[path] -= 1
+            logger.info(
+                "%s left %s (close code %s)",
+                peer,
+                path,
+                connection.close_code if connection.close_code is not None else "none",
+            )
+
+
+def _wants_websocket(request: Request) -> bool:
+    upgrade = ",".join(request.headers.get_all("Upgrade"))
+    return "websocket" in upgrade.lower()
+
+
+def _json(connection: ServerConnection, payload: object) -> Response:
+    response = connection.respond(http.HTTPStatus.OK, json.dumps(payload) + "\n")
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "a client"

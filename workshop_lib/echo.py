@@ -1,0 +1,22 @@
+"""The echo lesson: every message comes back unchanged, text as text, binary as binary.
+
+This is the whole server side of the first lesson, in the shape of websockets' own
+examples::
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+"""
+
+from __future__ import annotations
+
+from websockets.asyncio.server import ServerConnection
+
+__all__ = ["echo"]
+
+
+async def echo(websocket: ServerConnection) -> None:
+    """Send every message back to its sender, unchanged and in order."""
+    # `async for` ends when the client closes; a str stays a str and bytes stay bytes.
+    async for message in websocket:
+        await websocket.send(message)

@@ -1,0 +1,284 @@
+"""Start and stop workshop servers from a notebook cell; the registry that keeps them tidy.
+
+    from workshop_lib import start_server
+    server = start_server()     # port 8765, or a free one with a warning if 8765 is taken
+    server                      # rich repr: URLs and links to the browser pages
+    server.stop()               # idempotent; `with start_server(port=0) as s:` works too
+
+Each server owns a :class:`~workshop_lib.runner.LoopThread`. Servers are registered by
+name, so re-running the cell that starts one first stops the previous one of that name
+(no "address already in use"), and ``atexit`` stops whatever is left.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import html
+import logging
+import threading
+import warnings
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from websockets.asyncio.server import Server
+
+from .app import DEFAULT_MAX_SIZE, App, Handler
+from .links import LESSON_PAGES, Links
+from .ports import describe_port_holder
+from .runner import LoopThread
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "PortFallbackWarning",
+    "PortInUseError",
+    "WorkshopServer",
+    "running_servers",
+    "start_server",
+    "stop_server",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765  # the original module's ws://localhost:8765
+
+T = TypeVar("T")
+logger = logging.getLogger("workshop_lib.server")
+
+
+class PortInUseError(OSError):
+    """The port asked for is taken; the message says by whom, as far as can be told."""
+
+
+class PortFallbackWarning(UserWarning):
+    """The default port was taken, so the server listens on another one."""
+
+
+# Shown every time, not once per line of code: re-running a cell must warn again.
+warnings.simplefilter("always", PortFallbackWarning)
+
+_registry: dict[str, WorkshopServer] = {}
+_registry_lock = threading.RLock()
+
+
+class WorkshopServer:
+    """A running workshop server: its addresses, its state, and how to stop it.
+
+    Create it with :func:`start_server`, not directly.
+    """
+
+    def __init__(self, name: str, host: str, app: App) -> None:
+        self.name = name
+        self.host = host
+        self.app = app
+        self.port: int = 0
+        self.note: str | None = None  # why the port differs from the one asked for
+        self._loop = LoopThread(f"workshop-server-{name}")
+        self._server: Server | None = None
+        self._stop_lock = threading.Lock()
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def links(self) -> Links:
+        """Every URL of this server (see :mod:`workshop_lib.links`)."""
+        return Links(self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """Base WebSocket URL, e.g. ``ws://127.0.0.1:8765`` (the echo lives there too)."""
+        return self.links.websocket
+
+    @property
+    def http_url(self) -> str:
+        """Base HTTP URL: the browser client is served there."""
+        return self.links.http
+
+    @property
+    def running(self) -> bool:
+        """True until :meth:`stop`."""
+        return self._server is not None and self._loop.alive
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _start(self, port: int, timeout: float) -> None:
+        self._loop.start(timeout)
+        try:
+            self._server = self._loop.run(self.app.serve(self.host, port), timeout)
+        except BaseException:
+            self._loop.stop()
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("server %r listening on %s", self.name, self.http_url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every connection (code 1001, going away), stop listening, end the thread.
+
+        Safe to call more than once.
+        """
+        with self._stop_lock:
+            server, self._server = self._server, None
+            if server is not None and self._loop.alive:
+                try:
+                    self._loop.run(_close(server), timeout)
+                finally:
+                    self._loop.stop(timeout)
+                logger.info("server %r stopped", self.name)
+        with _registry_lock:
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+
+    close = stop  # the name dask and websockets use
+
+    def __enter__(self) -> WorkshopServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- working with the server's loop -------------------------------------------------------
+
+    def route(self, path: str, handler: Handler) -> None:
+        """Serve WebSocket connections to ``path`` with ``handler``, from now on."""
+        self.app.route(path, handler)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coro`` on the server's loop and return a concurrent future at once."""
+        if not self.running:
+            coro.close()
+            raise RuntimeError(f"server {self.name!r} is stopped; start it again first")
+        return self._loop.submit(coro)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
+        """Run ``coro`` on the server's loop and return its result (errors are raised here).
+
+        Usage: ``server.run(some_lesson_coroutine())``, for code that must touch the
+        server's connections, which live only on its loop.
+        """
+        if not self.running:
+            coro.close()
+            raise RuntimeError(f"server {self.name!r} is stopped; start it again first")
+        return self._loop.run(coro, timeout)
+
+    # -- display ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = f"running at {self.url}" if self.running else "stopped"
+        return f"<WorkshopServer {self.name!r} {state}>"
+
+    def _repr_html_(self) -> str:
+        links = self.links
+        state = (
+            '<span style="color:#1a7f37">&#9679; running</span>'
+            if self.running
+            else '<span style="color:#cf222e">&#9679; stopped</span>'
+        )
+        rows = [
+            ("WebSocket", f"<code>{html.escape(self.url)}</code> (echo), "
+             f"<code>{html.escape(links.ws('/echo'))}</code>"),
+            ("Browser client", _a(links.url("/"))),
+            *((f"{title} page", _a(links.page(page))) for page, title in LESSON_PAGES.items()),
+            ("Health check", _a(links.url("/healthz"))),
+            ("Clients connected", str(sum(self.app.clients.values()))),
+        ]
+        if self.note:
+            rows.append(("Note", f'<span style="color:#9a6700">{html.escape(self.note)}</span>'))
+        body = "".join(
+            f'<tr><th style="text-align:left;padding-right:1em">{k}</th>'
+            f'<td style="text-align:left">{v}</td></tr>'
+            for k, v in rows
+        )
+        return (
+            f"<div><strong>WorkshopServer</strong> <code>{html.escape(self.name)}</code> "
+            f"{state}<table>{body}</table></div>"
+        )
+
+
+def _a(url: str) -> str:
+    escaped = html.escape(url)
+    return f'<a href="{escaped}" target="_blank" rel="noopener">{escaped}</a>'
+
+
+async def _close(server: Server) -> None:
+    server.close(close_connections=True)  # sends close code 1001 to every client
+    await server.wait_closed()
+
+
+def start_server(
+    port: int | None = None,
+    *,
+    host: str = DEFAULT_HOST,
+    name: str = "workshop",
+    routes: Mapping[str, Handler] | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+    timeout: float = 10.0,
+) -> WorkshopServer:
+    """Start a workshop server on a background thread and return its handle.
+
+    Usage: ``server = start_server()``; ``start_server(port=0)`` for any free port.
+
+    ``port=None`` means 8765, falling back to a free port with a
+    :class:`PortFallbackWarning` if 8765 is taken; an explicit port that is taken raises
+    :class:`PortInUseError`. A running server of the same ``name`` is stopped first, so
+    re-running a cell replaces its server. ``routes`` adds WebSocket paths, e.g.
+    ``{"/shout": shout}``. Startup errors are raised here, in the caller.
+    """
+    with _registry_lock:
+        previous = _registry.pop(name, None)
+        if previous is not None:
+            previous.stop()
+        app = App(max_size=max_size)
+        for path, handler in (routes or {}).items():
+            app.route(path, handler)
+
+        wanted = DEFAULT_PORT if port is None else port
+        server = WorkshopServer(name, host, app)
+        try:
+            server._start(wanted, timeout)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            holder = describe_port_holder(wanted)
+            if port is not None:
+                raise PortInUseError(
+                    errno.EADDRINUSE, f"port {wanted} is already in use: {holder}"
+                ) from None
+            server = WorkshopServer(name, host, app)
+            server._start(0, timeout)
+            server.note = f"port {wanted} was taken, so this server uses {server.port}"
+            warnings.warn(
+                f"Port {wanted} is in use, so the server listens on port {server.port} "
+                f"instead. Use server.url and server.http_url rather than typing the port. "
+                f"({holder})",
+                PortFallbackWarning,
+                stacklevel=2,
+            )
+        _registry[name] = server
+        return server
+
+
+def stop_server(name: str | None = None) -> None:
+    """Stop the server called ``name``, or every running server when no name is given."""
+    with _registry_lock:
+        servers = list(_registry.values()) if name is None else [_registry.get(name)]
+    for server in servers:
+        if server is not None:
+            server.stop()
+
+
+def running_servers() -> list[WorkshopServer]:
+    """The servers started in this process and not yet stopped."""
+    with _registry_lock:
+        return [s for s in _registry.values() if s.running]
+
+
+def _stop_all_at_exit() -> None:
+    # Stop servers while the interpreter can still run their loops' clean-up.
+    try:
+        stop_server()
+    except Exception as exc:  # at exit, a failure to close must not hide the real exit status
+        logger.warning("could not stop every server at exit: %s", exc)
+
+
+atexit.register(_stop_all_at_exit)
