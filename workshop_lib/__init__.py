@@ -8,17 +8,14 @@
 
 from __future__ import annotations
 
-import logging
-
 __version__ = "0.1.0"
 
-# The server logs through `logging`, never print(): a server thread that printed would
-# land its lines in whichever notebook cell happens to be running. The NullHandler keeps
-# Python's last-resort handler from writing them to stderr (which is such a cell, too);
-# a notebook that wants the log shows workshop_lib.widgets.LogView.
-logging.getLogger("workshop_lib").addHandler(logging.NullHandler())
+# The server logs through `logging` and never prints (see logs.py); LogView shows it.
+from . import logs
 
-from .server import (  # noqa: E402  (after __version__, which app.py reads)
+logs.install()
+
+from .server import (  # noqa: E402
     PortFallbackWarning,
     PortInUseError,
     WorkshopServer,

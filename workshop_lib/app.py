@@ -122,8 +122,10 @@ class App:
         )
         response = connection.respond(http.HTTPStatus.OK, "")
         response.body = body
+        # respond() set both headers for its empty body; Headers.__setitem__ would add a
+        # second copy, and browsers refuse a response with two Content-Lengths.
+        del response.headers["Content-Length"], response.headers["Content-Type"]
         response.headers["Content-Length"] = str(len(body))
-        del response.headers["Content-Type"]
         response.headers["Content-Type"] = content_type
         # Learners edit static/ during the course: always revalidate.
         response.headers["Cache-Control"] = "no-cache"

@@ -1,0 +1,201 @@
+// The echo page: open a WebSocket to /echo, send text, and watch it come back.
+//
+// It is the browser half of lesson 01, written with the plain WebSocket API so the
+// notebook can point at each step: `new WebSocket(url)`, then the open, message, error
+// and close events, then `send()` and `close()`.
+
+import { el } from "./dom.js";
+import { clockTime, describeClose, wsUrl } from "./socket.js";
+
+// A long session must not grow the page without bound: older entries are dropped.
+const MAX_LOG_ENTRIES = 500;
+
+/**
+ * Build the echo page inside `root` and wire it up.
+ *
+ * @param {HTMLElement} root - the element to fill (its old content is replaced)
+ * @returns {() => void} unmount: closes the connection, so leaving the page leaves the
+ *   server too, instead of keeping a hidden socket open
+ */
+export function mountEchoPage(root) {
+  // -- markup -------------------------------------------------------------------------------
+  const url = el("input", {
+    id: "echo-url", "data-testid": "echo-url", type: "url", value: wsUrl("/echo"),
+    spellcheck: false, autocomplete: "off",
+  });
+  const connectButton = el("button", {
+    id: "echo-connect", "data-testid": "echo-connect", type: "submit", text: "Connect",
+  });
+  const disconnectButton = el("button", {
+    id: "echo-disconnect", "data-testid": "echo-disconnect", type: "button",
+    class: "secondary", text: "Disconnect",
+  });
+  const status = el("output", {
+    id: "echo-status", "data-testid": "echo-status", class: "status", role: "status",
+  });
+  const input = el("input", {
+    id: "echo-input", "data-testid": "echo-input", type: "text", autocomplete: "off",
+    placeholder: "Type a message and press Enter",
+  });
+  const sendButton = el("button", {
+    id: "echo-send", "data-testid": "echo-send", type: "submit", text: "Send",
+  });
+  const clearButton = el("button", {
+    id: "echo-clear", "data-testid": "echo-clear", type: "button", class: "secondary",
+    text: "Clear log",
+  });
+  const log = el("ol", {
+    id: "echo-log", "data-testid": "echo-log", class: "log", role: "log",
+    "aria-label": "Messages",
+  });
+
+  // Two forms, so that Enter in the URL field connects and Enter in the message field
+  // sends: the browser submits a form from its text field for free.
+  const connectForm = el("form", { class: "row", id: "echo-connect-form" },
+    el("label", { for: "echo-url", text: "Server" }), url, connectButton, disconnectButton);
+  const sendForm = el("form", { class: "row", id: "echo-send-form" },
+    el("label", { for: "echo-input", text: "Message" }), input, sendButton);
+
+  root.replaceChildren(
+    el("section", { class: "card", "aria-labelledby": "echo-title" },
+      el("h1", { id: "echo-title", text: "Echo" }),
+      el("p", { class: "lead", text:
+        "The server at /echo sends every message straight back. Connect, send a few " +
+        "messages, and watch the round-trip time of each one." }),
+      connectForm,
+      el("p", { class: "status-line" }, "Status: ", status),
+      sendForm,
+    ),
+    el("section", { class: "card", "aria-labelledby": "echo-log-title" },
+      el("div", { class: "log-header" },
+        el("h2", { id: "echo-log-title", text: "Log" }), clearButton),
+      log,
+    ),
+  );
+
+  // -- state --------------------------------------------------------------------------------
+  /** @type {WebSocket | null} */
+  let socket = null;
+  // Send times (performance.now()) of messages not yet echoed. The echo server answers in
+  // order, so the oldest pending send belongs to the next reply: a FIFO queue suffices.
+  let pending = [];
+
+  /**
+   * Show the connection state, and enable exactly the controls that make sense in it.
+   * `problem` marks a state worth noticing (an abnormal close, a bad URL): it turns red.
+   */
+  function setState(state, text = state, problem = false) {
+    status.dataset.state = state;
+    status.textContent = text;
+    status.toggleAttribute("data-problem", problem);
+    const busy = state === "connecting" || state === "open" || state === "closing";
+    url.disabled = busy;
+    connectButton.disabled = busy;
+    disconnectButton.disabled = !busy || state === "closing";
+    input.disabled = state !== "open";
+    sendButton.disabled = state !== "open";
+  }
+
+  /** Add one log line; `direction` is "sent", "received" or "event" (open, close...). */
+  function addEntry(direction, text, rttMs) {
+    const arrow = { sent: "→", received: "←", event: "•" }[direction];
+    const entry = el("li", { class: `entry ${direction}`, dataset: { direction } },
+      el("time", { class: "time", text: clockTime() }),
+      el("span", { class: "direction", "aria-label": direction, text: arrow }),
+      el("span", { class: "text", text }),
+      rttMs === undefined ? null : el("span", {
+        class: "rtt", title: "round-trip time", text: `${rttMs.toFixed(1)} ms`,
+      }),
+    );
+    // Stay pinned to the newest entry unless the reader scrolled up to look at older ones.
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
+    log.append(entry);
+    while (log.childElementCount > MAX_LOG_ENTRIES) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  // -- connection ---------------------------------------------------------------------------
+  function connect() {
+    let ws;
+    try {
+      ws = new WebSocket(url.value.trim());
+    } catch (error) {
+      // A malformed URL throws synchronously (SyntaxError) instead of firing "error".
+      setState("closed", `invalid URL (${error.message})`, true);
+      return;
+    }
+    socket = ws;
+    pending = [];
+    ws.binaryType = "arraybuffer";
+    setState("connecting", "connecting…");
+
+    // Each listener first checks that `ws` is still the current socket: events of an
+    // old connection can arrive after the learner has already opened a new one.
+    ws.addEventListener("open", () => {
+      if (ws !== socket) return;
+      setState("open");
+      addEntry("event", `connected to ${ws.url}`);
+      input.focus();
+    });
+    ws.addEventListener("message", (event) => {
+      if (ws !== socket) return;
+      const sentAt = pending.shift();
+      const rtt = sentAt === undefined ? undefined : performance.now() - sentAt;
+      // This page only sends text, but the echo lesson also echoes binary frames.
+      const text = typeof event.data === "string"
+        ? event.data
+        : `[binary, ${event.data.byteLength} bytes]`;
+      addEntry("received", text, rtt);
+    });
+    // "error" carries no detail on purpose (browsers hide network errors from pages);
+    // the close event that always follows it has the code, so the status waits for that.
+    ws.addEventListener("close", (event) => {
+      if (ws !== socket) return;
+      socket = null;
+      pending = [];
+      const why = describeClose(event.code, event.reason);
+      // Only a 1000 is a close someone asked for; anything else deserves attention.
+      setState("closed", `closed (${why})`, event.code !== 1000);
+      addEntry("event", `closed (${why})`);
+    });
+  }
+
+  function disconnect() {
+    if (!socket) return;
+    setState("closing", "closing…");
+    socket.close(1000, "user disconnected");
+  }
+
+  function send() {
+    // The disabled button stops clicks; this guard also stops any other way in
+    // (a script calling requestSubmit(), a state change mid-keystroke).
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const text = input.value;
+    if (text === "") return;
+    pending.push(performance.now());
+    socket.send(text);
+    addEntry("sent", text);
+    input.value = "";
+    input.focus();
+  }
+
+  // -- events -------------------------------------------------------------------------------
+  connectForm.addEventListener("submit", (event) => {
+    event.preventDefault(); // a WebSocket page must not reload itself on submit
+    connect();
+  });
+  disconnectButton.addEventListener("click", disconnect);
+  sendForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  clearButton.addEventListener("click", () => log.replaceChildren());
+
+  setState("closed", "not connected");
+
+  return () => {
+    const ws = socket;
+    socket = null; // ignore its late events: the page they would update is gone
+    ws?.close(1000, "left the page");
+  };
+}

@@ -1,0 +1,185 @@
+"""One port: the browser client over HTTP, the echo over WebSocket, clear answers to bad input."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Opcode
+from websockets.sync.client import connect
+
+from tests.rawclient import RawClient
+
+
+def get(server, path: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+def test_root_serves_the_browser_client(server):
+    response = get(server, "/")
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert b"<title>" in response.body and b"main.js" in response.body
+    # Exactly one Content-Length, matching the body: browsers refuse two.
+    assert response.headers.get_all("Content-Length") == [str(len(response.body))]
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/static/main.js", "text/javascript"), ("/static/style.css", "text/css")],
+)
+def test_static_files_have_the_right_type(server, path, content_type):
+    response = get(server, path)
+    assert response.status == 200
+    assert response.getheader("Content-Type").startswith(content_type)
+    assert response.getheader("Cache-Control") == "no-cache"
+    assert len(response.body) > 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../pyproject.toml", "/static/%2e%2e/pyproject.toml", "/static/nope.js"]
+)
+def test_static_refuses_missing_files_and_paths_outside_static(server, path):
+    response = get(server, path)
+    assert response.status == 404
+    assert b"[project]" not in response.body
+
+
+def test_healthz(server):
+    response = get(server, "/healthz")
+    assert response.status == 200
+    health = json.loads(response.body)
+    assert health["status"] == "ok" and health["server"] == "workshop_lib"
+    assert "/echo" in health["routes"]
+
+
+def test_unknown_http_path_is_a_clear_404(server):
+    response = get(server, "/nope?x=1")
+    assert response.status == 404
+    assert b"Not found: /nope" in response.body and b"/healthz" in response.body
+
+
+def test_unknown_websocket_path_is_a_clear_404(server):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(server.links.ws("/nope"), open_timeout=5)
+    assert refused.value.response.status_code == 404
+    assert b"Endpoints on this server: /, /echo" in refused.value.response.body
+
+
+# -- echo --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/echo", "/echo?client=test"])
+def test_echo_keeps_text_as_text_and_binary_as_binary(server, path):
+    with connect(server.links.ws(path), open_timeout=5) as websocket:
+        websocket.send("héllo ✓")
+        assert websocket.recv(timeout=5) == "héllo ✓"
+        websocket.send(b"\x00\xffbinary")
+        assert websocket.recv(timeout=5) == b"\x00\xffbinary"
+
+
+def test_echo_keeps_order_and_serves_clients_independently(server):
+    with connect(server.links.ws("/echo")) as a, connect(server.links.ws("/echo")) as b:
+        for i in range(50):
+            a.send(f"a{i}")
+            b.send(f"b{i}")
+        assert [a.recv(timeout=5) for _ in range(50)] == [f"a{i}" for i in range(50)]
+        assert [b.recv(timeout=5) for _ in range(50)] == [f"b{i}" for i in range(50)]
+
+
+def test_a_message_over_the_size_limit_closes_with_1009(server):
+    with connect(server.links.ws("/echo"), max_size=None) as websocket:
+        websocket.send("x" * (64 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=5)
+    assert closed.value.rcvd.code == 1009
+
+
+# -- bad clients: the right close code, no traceback, no harm to others ------------------------
+
+
+@pytest.fixture
+def server_log(caplog):
+    caplog.set_level(logging.DEBUG, logger="workshop_lib")
+    return caplog
+
+
+def assert_no_tracebacks(caplog):
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+def test_invalid_utf8_closes_with_1007_and_no_traceback(server, server_log):
+    with connect(server.links.ws("/echo")) as bystander:
+        raw = RawClient("127.0.0.1", server.port, "/echo")
+        assert b" 101 " in raw.response
+        raw.send_frame(Opcode.TEXT, b"\xff\xfe not utf-8")
+        assert raw.close_code() == 1007
+        bystander.send("still here")
+        assert bystander.recv(timeout=5) == "still here"
+    assert_no_tracebacks(server_log)
+
+
+def test_protocol_violation_closes_with_1002_and_no_traceback(server, server_log):
+    raw = RawClient("127.0.0.1", server.port, "/echo")
+    raw.sock.sendall(b"\x81\x05hello")  # an unmasked client frame: forbidden by RFC 6455
+    assert raw.close_code() == 1002
+    assert_no_tracebacks(server_log)
+
+
+def test_a_client_that_vanishes_leaves_no_traceback(server, server_log):
+    raw = RawClient("127.0.0.1", server.port, "/echo")
+    raw.send_frame(Opcode.TEXT, b"half a conversation")
+    raw.vanish()
+    with connect(server.links.ws("/echo")) as websocket:
+        websocket.send("after")
+        assert websocket.recv(timeout=5) == "after"
+    assert_no_tracebacks(server_log)
+
+
+def test_a_failing_handler_closes_with_1011_and_logs_why(server, server_log):
+    async def broken(websocket):
+        async for message in websocket:
+            await websocket.send(message + 1)
+
+    server.route("/broken", broken)
+    with connect(server.links.ws("/broken")) as websocket:
+        websocket.send("x")
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=5)
+    assert closed.value.rcvd.code == 1011
+    assert closed.value.rcvd.reason == "handler failed: TypeError"
+    failures = [r for r in server_log.records if r.getMessage() == "handler for /broken failed"]
+    assert failures and failures[0].exc_info[0] is TypeError
+
+
+def test_stopping_the_server_closes_clients_with_1001(server):
+    with connect(server.links.ws("/echo")) as websocket:
+        server.stop()
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=5)
+    assert closed.value.rcvd.code == 1001
+
+
+def test_client_counts_follow_connections(server):
+    with connect(server.links.ws("/echo")) as websocket:
+        websocket.send("x")
+        websocket.recv(timeout=5)
+        assert server.app.clients["/echo"] == 1
+    for _ in range(50):
+        if server.app.clients["/echo"] == 0:
+            break
+        time.sleep(0.02)
+    assert server.app.clients["/echo"] == 0

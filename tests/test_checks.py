@@ -1,0 +1,163 @@
+"""Every exercise check, against right answers (the shipped solutions) and wrong ones."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from workshop_lib.checks import CheckResult
+from workshop_lib.checks.echo import ECHO_DELAYS_MS, q1, q2
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
+
+
+def load_solution(name: str, **names: object) -> dict[str, object]:
+    """Run a solution file as `%load` + run would, with the notebook's names defined."""
+    path = SOLUTIONS / name
+    namespace: dict[str, object] = dict(names)
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace
+
+
+# -- q1: the shout handler -------------------------------------------------------------------
+
+
+def test_q1_accepts_the_solution():
+    shout = load_solution("01_shout.py", q1=q1)["shout"]
+    result = q1.check(shout)
+    assert result.ok, result.message
+
+
+async def plain_echo(websocket):
+    async for message in websocket:
+        await websocket.send(message)
+
+
+async def answers_once(websocket):
+    message = await websocket.recv()
+    await websocket.send(message.upper() + "!")
+
+
+async def never_answers(websocket):
+    async for _message in websocket:
+        pass
+
+
+async def crashes(websocket):
+    async for message in websocket:
+        await websocket.send(message.upper() + 1)
+
+
+def sync_handler(websocket):
+    return None
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (plain_echo, "expected 'HELLO!', got 'hello'"),
+        (answers_once, "closed the connection"),
+        (never_answers, "no reply within 3 s"),
+        (crashes, "closed the connection"),
+        (sync_handler, "async def"),
+    ],
+)
+def test_q1_rejects_wrong_handlers(answer, says):
+    result = q1.check(answer)
+    assert isinstance(result, CheckResult)
+    assert not result.ok
+    assert says in result.message
+
+
+def test_q1_notices_the_placeholder():
+    from workshop_lib.checks import ____
+
+    async def unfinished(websocket):
+        async for _message in websocket:
+            await websocket.send(____)
+
+    result = q1.check(unfinished)
+    assert not result.ok
+    assert "replace every ____" in result.message
+
+
+# -- q2: the round-trip timer ----------------------------------------------------------------
+
+
+def test_q2_accepts_the_solution():
+    measure = load_solution("01_round_trips.py", q2=q2)["measure_round_trips"]
+    result = q2.check(measure)
+    assert result.ok, result.message
+
+
+async def in_seconds(url, n):
+    times = []
+    async with connect(url) as websocket:
+        for _ in range(n):
+            start = time.perf_counter()
+            await websocket.send("x")
+            await websocket.recv()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+async def made_up(url, n):
+    return [d + 5.0 for d in ECHO_DELAYS_MS]
+
+
+async def send_only(url, n):
+    times = []
+    async with connect(url) as websocket:
+        for _ in range(n):
+            start = time.perf_counter()
+            await websocket.send("x")
+            times.append((time.perf_counter() - start) * 1000)
+        for _ in range(n):
+            await websocket.recv()
+    return times
+
+
+async def too_few(url, n):
+    return (await in_seconds(url, n - 1))
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (in_seconds, "look like seconds"),
+        (made_up, "the server received 0 messages"),
+        (send_only, "start the clock before send()"),
+        (too_few, "got 4 times"),
+    ],
+)
+def test_q2_rejects_wrong_timers(answer, says):
+    result = q2.check(answer)
+    assert not result.ok
+    assert says in result.message
+
+
+async def waits_forever(url, n):
+    async with connect(url) as websocket:
+        await websocket.send("x")
+        await websocket.recv()
+        await websocket.recv()  # a second reply never comes
+
+
+def test_q2_gives_up_on_a_coroutine_that_never_ends(monkeypatch):
+    monkeypatch.setattr(q2, "timeout", 1.0)
+    started = time.perf_counter()
+    result = q2.check(waits_forever)
+    assert not result.ok
+    assert "did not finish within 1 s" in result.message
+    assert time.perf_counter() - started < 5
+
+
+def test_hint_and_solution_render():
+    assert "perf_counter" in q2.hint()
+    solution = q1.solution()
+    assert "%load solutions/01_shout.py" in solution
+    assert "message.upper()" in solution
+    assert "white-space:pre-wrap" in solution._repr_html_()

@@ -1,0 +1,140 @@
+"""Command line: the same server and client as the notebooks, from a terminal.
+
+    python -m workshop_lib serve [--host HOST] [--port PORT]
+    python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--handshake]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.sync.client import connect
+
+from . import __version__
+from .client import DEFAULT_URL, echo_round_trips, format_handshake
+from .links import LESSON_PAGES
+from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m workshop_lib",
+        description="WebSocket Basics Workshop: run the course server or a client.",
+    )
+    parser.add_argument("--version", action="version", version=f"workshop_lib {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the workshop server until Ctrl-C",
+        description="Run the workshop server: the browser client on http://HOST:PORT/ and "
+        "the WebSocket lessons on ws://HOST:PORT/<lesson>. Ctrl-C stops it.",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on "
+                       f"(default {DEFAULT_HOST}: this machine only)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("-v", "--verbose", action="store_true",
+                       help="also log every connection's protocol events")
+
+    client = commands.add_parser(
+        "client", help="talk to a running server",
+        description="Python clients for the lessons of a running workshop server.",
+    )
+    lessons = client.add_subparsers(dest="lesson", required=True, metavar="LESSON")
+    echo = lessons.add_parser(
+        "echo", help="send messages to /echo and print each reply with its round-trip time",
+        description="Send each MESSAGE to the echo lesson, one at a time, and print the reply "
+        "with its round-trip time.",
+    )
+    echo.add_argument("messages", nargs="+", metavar="MESSAGE", help="text to send")
+    echo.add_argument("--url", default=DEFAULT_URL, help=f"echo URL (default {DEFAULT_URL})")
+    echo.add_argument("--handshake", action="store_true",
+                      help="first print the HTTP upgrade request and response")
+    echo.add_argument("--timeout", type=float, default=5.0,
+                      help="seconds to wait for the server (default 5)")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
+    # websockets' own per-connection lines are protocol detail; --verbose shows them.
+    logging.getLogger("workshop_lib.websockets").setLevel(
+        logging.DEBUG if args.verbose else logging.WARNING
+    )
+    try:
+        server = start_server(args.port, host=args.host, name="cli")
+    except PortInUseError as exc:
+        print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+
+    links = server.links
+    print(f"Workshop server {__version__} running. Ctrl-C stops it.")
+    print(f"  Browser client:  {links.url('/')}")
+    for page, title in LESSON_PAGES.items():
+        print(f"  {title + ' page:':<16} {links.page(page)}")
+    print(f"  Echo WebSocket:  {links.ws('/echo')}  (and {server.url})", flush=True)
+
+    # Ctrl-C and SIGTERM (from a process manager) stop cleanly; SIGINT is set explicitly
+    # because a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stopped = threading.Event()
+    try:
+        # A timed wait, because an untimed one cannot be interrupted on Windows.
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("\nStopping: closing connections (code 1001, going away)...", flush=True)
+    finally:
+        server.stop()
+    print("Stopped.")
+    return 0
+
+
+def _client_echo(args: argparse.Namespace) -> int:
+    try:
+        if args.handshake:
+            with connect(args.url, open_timeout=args.timeout) as websocket:
+                print(format_handshake(websocket), end="\n\n")
+        for reply in echo_round_trips(args.url, args.messages, timeout=args.timeout):
+            print(f"{reply.received!s}    ({reply.ms:.2f} ms)")
+    except ConnectionRefusedError:
+        print(f"error: no server at {args.url}. Start one with `python -m workshop_lib serve` "
+              "(or start_server() in a notebook), or pass --url.", file=sys.stderr)
+        return 1
+    except InvalidURI as exc:
+        print(f"error: {exc}. A WebSocket URL looks like {DEFAULT_URL}", file=sys.stderr)
+        return 2
+    except InvalidStatus as exc:
+        body = exc.response.body.decode(errors="replace").strip()
+        print(f"error: the server refused the WebSocket ({exc.response.status_code}): {body}",
+              file=sys.stderr)
+        return 1
+    except (TimeoutError, WebSocketException, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m workshop_lib``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _client_echo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Exercises of notebook 01 (echo): a handler that transforms messages, a round-trip timer.
+
+    from workshop_lib.checks.echo import q1, q2, ____
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from ..server import start_server
+from ._base import CheckResult, Exercise, ____
+
+__all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
+
+# The check's echo server waits this long before its replies (the n-th delay for the n-th
+# message), so a real measurement of each round trip cannot come out shorter, and a list in
+# seconds shows the same pattern a thousand times smaller.
+ECHO_DELAYS_MS = (30, 90, 45, 120, 60)
+
+
+def _not_async(answer: Callable[..., Any], what: str) -> CheckResult | None:
+    if inspect.iscoroutinefunction(answer):
+        return None
+    return CheckResult(False, f"{what} must be defined with `async def`")
+
+
+def _scratch_server(routes: dict[str, Any]):
+    """A private server on a free port, so checks never disturb the learner's own."""
+    return start_server(port=0, name=f"check-{uuid.uuid4().hex[:8]}", routes=routes)
+
+
+class ShoutHandler(Exercise):
+    """q1: a handler that answers every text message in capitals, followed by "!"."""
+
+    hint_text = ("start from the echo handler: `async for message in websocket:` then "
+                 "`await websocket.send(...)` with `message.upper() + \"!\"`.")
+    solution_file = "01_shout.py"
+    messages = ("hello", "WebSockets are fun", "straße, ü and 1, 2, 3")
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := _not_async(answer, "a handler")) is not None:
+            return problem
+        with (
+            _scratch_server({"/shout": answer}) as server,
+            connect(server.links.ws("/shout"), open_timeout=5) as websocket,
+        ):
+            for message in self.messages:
+                expected = message.upper() + "!"
+                try:
+                    websocket.send(message)
+                    reply = websocket.recv(timeout=3)
+                except TimeoutError:
+                    return CheckResult(False, f"sent {message!r} and got no reply within 3 s: "
+                                       "does your handler `await websocket.send(...)`?")
+                except ConnectionClosed as exc:
+                    return CheckResult(False, f"sent {message!r} and the server closed the "
+                                       f"connection ({exc}); a handler that returns early "
+                                       "closes it: loop with `async for`")
+                if reply != expected:
+                    return CheckResult(False, f"sent {message!r}, expected {expected!r}, "
+                                       f"got {reply!r}")
+        return CheckResult(True, f"your handler answered {len(self.messages)} messages on one "
+                           "connection, in order")
+
+
+class RoundTripTimer(Exercise):
+    """q2: a client coroutine that times n echo round trips, in milliseconds."""
+
+    hint_text = ("inside `async with connect(url) as websocket:`, for each message take "
+                 "`start = time.perf_counter()`, `await websocket.send(...)`, "
+                 "`await websocket.recv()`, then append `(time.perf_counter() - start) * 1000`.")
+    solution_file = "01_round_trips.py"
+    count = len(ECHO_DELAYS_MS)
+    timeout = 15.0  # seconds
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := _not_async(answer, "measure_round_trips")) is not None:
+            return problem
+        received: list[str | bytes] = []
+
+        async def slow_echo(websocket: ServerConnection) -> None:
+            async for message in websocket:
+                received.append(message)
+                await asyncio.sleep(ECHO_DELAYS_MS[(len(received) - 1) % self.count] / 1e3)
+                await websocket.send(message)
+
+        # The learner's coroutine needs an event loop of its own, on a thread of its own:
+        # the kernel's loop is busy running this very cell.
+        pool = concurrent.futures.ThreadPoolExecutor(1, "check-client")
+        try:
+            with _scratch_server({"/echo": slow_echo}) as server:
+                started = time.perf_counter()
+                future = pool.submit(asyncio.run, answer(server.links.ws("/echo"), self.count))
+                try:
+                    times = future.result(timeout=self.timeout)
+                except concurrent.futures.TimeoutError:
+                    return CheckResult(False, f"measure_round_trips did not finish within "
+                                       f"{self.timeout:g} s: does every send get its recv?")
+                wall_ms = (time.perf_counter() - started) * 1e3
+        finally:
+            pool.shutdown(wait=False)  # a coroutine that never ends must not hang the check
+        return self._judge(times, received, wall_ms)
+
+    def _judge(self, times: object, received: list[str | bytes], wall_ms: float) -> CheckResult:
+        n = self.count
+        if not isinstance(times, list) or not all(isinstance(t, int | float) for t in times):
+            return CheckResult(False, f"return a list of numbers, not {type(times).__name__}")
+        if len(times) != n:
+            return CheckResult(False, f"asked for {n} round trips, got {len(times)} times")
+        if len(received) != n:
+            return CheckResult(False, f"the server received {len(received)} messages, not {n}")
+        if not _matches(times, ECHO_DELAYS_MS):
+            if _matches([t * 1e3 for t in times], ECHO_DELAYS_MS):
+                return CheckResult(False, "these look like seconds: return milliseconds (× 1000)")
+            slowest = ", ".join(f"{d} ms" for d in ECHO_DELAYS_MS)
+            return CheckResult(False, f"the check's server waits {slowest} before its replies, "
+                               f"but your times are {_listed(times)}: start the clock before "
+                               "send() and stop it after recv()")
+        if sum(times) > wall_ms:
+            return CheckResult(False, "the times add up to more than the whole call took: "
+                               "time one message at a time")
+        return CheckResult(True, f"{n} round trips of {_listed(times)} (the check's server "
+                           f"waited {_listed(ECHO_DELAYS_MS)} before replying)")
+
+
+def _matches(times: list[float], delays_ms: tuple[int, ...]) -> bool:
+    """Each time at least its delay, and not absurdly more (a second of slack)."""
+    return all(d <= t < d + 1000 for t, d in zip(times, delays_ms, strict=True))
+
+
+def _listed(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values) + " ms"
+
+
+q1 = ShoutHandler()
+q2 = RoundTripTimer()

@@ -1,0 +1,196 @@
+"""The setup check of notebook 00: is everything here, and if not, exactly how to fix it.
+
+    from workshop_lib.setup_check import run_checks
+    run_checks()     # a table: one line per check, each ok or how to fix it
+
+Whether the ipywidgets *front end* works can only be told by the front end itself: the
+report is a widget with view counting on, and its "widgets-frontend" line turns ok when
+JupyterLab actually renders it. Where nothing renders it (nbval, a console) it stays a
+failure with the fix, which is the truth.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from .client import echo_round_trips
+from .ports import describe_port_holder, port_is_free
+from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
+
+__all__ = ["REQUIREMENTS", "Check", "SetupReport", "run_checks"]
+
+# Package, lowest version the course needs, and why (shown when it is missing).
+REQUIREMENTS: list[tuple[str, tuple[int, ...], str]] = [
+    ("websockets", (17,), "the server and the clients"),
+    ("ipywidgets", (8, 1), "the live displays"),
+    ("jupyterlab", (4, 2), "the course runs in JupyterLab 4"),
+]
+
+INSTALL = "pip install -r requirements.txt (in the repository folder, in this environment)"
+
+
+@dataclass
+class Check:
+    """One line of the report: ``status`` is "ok", "warn" or "fail"."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_python() -> Check:
+    """Python 3.11 or newer (websockets 17 needs it)."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info >= (3, 11):  # noqa: UP036  (the check exists for older Pythons)
+        return Check("python", "ok", f"Python {version}")
+    return Check("python", "fail", f"Python {version} is too old",
+                 "install Python 3.11 or newer and create the environment again")
+
+
+def check_package(name: str, minimum: tuple[int, ...], why: str) -> Check:
+    """A package is installed in this kernel's environment, at least at ``minimum``."""
+    wanted = ".".join(map(str, minimum))
+    try:
+        version = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return Check(name, "fail", f"not installed (needed for {why})", INSTALL)
+    if _version_tuple(version) < minimum:
+        return Check(name, "fail", f"{version} is older than {wanted}",
+                     f"pip install -U '{name}>={wanted}'")
+    return Check(name, "ok", version)
+
+
+def check_widgets_extension() -> Check:
+    """The ipywidgets JupyterLab extension is installed where JupyterLab looks for it."""
+    try:
+        from jupyter_core.paths import jupyter_path
+    except ImportError:
+        return Check("widgets-extension", "fail", "jupyter_core is missing", INSTALL)
+    found = [Path(p) / "@jupyter-widgets" / "jupyterlab-manager"
+             for p in jupyter_path("labextensions")]
+    if any(path.is_dir() for path in found):
+        return Check("widgets-extension", "ok", "@jupyter-widgets/jupyterlab-manager found")
+    return Check("widgets-extension", "fail", "the ipywidgets JupyterLab extension is missing",
+                 "pip install jupyterlab_widgets (same environment as jupyter lab), then "
+                 "restart JupyterLab and reload the page")
+
+
+def check_port(port: int = DEFAULT_PORT) -> Check:
+    """The course's default port is free (if not, the server falls back, but say who has it)."""
+    name = f"port-{port}"
+    if port_is_free(DEFAULT_HOST, port):
+        return Check(name, "ok", f"port {port} is free")
+    return Check(name, "warn",
+                 f"port {port} is taken; start_server() will pick another port and say so",
+                 describe_port_holder(port))
+
+
+def check_server() -> list[Check]:
+    """A server starts, serves the browser client, and echoes over a real WebSocket."""
+    started = time.perf_counter()
+    try:
+        server = start_server(port=0, name="setup-check")
+    except Exception as exc:
+        return [Check("server-start", "fail", f"{type(exc).__name__}: {exc}",
+                      "copy this message into the course chat or an issue")]
+    checks = [Check("server-start", "ok",
+                    f"started in {(time.perf_counter() - started) * 1e3:.0f} ms")]
+    with server:
+        try:
+            with urllib.request.urlopen(server.links.url("/"), timeout=5) as reply:
+                page = reply.read().decode()
+            with urllib.request.urlopen(server.links.url("/static/main.js"), timeout=5) as reply:
+                script_type = reply.headers.get("Content-Type", "")
+            if "<title>" in page and script_type.startswith("text/javascript"):
+                checks.append(Check("browser-client", "ok", "index.html and main.js are served"))
+            else:
+                checks.append(Check("browser-client", "fail",
+                                    "the browser client's files look wrong",
+                                    "check that static/ is complete (git status)"))
+        except OSError as exc:
+            checks.append(Check("browser-client", "fail", f"{exc}",
+                                "run the notebook from a full clone of the repository"))
+        try:
+            [reply] = echo_round_trips(server.links.ws("/echo"), ["ping"])
+            checks.append(Check("echo", "ok", f"round trip in {reply.ms:.1f} ms"))
+        except Exception as exc:
+            checks.append(Check("echo", "fail", f"{type(exc).__name__}: {exc}",
+                                "a firewall or proxy may block local WebSockets"))
+    return checks
+
+
+_FRONTEND_PENDING = Check(
+    "widgets-frontend", "fail",
+    "no widget front end has shown this table (outside JupyterLab, e.g. under nbval, this "
+    "is expected)",
+    "in JupyterLab, this line turns ok by itself; if it stays: pip install ipywidgets "
+    "jupyterlab_widgets in the environment that runs `jupyter lab`, restart it, reload",
+)
+_FRONTEND_OK = Check("widgets-frontend", "ok", "JupyterLab rendered this widget")
+
+_ICONS = {"ok": ("&#10004;", "#1a7f37"), "warn": ("&#9888;", "#9a6700"),
+          "fail": ("&#10008;", "#cf222e")}
+
+
+class SetupReport(widgets.HTML):
+    """The setup check's table, as a widget so that the front end can vouch for itself."""
+
+    def __init__(self, checks: list[Check]) -> None:
+        super().__init__()
+        self.checks = [*checks, _FRONTEND_PENDING]
+        # View counting: the front end bumps _view_count when it renders this widget.
+        self.observe(self._on_views, names="_view_count")
+        self._view_count = 0
+        self._render()
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return all(c.status != "fail" for c in self.checks)
+
+    def _on_views(self, change: dict) -> None:
+        if change["new"]:
+            self.checks[-1] = _FRONTEND_OK
+            self._render()
+
+    def _render(self) -> None:
+        rows = []
+        for c in self.checks:
+            icon, colour = _ICONS[c.status]
+            fix = f"<br><small>Fix: {html.escape(c.fix)}</small>" if c.fix else ""
+            rows.append(
+                f'<tr data-status="{c.status}" data-check="{c.name}">'
+                f'<td style="color:{colour}">{icon} {c.status}</td>'
+                f"<td><code>{c.name}</code></td><td>{html.escape(c.detail)}{fix}</td></tr>"
+            )
+        self.value = (
+            '<table class="workshop-setup-check"><tr><th></th><th>check</th><th>result</th>'
+            f"</tr>{''.join(rows)}</table>"
+        )
+
+
+def run_checks() -> SetupReport:
+    """Run every check and return the report (display it as a cell's last line)."""
+    checks = [check_python()]
+    checks += [check_package(*requirement) for requirement in REQUIREMENTS]
+    checks += [check_widgets_extension(), check_port(), *check_server()]
+    return SetupReport(checks)

@@ -1,0 +1,169 @@
+"""ipywidgets live displays for the notebooks.
+
+    from workshop_lib.widgets import EchoPanel, LogView
+    EchoPanel(server.links.ws("/echo"))    # text box, Send, log with round-trip times
+    LogView()                               # the server's log, instead of prints in cells
+
+Widgets are created and displayed in the kernel's main thread. Only :class:`LogView`'s
+logging handler runs on the server thread, and it only sets a widget's value, which
+ipywidgets allows from any thread; it never prints into a cell.
+Widgets read what clients receive: lessons never import this module.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections import deque
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+
+import ipywidgets as widgets
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from . import logs
+
+__all__ = ["EchoPanel", "LogEntry", "LogView"]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the echo log: what went which way, when, and the round trip if known."""
+
+    time: datetime
+    direction: str  # "sent", "received" or "error"
+    text: str
+    ms: float | None = None
+
+
+class EchoPanel(widgets.VBox):
+    """Type a message, press Send, see it come back with its round-trip time.
+
+    Usage: ``EchoPanel(server.links.ws("/echo"))``. It holds one synchronous client
+    connection (the server runs on its own thread, so a blocking client cannot deadlock
+    it), opened on the first send and reopened if the server restarted.
+    """
+
+    def __init__(self, url: str, *, max_entries: int = 50, timeout: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.entries: deque[LogEntry] = deque(maxlen=max_entries)
+        self._websocket: ClientConnection | None = None
+        self._exit_stack = ExitStack()  # holds the open connection's `with` across clicks
+
+        self.text = widgets.Text(placeholder="Type a message", description="Message:")
+        self.text.add_class("workshop-echo-input")
+        self.send_button = widgets.Button(description="Send", button_style="primary",
+                                          icon="paper-plane")
+        self.send_button.add_class("workshop-echo-send")
+        self.send_button.on_click(lambda _button: self.send(self.text.value))
+        self.log_html = widgets.HTML()
+        self.log_html.add_class("workshop-echo-log")
+        title = widgets.HTML(f"<b>Echo</b> <code>{html.escape(url)}</code>")
+        super().__init__([title, widgets.HBox([self.text, self.send_button]), self.log_html])
+        self.add_class("workshop-echo-panel")
+        self._render()
+
+    def send(self, text: str) -> LogEntry:
+        """Send ``text``, wait for the echo, log both; returns the received (or error) entry."""
+        if not text:
+            return self._add(LogEntry(datetime.now(), "error", "type a message first"))
+        try:
+            websocket = self._connection()
+            started = time.perf_counter()
+            websocket.send(text)
+            self._add(LogEntry(datetime.now(), "sent", text))
+            reply = websocket.recv(timeout=self.timeout)
+            ms = (time.perf_counter() - started) * 1e3
+        except (OSError, TimeoutError, ConnectionClosed) as exc:
+            self._drop_connection()
+            return self._add(LogEntry(datetime.now(), "error", _explain(exc, self.url)))
+        received = reply if isinstance(reply, str) else f"<{len(reply)} bytes>"
+        self.text.value = ""
+        return self._add(LogEntry(datetime.now(), "received", received, ms))
+
+    def close(self) -> None:
+        """Close the connection and the widgets."""
+        self._drop_connection()
+        super().close()
+
+    def _connection(self) -> ClientConnection:
+        if self._websocket is None:
+            self._websocket = self._exit_stack.enter_context(
+                connect(self.url, open_timeout=self.timeout)
+            )
+        return self._websocket
+
+    def _drop_connection(self) -> None:
+        self._websocket = None
+        self._exit_stack.close()
+
+    def _add(self, entry: LogEntry) -> LogEntry:
+        self.entries.append(entry)
+        self._render()
+        return entry
+
+    def _render(self) -> None:
+        if not self.entries:
+            self.log_html.value = "<i>Nothing sent yet.</i>"
+            return
+        arrows = {"sent": "&rarr; sent", "received": "&larr; received", "error": "&#9888; error"}
+        rows = "".join(
+            f'<tr data-direction="{e.direction}">'
+            f"<td><code>{e.time.strftime('%H:%M:%S.%f')[:-3]}</code></td>"
+            f"<td>{arrows[e.direction]}</td>"
+            f"<td>{html.escape(e.text)}</td>"  # learner text is text, never markup
+            f"<td>{'' if e.ms is None else f'{e.ms:.2f} ms'}</td></tr>"
+            for e in self.entries
+        )
+        self.log_html.value = (
+            '<table style="border-collapse:collapse"><tr><th>time</th><th></th>'
+            f"<th>message</th><th>round trip</th></tr>{rows}</table>"
+        )
+
+
+def _explain(exc: BaseException, url: str) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"no server at {url}: run the cell that starts it"
+    if isinstance(exc, TimeoutError):
+        return "no reply in time: is the server running, and is this its echo path?"
+    if isinstance(exc, ConnectionClosed):
+        return f"connection closed ({exc}); press Send again to reconnect"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class LogView(widgets.HTML):
+    """The workshop server's recent log lines, updated live.
+
+    Usage: ``LogView()`` in a cell; ``.close()`` detaches it. Logging is the server's only
+    way to speak: it never prints, so nothing lands in whatever cell happens to be running.
+    """
+
+    def __init__(self, max_lines: int = 200) -> None:
+        super().__init__()
+        self.add_class("workshop-log-view")
+        self.lines: deque[str] = deque(logs.recent_lines(), maxlen=max_lines)
+        self._lock = threading.Lock()
+        self._render()
+        self._unsubscribe = logs.subscribe(self.add_line)
+
+    def add_line(self, line: str) -> None:
+        """Append a line (called from any thread, by the log's subscription)."""
+        with self._lock:
+            self.lines.append(line)
+            self._render()
+
+    def _render(self) -> None:
+        text = html.escape("\n".join(self.lines)) or "(nothing logged yet)"
+        self.value = (
+            '<pre style="max-height:14em;overflow:auto;font-size:12px;margin:0">'
+            f"{text}</pre>"
+        )
+
+    def close(self) -> None:
+        """Stop showing the log and unsubscribe from it."""
+        self._unsubscribe()
+        super().close()
