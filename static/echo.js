@@ -20,7 +20,7 @@ const MAX_LOG_ENTRIES = 500;
 export function mountEchoPage(root) {
   // -- markup -------------------------------------------------------------------------------
   const url = el("input", {
-    id: "echo-url", "data-testid": "echo-url", type: "url", value: wsUrl("/echo"),
+    id: "echo-url", "data-testid": "echo-url", type: "url", value: wsUrl("echo"),
     spellcheck: false, autocomplete: "off",
   });
   const connectButton = el("button", {

@@ -6,9 +6,11 @@
  *
  * Derived from `location` rather than hard-coded, so the client keeps working when the
  * server falls back to another port, and picks wss: when the page came over https:
- * (browsers block ws: from an https: page as mixed content).
+ * (browsers block ws: from an https: page as mixed content). A relative path ("echo")
+ * resolves against the page's own folder, so the client also works behind a proxy that
+ * serves it under a prefix (JupyterHub's /user/NAME/proxy/8765/).
  *
- * @param {string} path - e.g. "/echo"
+ * @param {string} path - e.g. "echo" (relative, preferred) or "/echo"
  * @param {Location | URL} [here=location] - the page's address (a parameter for testing)
  * @returns {string} e.g. "ws://127.0.0.1:8765/echo"
  */
@@ -16,6 +18,7 @@ export function wsUrl(path, here = location) {
   const url = new URL(path, here.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.hash = "";
+  url.search = "";
   return url.href;
 }
 
