@@ -1,0 +1,72 @@
+"""Small helpers shared by the benchmarks: the environment header, percentiles, free ports.
+
+    print_header("echo latency")         # python, websockets, workshop_lib, CPUs
+    percentile(samples, 0.99)            # nearest-rank, on any list of numbers
+    port = free_port()                   # a port nothing listens on right now
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Sequence
+
+import websockets
+
+import workshop_lib
+
+__all__ = ["HOST", "free_port", "percentile", "print_header", "wait_for_port"]
+
+HOST = "127.0.0.1"
+
+
+def print_header(title: str) -> None:
+    """Print what the figures depend on, so a pasted result says where it came from."""
+    print(f"# {title}")
+    print(
+        f"python {platform.python_version()} ({sys.executable}), "
+        f"websockets {websockets.__version__}, workshop_lib {workshop_lib.__version__}"
+    )
+    # The CPUs this process may run on, which a container can make fewer than the machine's.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(
+        f"{platform.system()} {platform.release()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs ({usable} usable)"
+    )
+    if hasattr(os, "getloadavg"):
+        # Other work on the machine shows up in p99 first: say how busy it was.
+        one, five, _ = os.getloadavg()
+        print(f"load average {one:.2f} (1 min), {five:.2f} (5 min)")
+    print()
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 < q ≤ 1): a value that was actually measured."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def free_port(host: str = HOST) -> int:
+    """A port that was free a moment ago (the OS picks it, as for ``port=0``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, host: str = HOST, timeout: float = 10.0) -> None:
+    """Return once something accepts TCP connections on ``host:port``; raise on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            time.sleep(0.02)
