@@ -38,7 +38,7 @@ def find_chromium() -> str | None:
     """Path of a Chromium or Chrome binary, or None."""
     explicit = os.environ.get("WORKSHOP_CHROMIUM")
     if explicit:
-        return explicit
+        return explicit if os.path.isfile(explicit) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
         if path:
@@ -68,7 +68,7 @@ def browser():
     if executable is None:
         unavailable(
             "no Chromium found (Debian/Ubuntu: apt-get install chromium; "
-            "or set WORKSHOP_CHROMIUM to a Chrome/Chromium binary)"
+            "or set WORKSHOP_CHROMIUM to the path of a Chrome/Chromium binary)"
         )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(

@@ -41,8 +41,8 @@ def describe_port_holder(port: int, host: str = "127.0.0.1") -> str:
     if isinstance(health, dict) and health.get("server") == "workshop_lib":
         if health.get("pid") == os.getpid():
             return (
-                f"a server started earlier in this same kernel holds port {port}: "
-                "`stop_server()` stops every server this kernel started"
+                f"a server started earlier in this same kernel (this process) holds port "
+                f"{port}: `stop_server()` stops every server this process started"
             )
         return (
             f"another workshop server holds port {port} (process {health.get('pid')}), "
