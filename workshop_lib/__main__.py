@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 from . import __version__
 from .client import DEFAULT_URL, echo_round_trips, format_handshake
 from .links import LESSON_PAGES
+from .logs import WEBSOCKETS_LOGGER_NAME
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
 
 __all__ = ["main"]
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
     # websockets' own per-connection lines are protocol detail; --verbose shows them.
-    logging.getLogger("workshop_lib.websockets").setLevel(
+    logging.getLogger(WEBSOCKETS_LOGGER_NAME).setLevel(
         logging.DEBUG if args.verbose else logging.WARNING
     )
     try:

@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response
 
 from . import __version__
 from .echo import echo
+from .logs import WEBSOCKETS_LOGGER_NAME
 
 __all__ = ["DEFAULT_MAX_SIZE", "STATIC_DIR", "App", "Handler"]
 
@@ -76,7 +77,7 @@ class App:
             max_size=self.max_size,
             # Ctrl-C and stop() must not wait long for a peer that never answers the close.
             close_timeout=2,
-            logger=logging.getLogger("workshop_lib.websockets"),
+            logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
 
     # -- HTTP ---------------------------------------------------------------------------------

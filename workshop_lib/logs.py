@@ -16,9 +16,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["LOGGER_NAME", "install", "recent_lines", "subscribe"]
+__all__ = ["LOGGER_NAME", "WEBSOCKETS_LOGGER_NAME", "install", "recent_lines", "subscribe"]
 
 LOGGER_NAME = "workshop_lib"
+WEBSOCKETS_LOGGER_NAME = "workshop_lib.websockets"  # the logger app.py hands to websockets
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
 
 
@@ -58,6 +59,11 @@ def install() -> None:
         logger.addHandler(_handler)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
+        # websockets' own lines ("connection open", "server listening") repeat the app's;
+        # keep its warnings and errors only (the CLI's --verbose shows everything).
+        protocol_logger = logging.getLogger(WEBSOCKETS_LOGGER_NAME)
+        if protocol_logger.level == logging.NOTSET:
+            protocol_logger.setLevel(logging.WARNING)
 
 
 def recent_lines() -> list[str]:
