@@ -109,7 +109,7 @@ def test_bad_clients_leave_no_traceback_in_the_terminal(served):
     with connect(served.echo_url, open_timeout=5) as websocket:
         websocket.send("fine")
         assert websocket.recv(timeout=5) == "fine"
-    out, err, _ = served.interrupt()
+    _, err, _ = served.interrupt()
     assert "Traceback" not in err, err
     assert "connected to /echo" in err  # the log itself does go to the terminal
 

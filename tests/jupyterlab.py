@@ -1,0 +1,489 @@
+"""Run notebooks in a real JupyterLab, driven by Chromium through Playwright.
+
+nbval executes notebooks without a front end, so it cannot prove that a widget renders or
+that a click reaches the kernel; this harness can. Usage in a test module:
+
+    from tests import jupyterlab
+    from tests.jupyterlab import error_outputs, open_notebook, run_all_cells
+
+    lab = jupyterlab.lab            # bind the fixtures where pytest looks for them
+    lab_page = jupyterlab.lab_page
+
+    @pytest.mark.browser
+    def test_something(lab_page, lab):
+        open_notebook(lab_page, lab, "01-echo.ipynb")
+        run_all_cells(lab_page)     # or run_cells_above(page, "text of a cell"), run_cells_from
+        assert error_outputs(lab_page) == []
+
+`lab` is one JupyterLab server per test session, serving a temporary copy of notebooks/
+(JupyterLab autosaves, and outputs must never land in the repository). `lab_page` is the
+`page` fixture of conftest.py plus a clean-up that shuts down the kernels the test started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+ARTIFACTS = ROOT / "test-artifacts"  # the same folder conftest.py's `page` fixture uses
+
+STARTUP_TIMEOUT = 90.0  # seconds; two slow cores, a cold import of jupyter_server
+KERNEL_TIMEOUT = 90_000  # ms until a notebook's kernel is idle after opening it
+RUN_ALL_TIMEOUT = 180_000  # ms for a whole notebook to execute
+
+# Plugins that would reach the internet or pop up toasts over the notebook.
+DISABLED_PLUGINS = [
+    "@jupyterlab/apputils-extension:announcements",  # news feed + update check
+]
+
+# User settings written into a fresh settings dir, so no personal settings leak in.
+USER_SETTINGS: dict[str, dict[str, Any]] = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    # A notebook without kernelspec metadata would otherwise stop at a "Select Kernel" dialog.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "autoStartDefaultKernel": True,
+    },
+}
+
+
+@dataclass
+class JupyterLab:
+    """A running `jupyter lab` subprocess; `url()` builds tokenised URLs into it."""
+
+    base_url: str
+    token: str
+    root_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def url(self, path: str = "") -> str:
+        """Absolute URL of `path` (no leading slash) with the token as a query parameter."""
+        sep = "&" if "?" in path else "?"
+        return f"{self.base_url}{path}{sep}token={self.token}"
+
+    def api(self, method: str, path: str, timeout: float = 10.0) -> Any:
+        """Call the Jupyter Server REST API; returns the decoded JSON body (or None)."""
+        request = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The last lines of the server's log (kernels' stderr lands there too)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def shutdown_kernels(self) -> None:
+        """Delete every session (and so shut down its kernel), so tests don't share state."""
+        for session in self.api("GET", "api/sessions"):
+            with contextlib.suppress(urllib.error.HTTPError):  # already gone
+                self.api("DELETE", f"api/sessions/{session['id']}", timeout=30)
+        for kernel in self.api("GET", "api/kernels"):
+            with contextlib.suppress(urllib.error.HTTPError):
+                self.api("DELETE", f"api/kernels/{kernel['id']}", timeout=30)
+
+
+def _free_port() -> int:
+    """A port that was free a moment ago (the server is told not to retry others)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _write_config(base: Path) -> dict[str, str]:
+    """Fresh Jupyter config/data/runtime dirs under `base`; returns the env vars for them."""
+    config_dir = base / "config"
+    (config_dir / "labconfig").mkdir(parents=True)
+    page_config = {"disabledExtensions": dict.fromkeys(DISABLED_PLUGINS, True)}
+    (config_dir / "labconfig" / "page_config.json").write_text(json.dumps(page_config))
+    settings_dir = base / "user-settings"
+    for relative, values in USER_SETTINGS.items():
+        path = settings_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    for name in ("data", "runtime", "workspaces", "ipython"):
+        (base / name).mkdir()
+    return {
+        # Isolated dirs: a kernelspec or setting in the user's home must not change the test.
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_DATA_DIR": str(base / "data"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "IPYTHONDIR": str(base / "ipython"),
+    }
+
+
+def _start_lab(base: Path) -> JupyterLab:
+    """Start `jupyter lab` on a copy of notebooks/ and wait until /api/status answers."""
+    root_dir = base / "notebooks"
+    if NOTEBOOKS.is_dir():
+        shutil.copytree(
+            NOTEBOOKS,
+            root_dir,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        )
+    else:
+        root_dir.mkdir()
+    env = {**os.environ, **_write_config(base)}
+    # The kernels must import this checkout's workshop_lib, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    token = secrets.token_hex(24)
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        "--ServerApp.terminals_enabled=False",
+        # No network: no news feed, no update check, no PyPI extension listings.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        f"--LabApp.user_settings_dir={base / 'user-settings'}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        # window.jupyterapp: the command registry and the kernel status, as Galata uses them.
+        "--LabApp.expose_app_in_browser=True",
+    ]  # fmt: skip
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # CI containers run as root; Jupyter refuses otherwise
+    log_path = base / "jupyterlab.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=root_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown can kill it whole
+        )
+    lab = JupyterLab(f"http://127.0.0.1:{port}/", token, root_dir, log_path, process)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{lab.log_tail()}")
+        try:
+            lab.api("GET", "api/status", timeout=2)
+            return lab
+        except (OSError, ValueError):
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            _stop_lab(lab)
+            raise RuntimeError(
+                f"jupyter lab did not answer in {STARTUP_TIMEOUT}s:\n{lab.log_tail()}"
+            )
+        time.sleep(0.25)
+
+
+def _descendants(pid: int) -> list[Any]:
+    """psutil.Process objects for every process below `pid` (kernels, what they started)."""
+    try:
+        import psutil  # ipykernel's dependency, so always present next to JupyterLab
+    except ImportError:
+        return []
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _stop_lab(lab: JupyterLab) -> None:
+    """SIGTERM the server's group (it shuts its kernels down), then SIGKILL what remains."""
+    process = lab.process
+    # jupyter_client starts each kernel with start_new_session=True: killing the server's
+    # group would miss them, so remember them (and any they started) before stopping.
+    leftovers = _descendants(process.pid)
+    if os.name == "posix":
+        _kill_group(process.pid, signal.SIGTERM)
+    else:
+        process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    if os.name == "posix":
+        _kill_group(process.pid, signal.SIGKILL)
+    else:
+        process.kill()
+    for child in leftovers:
+        # is_running() also checks the start time, so a reused pid is never killed.
+        with contextlib.suppress(Exception):
+            if child.is_running():
+                child.kill()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """One JupyterLab server for the session, on a free port with a random token."""
+    running = _start_lab(tmp_path_factory.mktemp("jupyterlab"))
+    try:
+        yield running
+    finally:
+        _stop_lab(running)
+
+
+@pytest.fixture
+def lab_page(page: Page, lab: JupyterLab) -> Iterator[Page]:
+    """conftest's `page`; afterwards every kernel the test started is shut down."""
+    try:
+        yield page
+    finally:
+        with contextlib.suppress(OSError):  # a dead server: the test failed with its log
+            lab.shutdown_kernels()
+
+
+# JavaScript run in the page. `panelFor(path)` finds the notebook panel open on `path`.
+_JS_PANEL = """
+const panelFor = (path) => {
+  const app = window.jupyterapp;
+  if (!app) return null;
+  for (const widget of app.shell.widgets('main')) {
+    if (widget.context && widget.context.path === path && widget.content
+        && widget.content.model) return widget;
+  }
+  return null;
+};
+"""
+
+
+def _with_panel(body: str) -> str:
+    """A JS function of `path` whose body can call panelFor(path)."""
+    return "(path) => {" + _JS_PANEL + body + "}"
+
+
+_JS_KERNEL_READY = _with_panel(
+    """
+  const panel = panelFor(path);
+  if (!panel || !panel.context.isReady) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected'
+    && panel.content.node.querySelector('.jp-Cell') !== null;
+"""
+)
+
+# Arguments: {path, command, start, stop}; the cells start..stop-1 are the ones it runs.
+_JS_START_RUN = (
+    """({path, command, start, stop}) => {"""
+    + _JS_PANEL
+    + """
+  const app = window.jupyterapp;
+  const panel = panelFor(path);
+  app.shell.activateById(panel.id);
+  // A stale count (a notebook saved with outputs) must not pass for a fresh run.
+  const models = panel.content.model.cells;
+  for (let i = start; i < stop; i++) {
+    const cell = models.get(i);
+    if (cell.type === 'code') cell.executionCount = null;
+  }
+  window.__labHarnessRun = {done: false, ok: null, error: null};
+  // The same commands as the Run menu's items; they resolve when every cell has replied
+  // (or at the first error, where Lab stops).
+  Promise.resolve(app.commands.execute(command)).then(
+    (ok) => { window.__labHarnessRun = {done: true, ok: ok !== false, error: null}; },
+    (err) => { window.__labHarnessRun = {done: true, ok: false, error: String(err)}; },
+  );
+}"""
+)
+
+_JS_RUN_STATE = (
+    """({path, start, stop}) => {"""
+    + _JS_PANEL
+    + """
+  const panel = panelFor(path);
+  const run = window.__labHarnessRun;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const idle = !!kernel && kernel.status === 'idle';
+  const pending = [];
+  const models = panel.content.model.cells;
+  for (let i = start; i < Math.min(stop, models.length); i++) {
+    const cell = models.get(i);
+    if (cell.type === 'code' && cell.sharedModel.getSource().trim() !== ''
+        && cell.executionCount === null) pending.push(i);
+  }
+  const prompts = Array.from(panel.content.node.querySelectorAll(
+    '.jp-CodeCell .jp-InputPrompt')).map((node) => node.textContent.trim());
+  const busy = prompts.some((text) => text.includes('*'));
+  return {done: !!(run && run.done) && idle && !busy, run, idle, busy, pending, prompts};
+}"""
+)
+
+_JS_FIND_CELL = (
+    """({path, text}) => {"""
+    + _JS_PANEL
+    + """
+  const panel = panelFor(path);
+  const models = panel.content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type === 'code' && cell.sharedModel.getSource().includes(text)) {
+      panel.content.activeCellIndex = i;
+      return {index: i, count: models.length};
+    }
+  }
+  return {index: -1, count: models.length};
+}"""
+)
+
+
+def _current_path(page: Page) -> str:
+    path = page.evaluate("() => window.__labHarnessPath || null")
+    if not path:
+        raise AssertionError("no notebook opened with open_notebook() in this page")
+    return path
+
+
+def open_notebook(page: Page, lab: JupyterLab, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
+    """Open `name` (relative to the lab's root) in a fresh workspace; wait for an idle kernel."""
+    if not (lab.root_dir / name).is_file():
+        raise AssertionError(f"{name} is not in {lab.root_dir} (copied from {NOTEBOOKS})")
+    # A workspace of its own: otherwise JupyterLab restores the tabs an earlier test left open.
+    workspace = f"t{uuid.uuid4().hex[:10]}"
+    page.goto(lab.url(f"lab/workspaces/{workspace}/tree/{quote(name)}"))
+    try:
+        page.wait_for_function(_JS_KERNEL_READY, arg=name, timeout=timeout, polling=250)
+    except Exception as exc:
+        raise AssertionError(
+            f"{name}: no idle kernel within {timeout / 1000:.0f}s\n"
+            f"--- jupyter lab log ---\n{lab.log_tail()}"
+        ) from exc
+    page.evaluate("(path) => { window.__labHarnessPath = path; }", name)
+
+
+def _run(page: Page, command: str, start: int, stop: int, timeout: float) -> None:
+    """Execute a notebook run command; wait for it, an idle kernel and counts on start..stop."""
+    path = _current_path(page)
+    span = {"path": path, "start": start, "stop": stop}
+    page.evaluate(_JS_START_RUN, {**span, "command": command})
+    try:
+        page.wait_for_function(
+            f"(span) => ({_JS_RUN_STATE})(span).done", arg=span, timeout=timeout, polling=250
+        )
+    except Exception as exc:
+        state = page.evaluate(_JS_RUN_STATE, span)
+        raise AssertionError(
+            f"{path}: {command} did not finish within {timeout / 1000:.0f}s: {state}\n"
+            f"errors so far: {error_outputs(page)}"
+        ) from exc
+    state = page.evaluate(_JS_RUN_STATE, span)
+    if state["pending"]:
+        raise AssertionError(
+            f"{path}: cells {state['pending']} did not run; error outputs:\n"
+            + "\n---\n".join(error_outputs(page))
+        )
+
+
+def _select_cell(page: Page, text: str) -> tuple[int, int]:
+    """Make the first code cell containing `text` active; returns (its index, cell count)."""
+    path = _current_path(page)
+    found = page.evaluate(_JS_FIND_CELL, {"path": path, "text": text})
+    if found["index"] < 0:
+        raise AssertionError(f"{path}: no code cell contains {text!r}")
+    return found["index"], found["count"]
+
+
+def run_all_cells(page: Page, timeout: float = RUN_ALL_TIMEOUT) -> None:
+    """Run > Run All Cells, then wait until every code cell has an execution count and the
+    kernel is idle. Fails with the error outputs if a cell raised (Lab stops there)."""
+    _, count = _select_cell(page, "")
+    _run(page, "notebook:run-all-cells", 0, count, timeout)
+
+
+def run_cells_above(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> None:
+    """Run every cell above the first code cell containing `text` (Run All Above Selected
+    Cell): to use a notebook's widgets before its clean-up cell closes them."""
+    index, _ = _select_cell(page, text)
+    _run(page, "notebook:run-all-above", 0, index, timeout)
+
+
+def run_cells_from(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> None:
+    """Run the first code cell containing `text` and every cell below it."""
+    index, count = _select_cell(page, text)
+    _run(page, "notebook:run-all-below", index, count, timeout)
+
+
+def error_outputs(page: Page) -> list[str]:
+    """Texts of the error outputs in the open notebook: every traceback a cell showed, stderr
+    that holds one (a thread's exception), and tracebacks inside Output widgets."""
+    path = _current_path(page)
+    return page.evaluate(
+        _with_panel(
+            """
+  const ansi = /\\x1b\\[[0-9;]*[A-Za-z]/g;
+  const found = [];
+  // Cell outputs from the model: in the DOM an error is just stderr-coloured text, and a
+  // SyntaxError's traceback does not even contain the word "Traceback".
+  const models = panelFor(path).content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      if (output.output_type === 'error') {
+        found.push([`${output.ename}: ${output.evalue}`, ...output.traceback].join('\\n'));
+      } else if (output.output_type === 'stream' && output.name === 'stderr') {
+        const text = [].concat(output.text).join('');
+        if (text.includes('Traceback')) found.push(text);
+      }
+    }
+  }
+  // Output widgets keep their outputs in widget models; what they rendered is in the DOM.
+  const widgetOutputs = panelFor(path).content.node.querySelectorAll(
+    '.jupyter-widgets .jp-OutputArea-output');
+  for (const node of widgetOutputs) {
+    const mime = node.getAttribute('data-mime-type') || '';
+    const text = node.innerText || node.textContent || '';
+    if ((mime.startsWith('application/vnd.jupyter.std') || mime.endsWith('.error'))
+        && text.includes('Traceback')) found.push(text);
+  }
+  return found.map((text) => text.replace(ansi, '').trim());
+"""
+        ),
+        path,
+    )
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page PNG as test-artifacts/<name>.png for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png")
+    page.screenshot(path=str(path), full_page=True)
+    return path
