@@ -1,8 +1,8 @@
 """Small helpers shared by the benchmarks: the environment header, percentiles, free ports.
 
-    print_header("echo latency")         # python, websockets, workshop_lib, CPUs
-    percentile(samples, 0.99)            # nearest-rank, on any list of numbers
-    port = free_port()                   # a port nothing listens on right now
+print_header("echo latency")         # python, websockets, workshop_lib, CPUs
+percentile(samples, 0.99)            # nearest-rank, on any list of numbers
+port = free_port()                   # a port nothing listens on right now
 """
 
 from __future__ import annotations

@@ -233,9 +233,7 @@ def _extensions(websocket: ClientConnection) -> str:
 # -- the report ------------------------------------------------------------------------------
 
 
-def report(
-    results: dict[str, Series], labels: dict[str, str] = LABELS, goal: float = GOAL
-) -> bool:
+def report(results: dict[str, Series], labels: dict[str, str] = LABELS, goal: float = GOAL) -> bool:
     """Print the table and the ratios; return True if both ratios meet the goal."""
     stats: dict[str, dict[str, float]] = {}
     print(
@@ -303,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = AA_LABELS if args.aa else LABELS
     with ExitStack() as stack:
         ports = {
-            name: stack.enter_context(child_server("bare" if args.aa else name))
-            for name in SERVERS
+            name: stack.enter_context(child_server("bare" if args.aa else name)) for name in SERVERS
         }
         results = asyncio.run(
             measure(ports, args.rounds, args.count, args.size, args.warmup, labels)

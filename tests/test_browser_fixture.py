@@ -16,9 +16,21 @@ def run_browser_test(require: bool) -> subprocess.CompletedProcess[str]:
     if require:
         env["WORKSHOP_REQUIRE_BROWSER"] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-         "tests/test_browser_echo.py::test_echo_round_trip_shows_reply_and_rtt"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_browser_echo.py::test_echo_round_trip_shows_reply_and_rtt",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -121,7 +121,7 @@ async def send_only(url, n):
 
 
 async def too_few(url, n):
-    return (await in_seconds(url, n - 1))
+    return await in_seconds(url, n - 1)
 
 
 @pytest.mark.parametrize(

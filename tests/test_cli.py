@@ -22,7 +22,9 @@ from workshop_lib.ports import port_is_free
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workshop_lib", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -54,7 +56,9 @@ def served() -> Iterator[Served]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "workshop_lib", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     served = Served(process, port)

@@ -15,8 +15,16 @@ def by_name(report) -> dict[str, setup_check.Check]:
 def test_everything_is_ok_on_a_good_install():
     report = run_checks()
     checks = by_name(report)
-    for name in ("python", "websockets", "ipywidgets", "jupyterlab", "widgets-extension",
-                 "server-start", "browser-client", "echo"):
+    for name in (
+        "python",
+        "websockets",
+        "ipywidgets",
+        "jupyterlab",
+        "widgets-extension",
+        "server-start",
+        "browser-client",
+        "echo",
+    ):
         assert checks[name].status == "ok", (name, checks[name])
     # No front end has rendered this report in a test process: that line must say so.
     assert checks["widgets-frontend"].status == "fail"

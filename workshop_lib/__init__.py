@@ -1,9 +1,9 @@
 """workshop_lib: the helper library of the WebSocket Basics Workshop.
 
-    from workshop_lib import start_server
-    server = start_server()     # a real asyncio WebSocket server on its own thread
-    server                      # its addresses, with links to the browser client
-    server.stop()
+from workshop_lib import start_server
+server = start_server()     # a real asyncio WebSocket server on its own thread
+server                      # its addresses, with links to the browser client
+server.stop()
 """
 
 from __future__ import annotations

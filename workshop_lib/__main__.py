@@ -1,7 +1,7 @@
 """Command line: the same server and client as the notebooks, from a terminal.
 
-    python -m workshop_lib serve [--host HOST] [--port PORT]
-    python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--handshake]
+python -m workshop_lib serve [--host HOST] [--port PORT]
+python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--handshake]
 """
 
 from __future__ import annotations
@@ -39,29 +39,41 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the workshop server: the browser client on http://HOST:PORT/ and "
         "the WebSocket lessons on ws://HOST:PORT/<lesson>. Ctrl-C stops it.",
     )
-    serve.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on "
-                       f"(default {DEFAULT_HOST}: this machine only)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
-                       help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("-v", "--verbose", action="store_true",
-                       help="also log every connection's protocol events")
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
+    )
 
     client = commands.add_parser(
-        "client", help="talk to a running server",
+        "client",
+        help="talk to a running server",
         description="Python clients for the lessons of a running workshop server.",
     )
     lessons = client.add_subparsers(dest="lesson", required=True, metavar="LESSON")
     echo = lessons.add_parser(
-        "echo", help="send messages to /echo and print each reply with its round-trip time",
+        "echo",
+        help="send messages to /echo and print each reply with its round-trip time",
         description="Send each MESSAGE to the echo lesson, one at a time, and print the reply "
         "with its round-trip time.",
     )
     echo.add_argument("messages", nargs="+", metavar="MESSAGE", help="text to send")
     echo.add_argument("--url", default=DEFAULT_URL, help=f"echo URL (default {DEFAULT_URL})")
-    echo.add_argument("--handshake", action="store_true",
-                      help="first print the HTTP upgrade request and response")
-    echo.add_argument("--timeout", type=float, default=5.0,
-                      help="seconds to wait for the server (default 5)")
+    echo.add_argument(
+        "--handshake", action="store_true", help="first print the HTTP upgrade request and response"
+    )
+    echo.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for the server (default 5)"
+    )
     return parser
 
 
@@ -112,16 +124,21 @@ def _client_echo(args: argparse.Namespace) -> int:
         for reply in echo_round_trips(args.url, args.messages, timeout=args.timeout):
             print(f"{reply.received!s}    ({reply.ms:.2f} ms)")
     except ConnectionRefusedError:
-        print(f"error: no server at {args.url}. Start one with `python -m workshop_lib serve` "
-              "(or start_server() in a notebook), or pass --url.", file=sys.stderr)
+        print(
+            f"error: no server at {args.url}. Start one with `python -m workshop_lib serve` "
+            "(or start_server() in a notebook), or pass --url.",
+            file=sys.stderr,
+        )
         return 1
     except InvalidURI as exc:
         print(f"error: {exc}. A WebSocket URL looks like {DEFAULT_URL}", file=sys.stderr)
         return 2
     except InvalidStatus as exc:
         body = exc.response.body.decode(errors="replace").strip()
-        print(f"error: the server refused the WebSocket ({exc.response.status_code}): {body}",
-              file=sys.stderr)
+        print(
+            f"error: the server refused the WebSocket ({exc.response.status_code}): {body}",
+            file=sys.stderr,
+        )
         return 1
     except (TimeoutError, WebSocketException, OSError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -45,9 +45,7 @@ class EchoReply:
     ms: float
 
 
-def echo_round_trips(
-    url: str, messages: Iterable[str], timeout: float = 5.0
-) -> list[EchoReply]:
+def echo_round_trips(url: str, messages: Iterable[str], timeout: float = 5.0) -> list[EchoReply]:
     """Send each message on one connection, wait for its echo, and time the round trip.
 
     Usage: ``echo_round_trips("ws://127.0.0.1:8765/echo", ["hi"])``.

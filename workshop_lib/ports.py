@@ -1,7 +1,7 @@
 """Is a port free, and if not, who holds it? Plain answers for the setup check and errors.
 
-    port_is_free("127.0.0.1", 8765)      # True or False
-    describe_port_holder(8765)           # 'another workshop server (process 4242) ...'
+port_is_free("127.0.0.1", 8765)      # True or False
+describe_port_holder(8765)           # 'another workshop server (process 4242) ...'
 """
 
 from __future__ import annotations

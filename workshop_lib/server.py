@@ -175,8 +175,11 @@ class WorkshopServer:
             else '<span style="color:#cf222e">&#9679; stopped</span>'
         )
         rows = [
-            ("WebSocket", f"<code>{html.escape(self.url)}</code> (echo), "
-             f"<code>{html.escape(links.ws('/echo'))}</code>"),
+            (
+                "WebSocket",
+                f"<code>{html.escape(self.url)}</code> (echo), "
+                f"<code>{html.escape(links.ws('/echo'))}</code>",
+            ),
             ("Browser client", _a(links.url("/"))),
             *((f"{title} page", _a(links.page(page))) for page, title in LESSON_PAGES.items()),
             ("Health check", _a(links.url("/healthz"))),

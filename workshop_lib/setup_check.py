@@ -62,8 +62,12 @@ def check_python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info >= (3, 11):  # noqa: UP036  (the check exists for older Pythons)
         return Check("python", "ok", f"Python {version}")
-    return Check("python", "fail", f"Python {version} is too old",
-                 "install Python 3.11 or newer and create the environment again")
+    return Check(
+        "python",
+        "fail",
+        f"Python {version} is too old",
+        "install Python 3.11 or newer and create the environment again",
+    )
 
 
 def check_package(name: str, minimum: tuple[int, ...], why: str) -> Check:
@@ -74,8 +78,9 @@ def check_package(name: str, minimum: tuple[int, ...], why: str) -> Check:
     except metadata.PackageNotFoundError:
         return Check(name, "fail", f"not installed (needed for {why})", INSTALL)
     if _version_tuple(version) < minimum:
-        return Check(name, "fail", f"{version} is older than {wanted}",
-                     f"pip install -U '{name}>={wanted}'")
+        return Check(
+            name, "fail", f"{version} is older than {wanted}", f"pip install -U '{name}>={wanted}'"
+        )
     return Check(name, "ok", version)
 
 
@@ -85,13 +90,18 @@ def check_widgets_extension() -> Check:
         from jupyter_core.paths import jupyter_path
     except ImportError:
         return Check("widgets-extension", "fail", "jupyter_core is missing", INSTALL)
-    found = [Path(p) / "@jupyter-widgets" / "jupyterlab-manager"
-             for p in jupyter_path("labextensions")]
+    found = [
+        Path(p) / "@jupyter-widgets" / "jupyterlab-manager" for p in jupyter_path("labextensions")
+    ]
     if any(path.is_dir() for path in found):
         return Check("widgets-extension", "ok", "@jupyter-widgets/jupyterlab-manager found")
-    return Check("widgets-extension", "fail", "the ipywidgets JupyterLab extension is missing",
-                 "pip install jupyterlab_widgets (same environment as jupyter lab), then "
-                 "restart JupyterLab and reload the page")
+    return Check(
+        "widgets-extension",
+        "fail",
+        "the ipywidgets JupyterLab extension is missing",
+        "pip install jupyterlab_widgets (same environment as jupyter lab), then "
+        "restart JupyterLab and reload the page",
+    )
 
 
 def check_port(port: int = DEFAULT_PORT) -> Check:
@@ -99,9 +109,12 @@ def check_port(port: int = DEFAULT_PORT) -> Check:
     name = f"port-{port}"
     if port_is_free(DEFAULT_HOST, port):
         return Check(name, "ok", f"port {port} is free")
-    return Check(name, "warn",
-                 f"port {port} is taken; start_server() will pick another port and say so",
-                 describe_port_holder(port))
+    return Check(
+        name,
+        "warn",
+        f"port {port} is taken; start_server() will pick another port and say so",
+        describe_port_holder(port),
+    )
 
 
 def check_server() -> list[Check]:
@@ -110,10 +123,17 @@ def check_server() -> list[Check]:
     try:
         server = start_server(port=0, name="setup-check")
     except Exception as exc:
-        return [Check("server-start", "fail", f"{type(exc).__name__}: {exc}",
-                      "copy this message into the course chat or an issue")]
-    checks = [Check("server-start", "ok",
-                    f"started in {(time.perf_counter() - started) * 1e3:.0f} ms")]
+        return [
+            Check(
+                "server-start",
+                "fail",
+                f"{type(exc).__name__}: {exc}",
+                "copy this message into the course chat or an issue",
+            )
+        ]
+    checks = [
+        Check("server-start", "ok", f"started in {(time.perf_counter() - started) * 1e3:.0f} ms")
+    ]
     with server:
         try:
             with urllib.request.urlopen(server.links.url("/"), timeout=5) as reply:
@@ -123,23 +143,41 @@ def check_server() -> list[Check]:
             if "<title>" in page and script_type.startswith("text/javascript"):
                 checks.append(Check("browser-client", "ok", "index.html and main.js are served"))
             else:
-                checks.append(Check("browser-client", "fail",
-                                    "the browser client's files look wrong",
-                                    "check that static/ is complete (git status)"))
+                checks.append(
+                    Check(
+                        "browser-client",
+                        "fail",
+                        "the browser client's files look wrong",
+                        "check that static/ is complete (git status)",
+                    )
+                )
         except OSError as exc:
-            checks.append(Check("browser-client", "fail", f"{exc}",
-                                "run the notebook from a full clone of the repository"))
+            checks.append(
+                Check(
+                    "browser-client",
+                    "fail",
+                    f"{exc}",
+                    "run the notebook from a full clone of the repository",
+                )
+            )
         try:
             [reply] = echo_round_trips(server.links.ws("/echo"), ["ping"])
             checks.append(Check("echo", "ok", f"round trip in {reply.ms:.1f} ms"))
         except Exception as exc:
-            checks.append(Check("echo", "fail", f"{type(exc).__name__}: {exc}",
-                                "a firewall or proxy may block local WebSockets"))
+            checks.append(
+                Check(
+                    "echo",
+                    "fail",
+                    f"{type(exc).__name__}: {exc}",
+                    "a firewall or proxy may block local WebSockets",
+                )
+            )
     return checks
 
 
 _FRONTEND_PENDING = Check(
-    "widgets-frontend", "fail",
+    "widgets-frontend",
+    "fail",
     "no widget front end has shown this table (outside JupyterLab, e.g. under nbval, this "
     "is expected)",
     "in JupyterLab, this line turns ok by itself; if it stays: pip install ipywidgets "
@@ -147,8 +185,11 @@ _FRONTEND_PENDING = Check(
 )
 _FRONTEND_OK = Check("widgets-frontend", "ok", "JupyterLab rendered this widget")
 
-_ICONS = {"ok": ("&#10004;", "#1a7f37"), "warn": ("&#9888;", "#9a6700"),
-          "fail": ("&#10008;", "#cf222e")}
+_ICONS = {
+    "ok": ("&#10004;", "#1a7f37"),
+    "warn": ("&#9888;", "#9a6700"),
+    "fail": ("&#10008;", "#cf222e"),
+}
 
 
 class SetupReport(widgets.HTML):

@@ -56,8 +56,9 @@ class EchoPanel(widgets.VBox):
 
         self.text = widgets.Text(placeholder="Type a message", description="Message:")
         self.text.add_class("workshop-echo-input")
-        self.send_button = widgets.Button(description="Send", button_style="primary",
-                                          icon="paper-plane")
+        self.send_button = widgets.Button(
+            description="Send", button_style="primary", icon="paper-plane"
+        )
         self.send_button.add_class("workshop-echo-send")
         self.send_button.on_click(lambda _button: self.send(self.text.value))
         self.log_html = widgets.HTML()
@@ -159,8 +160,7 @@ class LogView(widgets.HTML):
     def _render(self) -> None:
         text = html.escape("\n".join(self.lines)) or "(nothing logged yet)"
         self.value = (
-            '<pre style="max-height:14em;overflow:auto;font-size:12px;margin:0">'
-            f"{text}</pre>"
+            f'<pre style="max-height:14em;overflow:auto;font-size:12px;margin:0">{text}</pre>'
         )
 
     def close(self) -> None:

@@ -42,9 +42,7 @@ class CheckResult:
             colour, word = "#1a7f37", "&#10004; Correct"
         else:
             colour, word = "#cf222e", "&#10008; Not yet"
-        return (
-            f'<div style="color:{colour}"><b>{word}</b>: {html.escape(self.message)}</div>'
-        )
+        return f'<div style="color:{colour}"><b>{word}</b>: {html.escape(self.message)}</div>'
 
 
 class Text(str):
@@ -63,8 +61,9 @@ class Exercise:
     def check(self, answer: Callable[..., Any]) -> CheckResult:
         """Check ``answer``; returns a result, never raises."""
         if _uses_placeholder(answer):
-            return CheckResult(False, "replace every ____ with your code, run that cell, "
-                               "then run this check again")
+            return CheckResult(
+                False, "replace every ____ with your code, run that cell, then run this check again"
+            )
         try:
             return self._check(answer)
         except Exception as exc:  # a learner's bug is feedback, not a crash of the notebook
@@ -80,8 +79,10 @@ class Exercise:
     def solution(self) -> Text:
         """Where the solution is, and how to load it into a cell."""
         path = SOLUTIONS_DIR / self.solution_file
-        return Text(f"Solution: run `%load solutions/{self.solution_file}` in a new cell, "
-                    f"read it, then run it. It reads:\n\n{path.read_text()}")
+        return Text(
+            f"Solution: run `%load solutions/{self.solution_file}` in a new cell, "
+            f"read it, then run it. It reads:\n\n{path.read_text()}"
+        )
 
 
 def _uses_placeholder(answer: object) -> bool:

@@ -1,6 +1,6 @@
 """Exercises of notebook 01 (echo): a handler that transforms messages, a round-trip timer.
 
-    from workshop_lib.checks.echo import q1, q2, ____
+from workshop_lib.checks.echo import q1, q2, ____
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ def _scratch_server(routes: dict[str, Any]):
 class ShoutHandler(Exercise):
     """q1: a handler that answers every text message in capitals, followed by "!"."""
 
-    hint_text = ("start from the echo handler: `async for message in websocket:` then "
-                 "`await websocket.send(...)` with `message.upper() + \"!\"`.")
+    hint_text = (
+        "start from the echo handler: `async for message in websocket:` then "
+        '`await websocket.send(...)` with `message.upper() + "!"`.'
+    )
     solution_file = "01_shout.py"
     messages = ("hello", "WebSockets are fun", "straße, ü and 1, 2, 3")
 
@@ -60,25 +62,35 @@ class ShoutHandler(Exercise):
                     websocket.send(message)
                     reply = websocket.recv(timeout=3)
                 except TimeoutError:
-                    return CheckResult(False, f"sent {message!r} and got no reply within 3 s: "
-                                       "does your handler `await websocket.send(...)`?")
+                    return CheckResult(
+                        False,
+                        f"sent {message!r} and got no reply within 3 s: "
+                        "does your handler `await websocket.send(...)`?",
+                    )
                 except ConnectionClosed as exc:
-                    return CheckResult(False, f"sent {message!r} and the server closed the "
-                                       f"connection ({exc}); a handler that returns early "
-                                       "closes it: loop with `async for`")
+                    return CheckResult(
+                        False,
+                        f"sent {message!r} and the server closed the "
+                        f"connection ({exc}); a handler that returns early "
+                        "closes it: loop with `async for`",
+                    )
                 if reply != expected:
-                    return CheckResult(False, f"sent {message!r}, expected {expected!r}, "
-                                       f"got {reply!r}")
-        return CheckResult(True, f"your handler answered {len(self.messages)} messages on one "
-                           "connection, in order")
+                    return CheckResult(
+                        False, f"sent {message!r}, expected {expected!r}, got {reply!r}"
+                    )
+        return CheckResult(
+            True, f"your handler answered {len(self.messages)} messages on one connection, in order"
+        )
 
 
 class RoundTripTimer(Exercise):
     """q2: a client coroutine that times n echo round trips, in milliseconds."""
 
-    hint_text = ("inside `async with connect(url) as websocket:`, for each message take "
-                 "`start = time.perf_counter()`, `await websocket.send(...)`, "
-                 "`await websocket.recv()`, then append `(time.perf_counter() - start) * 1000`.")
+    hint_text = (
+        "inside `async with connect(url) as websocket:`, for each message take "
+        "`start = time.perf_counter()`, `await websocket.send(...)`, "
+        "`await websocket.recv()`, then append `(time.perf_counter() - start) * 1000`."
+    )
     solution_file = "01_round_trips.py"
     count = len(ECHO_DELAYS_MS)
     timeout = 15.0  # seconds
@@ -104,8 +116,11 @@ class RoundTripTimer(Exercise):
                 try:
                     times = future.result(timeout=self.timeout)
                 except concurrent.futures.TimeoutError:
-                    return CheckResult(False, f"measure_round_trips did not finish within "
-                                       f"{self.timeout:g} s: does every send get its recv?")
+                    return CheckResult(
+                        False,
+                        f"measure_round_trips did not finish within "
+                        f"{self.timeout:g} s: does every send get its recv?",
+                    )
                 wall_ms = (time.perf_counter() - started) * 1e3
         finally:
             pool.shutdown(wait=False)  # a coroutine that never ends must not hang the check
@@ -123,14 +138,22 @@ class RoundTripTimer(Exercise):
             if _matches([t * 1e3 for t in times], ECHO_DELAYS_MS, slack_ms=80):
                 return CheckResult(False, "these look like seconds: return milliseconds (× 1000)")
             slowest = ", ".join(f"{d} ms" for d in ECHO_DELAYS_MS)
-            return CheckResult(False, f"the check's server waits {slowest} before its replies, "
-                               f"but your times are {_listed(times)}: start the clock before "
-                               "send() and stop it after recv()")
+            return CheckResult(
+                False,
+                f"the check's server waits {slowest} before its replies, "
+                f"but your times are {_listed(times)}: start the clock before "
+                "send() and stop it after recv()",
+            )
         if sum(times) > wall_ms:
-            return CheckResult(False, "the times add up to more than the whole call took: "
-                               "time one message at a time")
-        return CheckResult(True, f"{n} round trips of {_listed(times)} (the check's server "
-                           f"waited {_listed(ECHO_DELAYS_MS)} before replying)")
+            return CheckResult(
+                False,
+                "the times add up to more than the whole call took: time one message at a time",
+            )
+        return CheckResult(
+            True,
+            f"{n} round trips of {_listed(times)} (the check's server "
+            f"waited {_listed(ECHO_DELAYS_MS)} before replying)",
+        )
 
 
 def _matches(times: list[float], delays_ms: tuple[int, ...], slack_ms: float = 1000) -> bool:
