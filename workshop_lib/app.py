@@ -4,9 +4,11 @@ websockets is not a web framework, but its ``process_request`` hook sees every H
 before the WebSocket handshake. A request that asks for an upgrade goes on to the lesson
 routed at its path; any other request gets a plain HTTP response from here::
 
-    app = App()                          # "/" and "/echo" are the echo lesson
+    app = App()                          # "/" and "/echo" are the echo, "/ball" the ball
     app.route("/shout", shout_handler)   # add a lesson (or an exercise) at a path
     server = await app.serve("127.0.0.1", 0)
+    ...
+    await app.shutdown()                 # after server.close(): stops the lessons' tasks
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from . import __version__
+from .ball_lesson import BallLesson
 from .echo import echo
 from .logs import WEBSOCKETS_LOGGER_NAME
 
@@ -58,7 +61,13 @@ class App:
     def __init__(self, static_dir: Path = STATIC_DIR, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.static_dir = static_dir.resolve()
         self.max_size = max_size
-        self.routes: dict[str, Handler] = {"/": echo, "/echo": echo}
+        self.ball = BallLesson()
+        self.routes: dict[str, Handler] = {"/": echo, "/echo": echo, "/ball": self.ball.handler}
+        # Small JSON endpoints: path -> function returning the payload.
+        self.json_routes: dict[str, Callable[[], object]] = {
+            "/healthz": self._health,
+            "/api/ball": self.ball.snapshot,  # for the push-against-polling comparison
+        }
         self.clients: Counter[str] = Counter()  # open connections per path
 
     def route(self, path: str, handler: Handler) -> None:
@@ -68,8 +77,11 @@ class App:
         self.routes[path] = handler
 
     async def serve(self, host: str, port: int) -> Server:
-        """Listen on ``host:port`` (0 picks a free port) and return the websockets server."""
-        return await serve(
+        """Listen on ``host:port`` (0 picks a free port) and return the websockets server.
+
+        Also starts the lessons' background tasks (the ball's ticker).
+        """
+        server = await serve(
             self._handle,
             host,
             port,
@@ -79,6 +91,12 @@ class App:
             close_timeout=2,
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
+        self.ball.start()
+        return server
+
+    async def shutdown(self) -> None:
+        """Stop the lessons' background tasks (after the server stopped listening)."""
+        await self.ball.stop()
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -92,8 +110,8 @@ class App:
                 http.HTTPStatus.NOT_FOUND,
                 f"No WebSocket endpoint at {path}. Endpoints on this server: {known}\n",
             )
-        if path == "/healthz":
-            return _json(connection, self._health())
+        if path in self.json_routes:
+            return _json(connection, self.json_routes[path]())
         if path in ("/", "/index.html"):
             return self._static(connection, "index.html")
         if path.startswith("/static/"):
@@ -169,6 +187,7 @@ def _json(connection: ServerConnection, payload: object) -> Response:
     response = connection.respond(http.HTTPStatus.OK, json.dumps(payload) + "\n")
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
+    response.headers["Cache-Control"] = "no-store"  # live state: never a cached copy
     return response
 
 

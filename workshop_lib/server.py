@@ -121,7 +121,7 @@ class WorkshopServer:
             server, self._server = self._server, None
             if server is not None and self._loop.alive:
                 try:
-                    self._loop.run(_close(server), timeout)
+                    self._loop.run(_close(server, self.app), timeout)
                 finally:
                     self._loop.stop(timeout)
                 logger.info("server %r stopped", self.name)
@@ -203,9 +203,10 @@ def _a(url: str) -> str:
     return f'<a href="{escaped}" target="_blank" rel="noopener">{escaped}</a>'
 
 
-async def _close(server: Server) -> None:
+async def _close(server: Server, app: App) -> None:
     server.close(close_connections=True)  # sends close code 1001 to every client
     await server.wait_closed()
+    await app.shutdown()
 
 
 def start_server(

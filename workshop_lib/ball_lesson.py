@@ -1,0 +1,146 @@
+"""The bouncing-ball lesson on the network: one ball, a ticker, every client in sync.
+
+The server owns the only ball. A ticker advances it at a fixed rate and pushes the same
+``ball.state`` frame to every client; clients steer it with ``ball.control`` and
+``ball.kick``, and every client sees the effect on the next frame::
+
+    lesson = BallLesson(rate=60)
+    lesson.start()                      # on the server's loop
+    app.route("/ball", lesson.handler)
+
+**Conflation.** A state stream only needs the latest state. A client whose connection is
+not keeping up (its write buffer holds more than ``backlog_limit`` bytes) skips frames
+until it has caught up, instead of queueing stale ones: the server's memory stays bounded
+and the other clients do not notice. A small socket send buffer keeps the kernel from
+hiding a large queue of stale frames, too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+
+from .ball import BallState, apply_control, apply_kick, state_event, step
+from .protocol import ProtocolError, encode, parse_event
+
+__all__ = ["BallLesson"]
+
+logger = logging.getLogger("workshop_lib.ball")
+
+EVENTS = {"ball.control", "ball.kick"}
+
+
+class BallLesson:
+    """The ball's state, its ticker, and the ``/ball`` handler."""
+
+    def __init__(
+        self,
+        rate: float = 60.0,
+        backlog_limit: int = 8 * 1024,
+        send_buffer: int = 16 * 1024,
+    ) -> None:
+        self.rate = rate
+        self.backlog_limit = backlog_limit  # bytes waiting for one client before it skips
+        self.send_buffer = send_buffer  # SO_SNDBUF for each /ball socket
+        self.state = BallState()
+        self.frame = self._encode(self.state)
+        self.clients: set[ServerConnection] = set()
+        self.frames_skipped = 0  # frames not sent to a client that was behind
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- the ticker ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start ticking (call on the server's loop)."""
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick_forever(), name="ball-ticker")
+
+    async def stop(self) -> None:
+        """Stop ticking."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
+
+    async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.rate
+        started = loop.time()
+        tick = 0
+        while True:
+            # Sleep until the next tick's *scheduled* time, not for a fixed period after
+            # this one's work: a fixed sleep adds the work and the timer's lateness to
+            # every frame, and 60 Hz drifts to ~43 Hz.
+            tick += 1
+            delay = started + tick * period - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -period:
+                # More than a tick late (the machine stalled): simulate the missed ticks
+                # but send only the latest state, rather than a burst of stale frames.
+                missed = int(-delay / period)
+                for _ in range(missed):
+                    self.state = step(self.state, period)
+                tick += missed
+            self.state = step(self.state, period)
+            self.publish()
+
+    def publish(self) -> None:
+        """Send the current state to every client that is keeping up."""
+        self.frame = self._encode(self.state)
+        if not self.clients:
+            return
+        ready = [c for c in self.clients if _backlog(c) <= self.backlog_limit]
+        self.frames_skipped += len(self.clients) - len(ready)
+        broadcast(ready, self.frame)
+
+    @staticmethod
+    def _encode(state: BallState) -> str:
+        return encode(state_event(state, time.time()))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current state as a dict (what ``GET /api/ball`` returns)."""
+        return state_event(self.state, time.time())
+
+    # -- the handler --------------------------------------------------------------------------
+
+    async def handler(self, websocket: ServerConnection) -> None:
+        """Register the client, send it the current frame at once, then apply its events."""
+        _limit_send_buffer(websocket, self.send_buffer)
+        self.clients.add(websocket)
+        try:
+            await websocket.send(self.frame)  # the first frame arrives right after connecting
+            async for message in websocket:
+                try:
+                    event = parse_event(message, EVENTS)
+                    if event["type"] == "ball.control":
+                        self.state = apply_control(self.state, event)
+                    else:
+                        self.state = apply_kick(self.state, event)
+                except ProtocolError as error:
+                    await websocket.send(error.event())
+                # The change goes out with the next tick, to everyone at once.
+        finally:
+            self.clients.discard(websocket)
+
+
+def _backlog(connection: ServerConnection) -> int:
+    transport = connection.transport
+    return transport.get_write_buffer_size() if transport is not None else 0
+
+
+def _limit_send_buffer(connection: ServerConnection, size: int) -> None:
+    sock = connection.transport.get_extra_info("socket") if connection.transport else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError as exc:  # not fatal: only the kernel's queue stays larger
+            logger.debug("could not set SO_SNDBUF: %s", exc)
