@@ -18,6 +18,7 @@ hiding a large queue of stale frames, too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -64,10 +65,8 @@ class BallLesson:
         """Stop ticking."""
         if self._ticker is not None:
             self._ticker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-            except asyncio.CancelledError:
-                pass
             self._ticker = None
 
     async def _tick_forever(self) -> None:
