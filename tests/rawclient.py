@@ -13,8 +13,14 @@ from websockets.frames import Frame, Opcode
 class RawClient:
     """Does the opening handshake by hand on a plain socket, then sends arbitrary frames."""
 
-    def __init__(self, host: str, port: int, path: str = "/echo") -> None:
-        self.sock = socket.create_connection((host, port), timeout=5)
+    def __init__(
+        self, host: str, port: int, path: str = "/echo", receive_buffer: int | None = None
+    ) -> None:
+        self.sock = socket.socket()
+        self.sock.settimeout(5)
+        if receive_buffer is not None:  # before connecting, or the window is already agreed
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.connect((host, port))
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"

@@ -65,7 +65,9 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
 
 
 def number_field(event: dict[str, Any], name: str, low: float, high: float) -> float:
-    """``event[name]`` as a float within ``[low, high]``, or a ``bad_value`` error."""
+    """``event[name]`` as a float within ``[low, high]``; else ``missing_field``/``bad_value``."""
+    if name not in event:
+        raise ProtocolError("missing_field", f"{event.get('type')} needs a field {name!r}")
     value = event[name]
     # bool is an int in Python; true is not a speed.
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
