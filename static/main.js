@@ -3,6 +3,7 @@
 // Each lesson is one page, chosen by the URL fragment (#echo, later #ball, #chat), so the
 // server serves a single index.html and a notebook can link straight to a lesson.
 
+import { mountBallPage } from "./ball.js";
 import { el } from "./dom.js";
 import { mountEchoPage } from "./echo.js";
 
@@ -13,7 +14,7 @@ import { mountEchoPage } from "./echo.js";
  */
 const PAGES = {
   echo: { title: "Echo", mount: mountEchoPage },
-  // ball: { title: "Bouncing ball", mount: mountBallPage },
+  ball: { title: "Bouncing ball", mount: mountBallPage },
   // chat: { title: "Chat", mount: mountChatPage },
 };
 

@@ -10,9 +10,9 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from tests.rawclient import RawClient
 from workshop_lib import ball_lesson
 from workshop_lib.ball_lesson import BallLesson
+from workshop_lib.rawclient import RawClient
 
 
 def frames(websocket, seconds: float) -> list[dict]:

@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.sync.client import connect
 
-from tests.rawclient import RawClient
 from workshop_lib.ports import port_is_free
+from workshop_lib.rawclient import RawClient
 
 
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -25,5 +25,5 @@ def test_ipv6_literals_get_brackets():
 
 
 def test_unknown_page_is_an_error_that_lists_the_pages():
-    with pytest.raises(ValueError, match="pages: echo"):
+    with pytest.raises(ValueError, match="pages: echo, ball"):
         Links("127.0.0.1", 1).page("nope")

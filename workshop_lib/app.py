@@ -58,10 +58,15 @@ logger = logging.getLogger("workshop_lib.app")
 class App:
     """Routes WebSocket paths to lesson handlers and answers plain HTTP requests."""
 
-    def __init__(self, static_dir: Path = STATIC_DIR, max_size: int = DEFAULT_MAX_SIZE) -> None:
+    def __init__(
+        self,
+        static_dir: Path = STATIC_DIR,
+        max_size: int = DEFAULT_MAX_SIZE,
+        ball_rate: float = 60.0,
+    ) -> None:
         self.static_dir = static_dir.resolve()
         self.max_size = max_size
-        self.ball = BallLesson()
+        self.ball = BallLesson(rate=ball_rate)
         self.routes: dict[str, Handler] = {"/": echo, "/echo": echo, "/ball": self.ball.handler}
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, Callable[[], object]] = {

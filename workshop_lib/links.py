@@ -16,7 +16,7 @@ from dataclasses import dataclass
 __all__ = ["LESSON_PAGES", "Links"]
 
 # Pages of the browser client (static/index.html), by their #fragment.
-LESSON_PAGES: dict[str, str] = {"echo": "Echo"}
+LESSON_PAGES: dict[str, str] = {"echo": "Echo", "ball": "Bouncing ball"}
 
 # A server bound to every interface is reached on this machine through loopback.
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}

@@ -216,6 +216,7 @@ def start_server(
     name: str = "workshop",
     routes: Mapping[str, Handler] | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
+    ball_rate: float = 60.0,
     timeout: float = 10.0,
 ) -> WorkshopServer:
     """Start a workshop server on a background thread and return its handle.
@@ -226,13 +227,14 @@ def start_server(
     :class:`PortFallbackWarning` if 8765 is taken; an explicit port that is taken raises
     :class:`PortInUseError`. A running server of the same ``name`` is stopped first, so
     re-running a cell replaces its server. ``routes`` adds WebSocket paths, e.g.
-    ``{"/shout": shout}``. Startup errors are raised here, in the caller.
+    ``{"/shout": shout}``; ``ball_rate`` is the ball's ticks per second. Startup errors are
+    raised here, in the caller.
     """
     with _registry_lock:
         previous = _registry.pop(name, None)
         if previous is not None:
             previous.stop()
-        app = App(max_size=max_size)
+        app = App(max_size=max_size, ball_rate=ball_rate)
         for path, handler in (routes or {}).items():
             app.route(path, handler)
 

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import html
 import inspect
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["SOLUTIONS_DIR", "CheckResult", "Exercise", "Text", "____"]
+from ..server import WorkshopServer, start_server
+
+__all__ = [
+    "SOLUTIONS_DIR",
+    "CheckResult",
+    "Exercise",
+    "Text",
+    "____",
+    "not_async",
+    "run_coroutine",
+    "scratch_server",
+]
+
+T = TypeVar("T")
 
 SOLUTIONS_DIR = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
 
@@ -91,3 +107,29 @@ def _uses_placeholder(answer: object) -> bool:
     except (OSError, TypeError):
         return False
     return "____" in source
+
+
+def not_async(answer: Callable[..., Any], what: str) -> CheckResult | None:
+    """A failed result if ``answer`` is not an ``async def`` function, else None."""
+    if inspect.iscoroutinefunction(answer):
+        return None
+    return CheckResult(False, f"{what} must be defined with `async def`")
+
+
+def scratch_server(**options: Any) -> WorkshopServer:
+    """A private server on a free port, so checks never disturb the learner's own."""
+    return start_server(port=0, name=f"check-{uuid.uuid4().hex[:8]}", **options)
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run a learner's coroutine on a loop and thread of its own, and return its result.
+
+    The kernel's loop is busy running the cell that called the check. Raises
+    ``concurrent.futures.TimeoutError`` after ``timeout`` seconds, without waiting for
+    the coroutine: one that never ends must not hang the check.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(1, "check-client")
+    try:
+        return pool.submit(asyncio.run, coro).result(timeout)
+    finally:
+        pool.shutdown(wait=False)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,8 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from ..server import start_server
-from ._base import CheckResult, Exercise, ____
+from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
 
 __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
 
@@ -26,17 +23,6 @@ __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
 # message), so a real measurement of each round trip cannot come out shorter, and a list in
 # seconds shows the same pattern a thousand times smaller.
 ECHO_DELAYS_MS = (100, 300, 150, 400, 200)
-
-
-def _not_async(answer: Callable[..., Any], what: str) -> CheckResult | None:
-    if inspect.iscoroutinefunction(answer):
-        return None
-    return CheckResult(False, f"{what} must be defined with `async def`")
-
-
-def _scratch_server(routes: dict[str, Any]):
-    """A private server on a free port, so checks never disturb the learner's own."""
-    return start_server(port=0, name=f"check-{uuid.uuid4().hex[:8]}", routes=routes)
 
 
 class ShoutHandler(Exercise):
@@ -50,10 +36,10 @@ class ShoutHandler(Exercise):
     messages = ("hello", "WebSockets are fun", "straße, ü and 1, 2, 3")
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := _not_async(answer, "a handler")) is not None:
+        if (problem := not_async(answer, "a handler")) is not None:
             return problem
         with (
-            _scratch_server({"/shout": answer}) as server,
+            scratch_server(routes={"/shout": answer}) as server,
             connect(server.links.ws("/shout"), open_timeout=5) as websocket,
         ):
             for message in self.messages:
@@ -96,7 +82,7 @@ class RoundTripTimer(Exercise):
     timeout = 15.0  # seconds
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := _not_async(answer, "measure_round_trips")) is not None:
+        if (problem := not_async(answer, "measure_round_trips")) is not None:
             return problem
         received: list[str | bytes] = []
 
@@ -106,24 +92,17 @@ class RoundTripTimer(Exercise):
                 await asyncio.sleep(ECHO_DELAYS_MS[(len(received) - 1) % self.count] / 1e3)
                 await websocket.send(message)
 
-        # The learner's coroutine needs an event loop of its own, on a thread of its own:
-        # the kernel's loop is busy running this very cell.
-        pool = concurrent.futures.ThreadPoolExecutor(1, "check-client")
-        try:
-            with _scratch_server({"/echo": slow_echo}) as server:
-                started = time.perf_counter()
-                future = pool.submit(asyncio.run, answer(server.links.ws("/echo"), self.count))
-                try:
-                    times = future.result(timeout=self.timeout)
-                except concurrent.futures.TimeoutError:
-                    return CheckResult(
-                        False,
-                        f"measure_round_trips did not finish within "
-                        f"{self.timeout:g} s: does every send get its recv?",
-                    )
-                wall_ms = (time.perf_counter() - started) * 1e3
-        finally:
-            pool.shutdown(wait=False)  # a coroutine that never ends must not hang the check
+        with scratch_server(routes={"/echo": slow_echo}) as server:
+            started = time.perf_counter()
+            try:
+                times = run_coroutine(answer(server.links.ws("/echo"), self.count), self.timeout)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(
+                    False,
+                    f"measure_round_trips did not finish within "
+                    f"{self.timeout:g} s: does every send get its recv?",
+                )
+            wall_ms = (time.perf_counter() - started) * 1e3
         return self._judge(times, received, wall_ms)
 
     def _judge(self, times: object, received: list[str | bytes], wall_ms: float) -> CheckResult:

@@ -1,4 +1,12 @@
-"""A WebSocket client with no manners, for tests: it sends frames a polite client never would."""
+"""A WebSocket client with no manners: it sends what a polite client never would.
+
+The lessons use it to provoke the server on purpose (a client that stops reading, invalid
+UTF-8, an unmasked frame) and the tests use it to prove the server answers well::
+
+    stalled = RawClient("127.0.0.1", server.port, "/ball", receive_buffer=4096)
+    ...                      # it completed the handshake and will never read a byte
+    stalled.vanish()         # drop the TCP connection without a closing handshake
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import socket
 import struct
 
 from websockets.frames import Frame, Opcode
+
+__all__ = ["RawClient"]
 
 
 class RawClient:

@@ -1,0 +1,78 @@
+"""The ball lesson's Python side: BallClient, the controls, the view's traits, push vs poll.
+
+That the canvas renders and animates in JupyterLab is tested in tests/test_jupyterlab.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from workshop_lib.ball_client import BallClient
+from workshop_lib.ball_widgets import BallControls, BallView
+from workshop_lib.compare import measure_poll, measure_push
+
+
+def wait_until(predicate, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_ball_client_keeps_the_latest_frame_and_measures(server):
+    with BallClient(server.links.ws("/ball")) as client:
+        first = client.wait_for_frame()
+        time.sleep(1.2)
+        stats = client.stats()
+        assert client.latest["tick"] > first["tick"]
+        assert 50 <= stats["fps"] <= 62
+        assert 0 <= stats["delay_ms"] < 100
+        client.send({"type": "ball.teleport"})
+        wait_until(lambda: client.errors)
+        assert client.errors[-1]["code"] == "unknown_type"
+        assert client.connected
+    assert not client.connected
+
+
+def test_controls_steer_the_ball_for_every_client(server):
+    controls = BallControls(server.links.ws("/ball"))
+    with BallClient(server.links.ws("/ball")) as other:
+        other.wait_for_frame()
+        try:
+            controls.color.value = "#00aa00"  # what a change in the colour picker does
+            controls.radius.value = 0.12
+            controls.pause.value = True
+            wait_until(lambda: other.latest["paused"] and other.latest["color"] == "#00aa00")
+            assert other.latest["radius"] == 0.12
+            assert "paused=True" in controls.status.value
+            vx = server.app.ball.state.vx
+            controls.kick(0.5, 0.25)
+            wait_until(lambda: other.latest["vx"] == pytest.approx(vx + 0.5))
+            controls.speed.value = 1.5
+            wait_until(
+                lambda: other.latest["vx"] ** 2 + other.latest["vy"] ** 2 == pytest.approx(2.25)
+            )
+        finally:
+            controls.close()
+    assert not controls.client.connected
+
+
+def test_ball_view_points_at_the_stream_and_ships_its_javascript(server):
+    view = BallView(server.links.ws("/ball"), size=200)
+    assert view.url == server.links.ws("/ball") and view.size == 200
+    assert (view.frames, view.connected) == (0, False)  # only a front end reports
+    source = view._esm if isinstance(view._esm, str) else view._esm.read_text()
+    assert "new WebSocket" in source and "export default" in source
+    view.close()
+
+
+def test_push_is_fresher_than_polling_and_counts_bytes(server):
+    push = measure_push(server.links.ws("/ball"), seconds=1.5)
+    poll = measure_poll(server.links.url("/api/ball"), interval=0.25, seconds=1.5)
+    assert push.updates >= 80 and 5 <= poll.updates <= 8
+    assert push.median_staleness_ms < 30 < poll.median_staleness_ms
+    # Each poll carries a request and HTTP headers: more bytes per update than a frame.
+    assert poll.bytes_down / poll.updates > 2 * push.bytes_down / push.updates
+    assert poll.bytes_up > 0

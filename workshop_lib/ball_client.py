@@ -1,0 +1,119 @@
+"""A Python client of the ball stream that always holds the latest state.
+
+A 60 Hz stream must be read as fast as it comes, or frames pile up in buffers and
+everything the client sees is stale. This client reads on a thread of its own and keeps
+only the newest frame (conflation on the client side), counting frames and measuring
+delay as it goes::
+
+    with BallClient(server.links.ws("/ball")) as ball:
+        ball.control(color="#1f77b4")
+        ball.kick(0.5, -0.5)
+        print(ball.latest["x"], ball.stats())
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from contextlib import ExitStack
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+__all__ = ["BallClient", "BallStats"]
+
+
+class BallStats(dict):
+    """``frames``, ``fps`` (over the last second), ``delay_ms`` (median, last second), ``tick``."""
+
+
+class BallClient:
+    """Connects to ``/ball``, reads every frame on a background thread, keeps the latest.
+
+    Usage: ``with BallClient(url) as ball: ball.wait_for_frame(); ball.latest``.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url
+        self.latest: dict[str, Any] | None = None
+        self.frames = 0
+        self.errors: list[dict[str, Any]] = []
+        # (arrival time, delay) of the last second's frames, for fps and delay.
+        self._recent: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+        self._first = threading.Event()
+        self._exit_stack = ExitStack()  # holds the connection's `with` until close()
+        self._websocket: ClientConnection = self._exit_stack.enter_context(
+            connect(url, open_timeout=timeout)
+        )
+        self._reader = threading.Thread(target=self._read, name="ball-client", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for message in self._websocket:
+                event = json.loads(message)
+                now = time.time()
+                with self._lock:
+                    if event.get("type") == "ball.state":
+                        self.latest = event
+                        self.frames += 1
+                        self._recent.append((now, (now - event["ts"]) * 1e3))
+                        while self._recent and self._recent[0][0] < now - 1.0:
+                            self._recent.popleft()
+                    elif event.get("type") == "error":
+                        self.errors.append(event)
+                self._first.set()
+        except ConnectionClosed:
+            pass  # closed by close() or by the server stopping: the thread just ends
+
+    def wait_for_frame(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The latest frame, waiting for the first one if none has come yet."""
+        if not self._first.wait(timeout):
+            raise TimeoutError(f"no frame from {self.url} within {timeout} s")
+        assert self.latest is not None
+        return self.latest
+
+    def stats(self) -> BallStats:
+        """Frames so far, frames in the last second, median delay in the last second."""
+        with self._lock:
+            now = time.time()
+            recent = [delay for at, delay in self._recent if at >= now - 1.0]
+            recent.sort()
+            return BallStats(
+                frames=self.frames,
+                fps=len(recent),
+                delay_ms=recent[len(recent) // 2] if recent else None,
+                tick=self.latest["tick"] if self.latest else None,
+            )
+
+    def control(self, **fields: Any) -> None:
+        """Send ``ball.control`` with any of speed, radius, color, paused."""
+        self.send({"type": "ball.control", **fields})
+
+    def kick(self, dx: float, dy: float) -> None:
+        """Send ``ball.kick``: add ``dx``, ``dy`` to the ball's velocity."""
+        self.send({"type": "ball.kick", "dx": dx, "dy": dy})
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Send any event (errors come back in ``errors``)."""
+        self._websocket.send(json.dumps(event))
+
+    @property
+    def connected(self) -> bool:
+        """True while the reader thread runs."""
+        return self._reader.is_alive()
+
+    def close(self) -> None:
+        """Close the connection and end the reader thread."""
+        self._exit_stack.close()
+        self._reader.join(5)
+
+    def __enter__(self) -> BallClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

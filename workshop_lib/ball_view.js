@@ -1,0 +1,89 @@
+// The ball's live display inside JupyterLab: an anywidget whose front end is itself a
+// WebSocket client of the ball stream. Frames go straight from the server to this canvas,
+// not through the kernel, so the ball moves smoothly at 60 Hz while the kernel stays idle.
+// Twice a second it reports what it received (frames, fps, delay) back to the kernel.
+
+const STATS_EVERY_MS = 500;
+
+/** @param {{ model: any, el: HTMLElement }} context */
+function render({ model, el }) {
+  const size = model.get("size");
+  const canvas = document.createElement("canvas");
+  canvas.width = size;
+  canvas.height = size;
+  canvas.className = "workshop-ball-canvas";
+  canvas.style.border = "1px solid #888";
+  canvas.style.borderRadius = "6px";
+  canvas.style.background = "#fbfbfb";
+  const caption = document.createElement("div");
+  caption.className = "workshop-ball-caption";
+  caption.style.font = "12px monospace";
+  el.classList.add("workshop-ball-view");
+  el.append(canvas, caption);
+
+  const ctx = canvas.getContext("2d");
+  let latest = null; // only the newest frame is drawn: the client half of conflation
+  let frames = 0;
+  let arrivals = []; // [time ms, delay ms] over the last second
+  let closed = false;
+
+  const socket = new WebSocket(model.get("url"));
+  socket.onopen = () => { caption.textContent = "connected"; };
+  socket.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type !== "ball.state") return;
+    latest = event;
+    frames += 1;
+    const now = Date.now();
+    arrivals.push([now, now - event.ts * 1000]);
+  };
+  socket.onclose = (event) => {
+    closed = true;
+    caption.textContent = `disconnected (close code ${event.code}): run the cell again`;
+    model.set("connected", false);
+    model.save_changes();
+  };
+
+  function draw() {
+    if (latest) {
+      ctx.clearRect(0, 0, size, size);
+      ctx.beginPath();
+      ctx.arc(latest.x * size, latest.y * size, latest.radius * size, 0, 2 * Math.PI);
+      ctx.fillStyle = latest.color;
+      ctx.fill();
+      canvas.dataset.tick = String(latest.tick);
+    }
+    if (!closed) frame = requestAnimationFrame(draw);
+  }
+  let frame = requestAnimationFrame(draw);
+
+  const timer = setInterval(() => {
+    const now = Date.now();
+    arrivals = arrivals.filter(([at]) => at >= now - 1000);
+    const delays = arrivals.map(([, delay]) => delay).sort((a, b) => a - b);
+    const delay = delays.length ? delays[Math.floor(delays.length / 2)] : null;
+    if (!closed) {
+      caption.textContent = latest
+        ? `tick ${latest.tick} · ${arrivals.length} fps · delay ${delay === null ? "-" : delay.toFixed(1)} ms` +
+          (latest.paused ? " · paused" : "")
+        : "waiting for the first frame…";
+    }
+    // Report to the kernel; it only ever reads these.
+    model.set("frames", frames);
+    model.set("fps", arrivals.length);
+    model.set("delay_ms", delay === null ? -1 : delay);
+    model.set("tick", latest ? latest.tick : -1);
+    model.set("connected", !closed);
+    model.save_changes();
+  }, STATS_EVERY_MS);
+
+  // Called when the view goes away (cell re-run, output cleared, widget closed).
+  return () => {
+    closed = true;
+    clearInterval(timer);
+    cancelAnimationFrame(frame);
+    socket.close(1000, "view closed");
+  };
+}
+
+export default { render };

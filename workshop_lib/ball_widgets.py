@@ -1,0 +1,113 @@
+"""The ball lesson's live displays: the canvas, and controls that steer the one ball.
+
+    from workshop_lib.ball_widgets import BallControls, BallView
+    BallView(server.links.ws("/ball"))        # a canvas that is itself a client of /ball
+    BallControls(server.links.ws("/ball"))    # sliders and buttons -> ball.control / kick
+
+Why anywidget: the canvas's JavaScript opens its own WebSocket to the server and draws
+every frame in the browser, so 60 frames a second never pass through the kernel (an
+ipywidgets ``Image`` or ``HTML`` updated from Python would send each frame over the
+kernel's comm channel and stutter). The view reports frames, fps and delay back to the
+kernel twice a second, so cells (and tests) can read what it really received.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import random
+from pathlib import Path
+
+import anywidget
+import ipywidgets as widgets
+import traitlets
+
+from .ball import MAX_KICK, MAX_SPEED, RADIUS_RANGE
+from .ball_client import BallClient
+
+__all__ = ["BallControls", "BallView"]
+
+
+class BallView(anywidget.AnyWidget):
+    """A live canvas of the ball, drawn from its own WebSocket connection to ``url``.
+
+    ``frames``, ``fps``, ``delay_ms``, ``tick`` and ``connected`` are reported by the
+    front end (twice a second); without a front end (nbval, a console) they stay at 0.
+    """
+
+    _esm = Path(__file__).with_name("ball_view.js")
+    url = traitlets.Unicode().tag(sync=True)
+    size = traitlets.Int(320).tag(sync=True)
+    frames = traitlets.Int(0).tag(sync=True)
+    fps = traitlets.Float(0).tag(sync=True)
+    delay_ms = traitlets.Float(-1).tag(sync=True)
+    tick = traitlets.Int(-1).tag(sync=True)
+    connected = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, url: str, size: int = 320) -> None:
+        super().__init__(url=url, size=size)
+
+
+class BallControls(widgets.VBox):
+    """Speed, radius, colour, pause and kick: each change goes to the server as an event.
+
+    Holds a :class:`BallClient`, which also keeps reading the stream (a connection that
+    stopped reading would make the server skip it, and make closing it slow).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.client = BallClient(url)
+        state = self.client.wait_for_frame()
+        style = {"description_width": "5em"}
+        self.speed = widgets.FloatSlider(
+            value=round(math.hypot(state["vx"], state["vy"]), 2),
+            min=0,
+            max=MAX_SPEED,
+            step=0.05,
+            description="speed",
+            style=style,
+        )
+        self.radius = widgets.FloatSlider(
+            value=state["radius"],
+            min=RADIUS_RANGE[0],
+            max=RADIUS_RANGE[1],
+            step=0.01,
+            description="radius",
+            style=style,
+        )
+        self.color = widgets.ColorPicker(value=state["color"], description="colour", style=style)
+        self.pause = widgets.ToggleButton(value=state["paused"], description="pause", icon="pause")
+        self.kick_button = widgets.Button(description="kick", icon="bolt")
+        self.status = widgets.HTML()
+        self.speed.observe(lambda c: self._send_control(speed=c["new"]), names="value")
+        self.radius.observe(lambda c: self._send_control(radius=c["new"]), names="value")
+        self.color.observe(lambda c: self._send_control(color=c["new"]), names="value")
+        self.pause.observe(lambda c: self._send_control(paused=c["new"]), names="value")
+        self.kick_button.on_click(lambda _b: self.kick())
+        super().__init__(
+            [
+                self.speed,
+                self.radius,
+                self.color,
+                widgets.HBox([self.pause, self.kick_button]),
+                self.status,
+            ]
+        )
+        self.add_class("workshop-ball-controls")
+
+    def _send_control(self, **fields: object) -> None:
+        self.client.control(**fields)
+        name, value = next(iter(fields.items()))
+        self.status.value = f"sent <code>ball.control</code> {name}={html.escape(repr(value))}"
+
+    def kick(self, dx: float | None = None, dy: float | None = None) -> None:
+        """Kick the ball (random direction when dx/dy are not given)."""
+        dx = random.uniform(-1, 1) if dx is None else max(-MAX_KICK, min(MAX_KICK, dx))
+        dy = random.uniform(-1, 1) if dy is None else max(-MAX_KICK, min(MAX_KICK, dy))
+        self.client.kick(dx, dy)
+        self.status.value = f"sent <code>ball.kick</code> dx={dx:.2f}, dy={dy:.2f}"
+
+    def close(self) -> None:
+        """Close the connection and the widgets."""
+        self.client.close()
+        super().close()

@@ -1,0 +1,90 @@
+"""Exercises of notebook 02 (the bouncing ball): count frames per second; steer into a corner.
+
+from workshop_lib.checks.ball import q1, q2, ____
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+
+__all__ = ["CHECK_RATE", "____", "q1", "q2"]
+
+# The check's server ticks at this rate, not the usual 60, so that a hard-coded 60 fails.
+CHECK_RATE = 25
+
+
+class FrameCounter(Exercise):
+    """q1: a client coroutine that measures the stream's frames per second."""
+
+    hint_text = (
+        "connect, then `async for message in websocket:` count frames until "
+        "`time.perf_counter() - start >= seconds`; return count / elapsed seconds."
+    )
+    solution_file = "02_count_frames.py"
+    seconds = 2.0
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := not_async(answer, "count_frames")) is not None:
+            return problem
+        with scratch_server(ball_rate=CHECK_RATE) as server:
+            try:
+                fps = run_coroutine(answer(server.links.ws("/ball"), self.seconds), 15)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(False, "count_frames did not finish within 15 s")
+        if isinstance(fps, bool) or not isinstance(fps, int | float):
+            return CheckResult(False, f"return a number of frames per second, not {fps!r}")
+        if abs(fps - CHECK_RATE) > 0.15 * CHECK_RATE:
+            return CheckResult(
+                False,
+                f"the check's server sends {CHECK_RATE} frames a second, "
+                f"you measured {fps:.1f}: count every ball.state message and "
+                "divide by the seconds you really listened",
+            )
+        return CheckResult(
+            True,
+            f"{fps:.1f} frames per second (the check's server ticks at "
+            f"{CHECK_RATE} Hz; yours runs at 60)",
+        )
+
+
+class CornerSteerer(Exercise):
+    """q2: a client coroutine that steers the ball into a corner and pauses it there."""
+
+    hint_text = (
+        "read a frame; the corner is at (1 - radius, 1 - radius); kick by the velocity you "
+        "want minus the velocity you have (each within -2..2), keep reading frames, and send "
+        '{"type": "ball.control", "paused": true} once x and y are within 0.02 of the corner.'
+    )
+    solution_file = "02_steer.py"
+    tolerance = 0.03
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := not_async(answer, "steer_to_corner")) is not None:
+            return problem
+        with scratch_server() as server:
+            try:
+                run_coroutine(answer(server.links.ws("/ball")), 20)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(False, "steer_to_corner did not finish within 20 s")
+            state = server.app.ball.state
+        r = state.radius
+        corners = [(cx, cy) for cx in (r, 1 - r) for cy in (r, 1 - r)]
+        distance = min(max(abs(state.x - cx), abs(state.y - cy)) for cx, cy in corners)
+        where = f"the ball ended at ({state.x:.3f}, {state.y:.3f}) with radius {r:.2f}"
+        if not state.paused:
+            return CheckResult(False, f"{where} and still moving: pause it when it is there")
+        if distance > self.tolerance:
+            return CheckResult(
+                False,
+                f"{where}, {distance:.3f} from the nearest corner "
+                f"(at most {self.tolerance} counts)",
+            )
+        return CheckResult(True, f"{where}: in the corner, paused")
+
+
+q1 = FrameCounter()
+q2 = CornerSteerer()
