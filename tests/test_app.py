@@ -75,7 +75,7 @@ def test_unknown_websocket_path_is_a_clear_404(server):
     with pytest.raises(InvalidStatus) as refused:
         connect(server.links.ws("/nope"), open_timeout=5)
     assert refused.value.response.status_code == 404
-    assert b"Endpoints on this server: /, /ball, /echo" in refused.value.response.body
+    assert b"Endpoints on this server: /, /ball, /chat, /echo" in refused.value.response.body
 
 
 # -- echo --------------------------------------------------------------------------------------

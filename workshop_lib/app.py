@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from . import __version__
 from .ball_lesson import BallLesson
+from .chat_lesson import ChatLesson
 from .echo import echo
 from .logs import WEBSOCKETS_LOGGER_NAME
 
@@ -67,7 +68,13 @@ class App:
         self.static_dir = static_dir.resolve()
         self.max_size = max_size
         self.ball = BallLesson(rate=ball_rate)
-        self.routes: dict[str, Handler] = {"/": echo, "/echo": echo, "/ball": self.ball.handler}
+        self.chat = ChatLesson()
+        self.routes: dict[str, Handler] = {
+            "/": echo,
+            "/echo": echo,
+            "/ball": self.ball.handler,
+            "/chat": self.chat.handler,
+        }
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, Callable[[], object]] = {
             "/healthz": self._health,

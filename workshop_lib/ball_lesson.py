@@ -26,6 +26,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
+from .backlog import unsent_bytes
 from .ball import BallState, apply_control, apply_kick, state_event, step
 from .protocol import ProtocolError, encode, parse_event
 
@@ -97,7 +98,7 @@ class BallLesson:
         self.frame = self._encode(self.state)
         if not self.clients:
             return
-        ready = [c for c in self.clients if _backlog(c) <= self.backlog_limit]
+        ready = [c for c in self.clients if unsent_bytes(c) <= self.backlog_limit]
         self.frames_skipped += len(self.clients) - len(ready)
         broadcast(ready, self.frame)
 
@@ -129,11 +130,6 @@ class BallLesson:
                 # The change goes out with the next tick, to everyone at once.
         finally:
             self.clients.discard(websocket)
-
-
-def _backlog(connection: ServerConnection) -> int:
-    transport = connection.transport
-    return transport.get_write_buffer_size() if transport is not None else 0
 
 
 def _limit_send_buffer(connection: ServerConnection, size: int) -> None:

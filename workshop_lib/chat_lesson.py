@@ -1,0 +1,122 @@
+"""The chat room on the network: join, send, presence, one order for everyone.
+
+    lesson = ChatLesson()
+    app.route("/chat", lesson.handler)
+
+Every message goes to every member in one and the same order. That is easy to keep on one
+event loop: each event is written to all members by one synchronous ``broadcast()`` call,
+so nothing can interleave between two members' copies.
+
+Unlike the ball's states, every chat message matters: a member is never skipped. A member
+whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is disconnected
+(close code 1008) instead of growing the server's memory or holding up the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.frames import CloseCode
+
+from .backlog import unsent_bytes
+from .chat import Room, TokenBucket
+from .protocol import ProtocolError, encode, error_event, parse_event
+
+__all__ = ["RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
+
+logger = logging.getLogger("workshop_lib.chat")
+
+EVENTS = {"chat.join", "chat.send"}
+RATE_LIMITED = 4029  # close code for sustained flooding
+TOO_SLOW = CloseCode.POLICY_VIOLATION  # 1008: the member could not keep up
+
+
+class ChatLesson:
+    """One room: its members' connections, the rules in :class:`~workshop_lib.chat.Room`."""
+
+    def __init__(
+        self,
+        queue_limit: int = 256 * 1024,
+        burst: float = 10,
+        rate: float = 5,
+        strikes: int = 20,
+    ) -> None:
+        self.room = Room()
+        self.members: dict[str, ServerConnection] = {}
+        self.queue_limit = queue_limit  # unsent bytes before a member counts as too slow
+        self.burst, self.rate = burst, rate  # each connection's token bucket
+        self.strikes = strikes  # rate-limited events in a row before closing with 4029
+
+    async def handler(self, websocket: ServerConnection) -> None:
+        """Take ``chat.join`` first, then ``chat.send``; answer bad events with ``error``."""
+        bucket = TokenBucket(self.burst, self.rate)
+        strikes = 0
+        name: str | None = None
+        try:
+            async for message in websocket:
+                if not bucket.take(time.monotonic()):
+                    strikes += 1
+                    if strikes >= self.strikes:
+                        await websocket.close(RATE_LIMITED, "rate limited: too many messages")
+                        break
+                    await websocket.send(
+                        error_event(
+                            "rate_limited",
+                            f"slow down: at most {self.rate:g} messages a second "
+                            f"(bursts of {self.burst:g}); this one was dropped",
+                        )
+                    )
+                    continue
+                strikes = 0
+                try:
+                    event = parse_event(message, EVENTS)
+                    if event["type"] == "chat.join":
+                        name = self._join(websocket, name, event)
+                    else:
+                        self._send(name, event)
+                except ProtocolError as error:
+                    await websocket.send(error.event())
+        finally:
+            if name is not None and self.members.get(name) is websocket:
+                self._remove(name)
+
+    def _join(self, websocket: ServerConnection, name: str | None, event: dict[str, Any]) -> str:
+        if name is not None:
+            raise ProtocolError("already_joined", f"you are already in the room as {name!r}")
+        name = self.room.join(event.get("name"))
+        self.members[name] = websocket
+        # Synchronous writes: nothing else can reach this member between the two.
+        broadcast([websocket], encode(self.room.welcome(name)))
+        self._publish({"type": "chat.joined", "name": name})
+        logger.info("%s joined the chat (%d here)", name, len(self.members))
+        return name
+
+    def _send(self, name: str | None, event: dict[str, Any]) -> None:
+        if name is None:
+            raise ProtocolError("join_first", 'send {"type": "chat.join", "name": ...} first')
+        self._publish(self.room.post(name, event.get("text"), time.time()))
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        """Write ``event`` to every member, in one synchronous pass: one order for all."""
+        too_slow = [n for n, ws in self.members.items() if unsent_bytes(ws) > self.queue_limit]
+        for name in too_slow:
+            websocket = self._remove(name, announce=False)
+            logger.warning("%s could not keep up and was disconnected", name)
+            asyncio.get_running_loop().create_task(
+                websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
+            )
+        broadcast(self.members.values(), encode(event))
+        for name in too_slow:
+            broadcast(self.members.values(), encode({"type": "chat.left", "name": name}))
+
+    def _remove(self, name: str, announce: bool = True) -> ServerConnection:
+        websocket = self.members.pop(name)
+        self.room.leave(name)
+        if announce:
+            self._publish({"type": "chat.left", "name": name})
+            logger.info("%s left the chat (%d here)", name, len(self.members))
+        return websocket

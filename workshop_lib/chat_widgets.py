@@ -1,0 +1,88 @@
+"""The chat room in a notebook: messages, who is here, and a box to type in.
+
+    from workshop_lib.chat_widgets import ChatWidget
+    ChatWidget(server.links.ws("/chat"), "ada")
+
+The widget is a :class:`~workshop_lib.chat_client.ChatClient` with a view. Its reader
+thread only sets the view's value (ipywidgets allows that from any thread); everything a
+user wrote is escaped: text is shown as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import ipywidgets as widgets
+
+from .chat_client import ChatClient, Event
+
+__all__ = ["ChatWidget"]
+
+
+class ChatWidget(widgets.VBox):
+    """A live chat window joined to the room as ``name``."""
+
+    def __init__(self, url: str, name: str, shown: int = 100) -> None:
+        self.shown = shown
+        self.log_html = widgets.HTML()
+        self.log_html.add_class("workshop-chat-log")
+        self.users_html = widgets.HTML()
+        self.users_html.add_class("workshop-chat-users")
+        self.text = widgets.Text(placeholder="Say something", layout={"width": "60%"})
+        self.text.add_class("workshop-chat-input")
+        self.send_button = widgets.Button(description="Send", button_style="primary")
+        self.send_button.add_class("workshop-chat-send")
+        self.send_button.on_click(lambda _b: self.send(self.text.value))
+        self.client = ChatClient(url, name, on_event=lambda _event: self._render())
+        title = widgets.HTML(f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code>")
+        super().__init__(
+            [
+                title,
+                widgets.HBox([self.log_html, self.users_html]),
+                widgets.HBox([self.text, self.send_button]),
+            ]
+        )
+        self.add_class("workshop-chat")
+        self._render()
+
+    def send(self, text: str) -> None:
+        """Post ``text`` (what the Send button does)."""
+        if text.strip():
+            self.client.send(text)
+            self.text.value = ""
+
+    def _render(self) -> None:
+        rows = [_row(event) for event in self.client.events[-self.shown :]]
+        history = [_row(m) for m in self.client.messages if m not in self.client.events]
+        body = "".join(history + rows) or "<li><i>No messages yet.</i></li>"
+        self.log_html.value = (
+            '<ul style="list-style:none;padding:0;margin:0;min-width:28em;max-height:18em;'
+            f'overflow:auto">{body}</ul>'
+        )
+        users = "".join(f"<li>{html.escape(u)}</li>" for u in self.client.users)
+        self.users_html.value = (
+            f'<div style="margin-left:1em"><b>Here ({len(self.client.users)})</b>'
+            f'<ul style="padding-left:1.2em;margin:0">{users}</ul></div>'
+        )
+
+    def close(self) -> None:
+        """Leave the room and close the widgets."""
+        self.client.close()
+        super().close()
+
+
+def _row(event: Event) -> str:
+    kind = event.get("type")
+    if kind == "chat.message":
+        at = datetime.fromtimestamp(event["ts"]).strftime("%H:%M:%S")
+        return (
+            f'<li data-kind="message"><code>{at}</code> <b>{html.escape(event["from"])}</b>: '
+            f"{html.escape(event['text'])}</li>"
+        )
+    if kind in ("chat.joined", "chat.left"):
+        verb = "joined" if kind == "chat.joined" else "left"
+        return f'<li data-kind="{verb}"><i>{html.escape(event["name"])} {verb}</i></li>'
+    if kind == "error":
+        return f'<li data-kind="error" style="color:#cf222e">{html.escape(event["message"])}</li>'
+    return ""
