@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
-from .backlog import unsent_bytes
+from .backlog import limit_send_buffer, unsent_bytes
 from .ball import BallState, apply_control, apply_kick, state_event, step
 from .protocol import ProtocolError, encode, parse_event
 
@@ -114,7 +113,7 @@ class BallLesson:
 
     async def handler(self, websocket: ServerConnection) -> None:
         """Register the client, send it the current frame at once, then apply its events."""
-        _limit_send_buffer(websocket, self.send_buffer)
+        limit_send_buffer(websocket, self.send_buffer)
         self.clients.add(websocket)
         try:
             await websocket.send(self.frame)  # the first frame arrives right after connecting
@@ -130,12 +129,3 @@ class BallLesson:
                 # The change goes out with the next tick, to everyone at once.
         finally:
             self.clients.discard(websocket)
-
-
-def _limit_send_buffer(connection: ServerConnection, size: int) -> None:
-    sock = connection.transport.get_extra_info("socket") if connection.transport else None
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-        except OSError as exc:  # not fatal: only the kernel's queue stays larger
-            logger.debug("could not set SO_SNDBUF: %s", exc)

@@ -76,11 +76,12 @@ class Room:
 
     def post(self, sender: str, text: object, ts: float) -> dict[str, Any]:
         """Record a message and return its ``chat.message`` event."""
+        text = clean_text(text)  # first: a refused message must not use up an id
         message = {
             "type": "chat.message",
             "id": next(self._ids),
             "from": sender,
-            "text": clean_text(text),
+            "text": text,
             "ts": ts,
         }
         self.history.append(message)

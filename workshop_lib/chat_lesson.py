@@ -22,7 +22,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import CloseCode
 
-from .backlog import unsent_bytes
+from .backlog import limit_send_buffer, unsent_bytes
 from .chat import Room, TokenBucket
 from .protocol import ProtocolError, encode, error_event, parse_event
 
@@ -41,6 +41,7 @@ class ChatLesson:
     def __init__(
         self,
         queue_limit: int = 256 * 1024,
+        send_buffer: int = 64 * 1024,
         burst: float = 10,
         rate: float = 5,
         strikes: int = 20,
@@ -48,11 +49,13 @@ class ChatLesson:
         self.room = Room()
         self.members: dict[str, ServerConnection] = {}
         self.queue_limit = queue_limit  # unsent bytes before a member counts as too slow
+        self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # rate-limited events in a row before closing with 4029
 
     async def handler(self, websocket: ServerConnection) -> None:
         """Take ``chat.join`` first, then ``chat.send``; answer bad events with ``error``."""
+        limit_send_buffer(websocket, self.send_buffer)
         bucket = TokenBucket(self.burst, self.rate)
         strikes = 0
         name: str | None = None
