@@ -1,0 +1,138 @@
+"""Exercises of notebook 03 (the chat room): a bot's reply function; messages per user.
+
+from workshop_lib.checks.chat import q1, q2, ____
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..chat_client import ChatBot, ChatClient
+from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+
+__all__ = ["q1", "q2", "____"]
+
+
+class BotReply(Exercise):
+    """q1: ``reply(text, sender, users)`` for ``!hello``, ``!users`` and ``!time``."""
+
+    hint_text = (
+        'compare `text` with each command: `if text == "!hello": return f"hello, {sender}!"`; '
+        '`", ".join(users)` for !users; `time.strftime("%H:%M:%S")` for !time; '
+        "and `return None` for anything else."
+    )
+    solution_file = "03_bot.py"
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        users = ["ada", "bob", "bot"]
+        cases = [
+            ("!hello", "ada", "hello, ada!"),
+            ("!users", "bob", "ada, bob, bot"),
+            ("hello everyone", "ada", None),
+            ("!nope", "ada", None),
+        ]
+        for text, sender, expected in cases:
+            got = answer(text, sender, list(users))
+            if got != expected:
+                return CheckResult(
+                    False,
+                    f"for {text!r} from {sender!r} the reply should be {expected!r}, not {got!r}",
+                )
+        now = answer("!time", "ada", users)
+        try:
+            told = time.strptime(str(now), "%H:%M:%S")
+        except ValueError:
+            return CheckResult(False, f'!time should answer like "14:05:09", not {now!r}')
+        wall = time.localtime()
+        drift = abs(
+            (told.tm_hour * 3600 + told.tm_min * 60 + told.tm_sec)
+            - (wall.tm_hour * 3600 + wall.tm_min * 60 + wall.tm_sec)
+        )
+        if min(drift, 86400 - drift) > 5:
+            return CheckResult(
+                False, f"!time answered {now}, but the time is {time.strftime('%H:%M:%S')}"
+            )
+        return self._live(answer)
+
+    def _live(self, answer: Callable[..., Any]) -> CheckResult:
+        """The same function as a bot in a real room."""
+        with scratch_server() as server:
+            url = server.links.ws("/chat")
+            with ChatBot(url, "bot", answer), ChatClient(url, "ada") as ada:
+                ada.send("!hello")
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline:
+                    if any(m["from"] == "bot" for m in ada.messages):
+                        break
+                    time.sleep(0.02)
+                replies = [m["text"] for m in ada.messages if m["from"] == "bot"]
+        if replies != ["hello, ada!"]:
+            return CheckResult(False, f"in a real room the bot answered {replies!r}")
+        return CheckResult(
+            True,
+            "your bot answers !hello, !users and !time, stays quiet "
+            "otherwise, and works in a real room",
+        )
+
+
+class MessageCounter(Exercise):
+    """q2: a client coroutine that counts chat messages per sender for ``seconds``."""
+
+    hint_text = (
+        'join first (`{"type": "chat.join", "name": "counter"}`), then for each message '
+        'whose "type" is "chat.message", add one to counts[event["from"]]; stop when '
+        "`time.perf_counter() - start >= seconds` (use `asyncio.wait_for` or `recv()` with a "
+        "timeout, so a quiet room cannot keep you waiting)."
+    )
+    solution_file = "03_count_messages.py"
+    posts = (("ada", 3), ("bob", 2), ("cy", 1))
+    seconds = 3.0
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := not_async(answer, "count_messages")) is not None:
+            return problem
+        with scratch_server() as server:
+            url = server.links.ws("/chat")
+            pool = concurrent.futures.ThreadPoolExecutor(1, "check-runner")
+            try:
+                counted = pool.submit(run_coroutine, answer(url, self.seconds), 15)
+                if not self._wait_for_listener(server):
+                    return CheckResult(
+                        False, "count_messages never joined the room: send chat.join first"
+                    )
+                clients = [ChatClient(url, name) for name, _ in self.posts]
+                try:
+                    for client, (_, n) in zip(clients, self.posts, strict=True):
+                        for i in range(n):
+                            client.send(f"message {i + 1} from {client.you}")
+                    try:
+                        counts = counted.result(timeout=15)
+                    except concurrent.futures.TimeoutError:
+                        return CheckResult(False, "count_messages did not finish within 15 s")
+                finally:
+                    for client in clients:
+                        client.close()
+            finally:
+                pool.shutdown(wait=False)
+        expected = dict(self.posts)
+        if not isinstance(counts, dict):
+            return CheckResult(False, f"return a dict of name -> count, not {counts!r}")
+        if {k: v for k, v in counts.items() if v} != expected:
+            return CheckResult(False, f"the room saw {expected}, you counted {counts}")
+        return CheckResult(True, f"counted {expected} from the live stream")
+
+    @staticmethod
+    def _wait_for_listener(server: Any) -> bool:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if server.app.chat.members:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+q1 = BotReply()
+q2 = MessageCounter()
