@@ -13,7 +13,7 @@ from typing import Any
 from ..chat_client import ChatBot, ChatClient
 from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
 
-__all__ = ["q1", "q2", "____"]
+__all__ = ["____", "q1", "q2"]
 
 
 class BotReply(Exercise):
