@@ -45,7 +45,7 @@ from urllib.parse import quote
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -69,6 +69,8 @@ USER_SETTINGS: dict[str, dict[str, Any]] = {
     # A notebook without kernelspec metadata would otherwise stop at a "Select Kernel" dialog.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
         "autoStartDefaultKernel": True,
+        # Cells get metadata.execution timestamps, so cell_durations() can report slow ones.
+        "recordTiming": True,
     },
 }
 
@@ -481,9 +483,41 @@ def error_outputs(page: Page) -> list[str]:
     )
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page PNG as test-artifacts/<name>.png for a person to look at."""
+def cell_durations(page: Page) -> list[tuple[int, str, float]]:
+    """(index, first line, seconds) of every code cell that ran in the open notebook, from
+    the kernel's busy message to its reply (the timing JupyterLab records with
+    recordTiming; queued time is not counted)."""
+    path = _current_path(page)
+    rows = page.evaluate(
+        _with_panel(
+            """
+  const models = panelFor(path).content.model.cells;
+  const rows = [];
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    const timing = cell.getMetadata('execution') || {};
+    const start = Date.parse(timing['iopub.status.busy']);
+    const end = Date.parse(timing['shell.execute_reply']);
+    if (Number.isNaN(start) || Number.isNaN(end)) continue;
+    const first = cell.sharedModel.getSource().split('\\n')[0];
+    rows.push([i, first, (end - start) / 1000]);
+  }
+  return rows;
+"""
+        ),
+        path,
+    )
+    return [(index, first, seconds) for index, first, seconds in rows]
+
+
+def screenshot(page: Page, name: str, element: Locator | None = None) -> Path:
+    """Save a PNG as test-artifacts/<name>.png for a person to look at: the full page, or
+    only `element` (scrolled into view first)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png")
-    page.screenshot(path=str(path), full_page=True)
+    if element is None:
+        page.screenshot(path=str(path), full_page=True)
+    else:
+        element.screenshot(path=str(path))
     return path

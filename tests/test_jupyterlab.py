@@ -6,6 +6,8 @@ displays render in JupyterLab and that clicks in them reach the kernel and come 
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from tests import jupyterlab
 from tests.jupyterlab import (
     JupyterLab,
+    cell_durations,
     error_outputs,
     open_notebook,
     run_all_cells,
@@ -167,4 +170,93 @@ def test_01_echo_panel_round_trip(lab_page, lab: JupyterLab) -> None:
     assert log.locator('tr[data-direction="sent"]', has_text=message).count() == 1
     run_cells_from(page, cleanup)
     assert error_outputs(page) == []
+    assert page.page_errors == []
+
+
+# The view's caption, as ball_view.js writes it twice a second.
+BALL_CAPTION = re.compile(r"tick (\d+) · (\d+) fps · delay (-|[\d.]+) ms")
+
+
+def test_02_bouncing_ball_animates(lab_page, lab: JupyterLab) -> None:
+    """02 runs clean, and its canvas really animates in JupyterLab: ticks advance, pixels
+    change, frames arrive at 30+ per second, the controls render; the clean-up closes it."""
+    page = lab_page
+    name = "02-bouncing-ball.ipynb"
+    open_notebook(page, lab, name)
+    # The clean-up cell closes the views and stops the server: look at them before it.
+    cleanup = "view.close()"
+    started = time.monotonic()
+    run_cells_above(page, cleanup)  # ~50 s of kernel time: the notebook measures for a while
+    ran_for = time.monotonic() - started
+    assert error_outputs(page) == []
+
+    canvases = page.locator(".workshop-ball-canvas")
+    canvases.first.wait_for(timeout=WIDGET_TIMEOUT)
+    assert canvases.count() == 2  # `view`, and `second_view` next to the controls
+    canvas = canvases.first  # `view`, BallView's default size
+    assert canvas.get_attribute("width") == "320"
+    canvas.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-02-ball-run")
+
+    # data-tick is the tick last drawn; the server ticks 60 times a second.
+    page.wait_for_function(
+        "(c) => c.dataset.tick !== undefined", arg=canvas.element_handle(), timeout=WIDGET_TIMEOUT
+    )
+    first_tick = int(canvas.get_attribute("data-tick"))
+    page.wait_for_timeout(1000)
+    second_tick = int(canvas.get_attribute("data-tick"))
+    assert second_tick > first_tick, (first_tick, second_tick)
+
+    # The pixels change: the ball moves (nothing in the notebook pauses it).
+    before = screenshot(page, "jupyterlab-02-ball-canvas", canvas).read_bytes()
+    page.wait_for_timeout(300)
+    changed = canvas.screenshot() != before  # a bool: no PNG bytes in a failure message
+    assert changed, "the canvas did not change in 300 ms (is the ball paused?)"
+
+    # Frames arrive at 30+ per second (60 expected; the caption counts the last second).
+    # text_content, not inner_text: JupyterLab skips rendering cells out of view.
+    caption = page.locator(".workshop-ball-view").first.locator(".workshop-ball-caption")
+    deadline = time.monotonic() + 10
+    while True:
+        text = caption.text_content() or ""
+        match = BALL_CAPTION.search(text)
+        if (match and int(match.group(2)) >= 30) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(500)
+    assert match, f"caption: {text!r}"
+    assert int(match.group(2)) >= 30, f"caption: {text!r}"
+    assert "paused" not in text
+
+    # The controls: rendered ipywidgets, not their text fallback.
+    controls = page.locator(".workshop-ball-controls")
+    controls.wait_for(timeout=WIDGET_TIMEOUT)
+    sliders = controls.locator(".widget-slider")
+    assert sliders.count() == 2
+    labels = [t.strip() for t in sliders.locator(".widget-label").all_text_contents()]
+    assert labels == ["speed", "radius"]
+    assert controls.locator(".widget-colorpicker").count() == 1
+    assert controls.locator("button", has_text="kick").count() == 1
+    controls.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-02-ball-controls")
+
+    # The matplotlib figures (every frame vs the latest; push vs poll) rendered as images.
+    sources = [cell.source for cell in nbformat.read(lab.root_dir / name, 4).cells]
+    if any("matplotlib" in source for source in sources):
+        images = page.locator(".jp-RenderedImage img")
+        assert images.count() >= 2
+        loaded = images.evaluate_all("(imgs) => imgs.map((i) => i.complete && i.naturalWidth)")
+        assert all(width and width > 0 for width in loaded), loaded
+        images.last.scroll_into_view_if_needed()
+        screenshot(page, "jupyterlab-02-ball-plots")
+
+    run_cells_from(page, cleanup)
+    assert error_outputs(page) == []
+    # view.close() and second_view.close() remove both canvases (their sockets close too).
+    page.wait_for_function(
+        "() => document.querySelectorAll('.workshop-ball-canvas').length === 0",
+        timeout=WIDGET_TIMEOUT,
+    )
+    slow = [f"[{i}] {s:.1f}s {first[:40]}" for i, first, s in cell_durations(page) if s >= 1]
+    print(f"\n02 in JupyterLab: the cells above the clean-up took {ran_for:.0f}s; slow cells:")
+    print("\n".join(slow))
     assert page.page_errors == []

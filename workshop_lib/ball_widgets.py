@@ -60,7 +60,9 @@ class BallControls(widgets.VBox):
         state = self.client.wait_for_frame()
         style = {"description_width": "5em"}
         self.speed = widgets.FloatSlider(
-            value=round(math.hypot(state["vx"], state["vy"]), 2),
+            # On a step of the slider: the front end would snap any other value and send
+            # the snapped one back, which would set a speed nobody chose.
+            value=round(math.hypot(state["vx"], state["vy"]) * 20) / 20,
             min=0,
             max=MAX_SPEED,
             step=0.05,

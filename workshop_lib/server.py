@@ -177,8 +177,9 @@ class WorkshopServer:
         rows = [
             (
                 "WebSocket",
-                f"<code>{html.escape(self.url)}</code> (echo), "
-                f"<code>{html.escape(links.ws('/echo'))}</code>",
+                ", ".join(
+                    f"<code>{html.escape(links.ws(p))}</code>" for p in sorted(self.app.routes)
+                ),
             ),
             ("Browser client", _a(links.url("/"))),
             *((f"{title} page", _a(links.page(page))) for page, title in LESSON_PAGES.items()),
