@@ -13,15 +13,12 @@ delay as it goes::
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
-from contextlib import ExitStack
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from .reading_client import Event, ReadingClient
 
 __all__ = ["BallClient", "BallStats"]
 
@@ -30,47 +27,38 @@ class BallStats(dict):
     """``frames``, ``fps`` (over the last second), ``delay_ms`` (median, last second), ``tick``."""
 
 
-class BallClient:
+class BallClient(ReadingClient):
     """Connects to ``/ball``, reads every frame on a background thread, keeps the latest.
 
     Usage: ``with BallClient(url) as ball: ball.wait_for_frame(); ball.latest``.
     """
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url
-        self.latest: dict[str, Any] | None = None
+        super().__init__(url, timeout)
+        self.latest: Event | None = None
         self.frames = 0
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[Event] = []
         # (arrival time, delay) of the last second's frames, for fps and delay.
         self._recent: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
         self._first = threading.Event()
-        self._exit_stack = ExitStack()  # holds the connection's `with` until close()
-        self._websocket: ClientConnection = self._exit_stack.enter_context(
-            connect(url, open_timeout=timeout)
-        )
-        self._reader = threading.Thread(target=self._read, name="ball-client", daemon=True)
-        self._reader.start()
+        self.start_reading("ball-client")
 
-    def _read(self) -> None:
-        try:
-            for message in self._websocket:
-                event = json.loads(message)
-                now = time.time()
-                with self._lock:
-                    if event.get("type") == "ball.state":
-                        self.latest = event
-                        self.frames += 1
-                        self._recent.append((now, (now - event["ts"]) * 1e3))
-                        while self._recent and self._recent[0][0] < now - 1.0:
-                            self._recent.popleft()
-                    elif event.get("type") == "error":
-                        self.errors.append(event)
-                self._first.set()
-        except ConnectionClosed:
-            pass  # closed by close() or by the server stopping: the thread just ends
+    def handle(self, event: Event) -> None:
+        """Keep the newest frame and the last second's arrivals; collect errors."""
+        now = time.time()
+        with self._lock:
+            if event.get("type") == "ball.state":
+                self.latest = event
+                self.frames += 1
+                self._recent.append((now, (now - event["ts"]) * 1e3))
+                while self._recent and self._recent[0][0] < now - 1.0:
+                    self._recent.popleft()
+            elif event.get("type") == "error":
+                self.errors.append(event)
+        self._first.set()
 
-    def wait_for_frame(self, timeout: float = 5.0) -> dict[str, Any]:
+    def wait_for_frame(self, timeout: float = 5.0) -> Event:
         """The latest frame, waiting for the first one if none has come yet."""
         if not self._first.wait(timeout):
             raise TimeoutError(f"no frame from {self.url} within {timeout} s")
@@ -81,8 +69,7 @@ class BallClient:
         """Frames so far, frames in the last second, median delay in the last second."""
         with self._lock:
             now = time.time()
-            recent = [delay for at, delay in self._recent if at >= now - 1.0]
-            recent.sort()
+            recent = sorted(delay for at, delay in self._recent if at >= now - 1.0)
             return BallStats(
                 frames=self.frames,
                 fps=len(recent),
@@ -92,28 +79,12 @@ class BallClient:
 
     def control(self, **fields: Any) -> None:
         """Send ``ball.control`` with any of speed, radius, color, paused."""
-        self.send({"type": "ball.control", **fields})
+        self.send_event({"type": "ball.control", **fields})
 
     def kick(self, dx: float, dy: float) -> None:
         """Send ``ball.kick``: add ``dx``, ``dy`` to the ball's velocity."""
-        self.send({"type": "ball.kick", "dx": dx, "dy": dy})
+        self.send_event({"type": "ball.kick", "dx": dx, "dy": dy})
 
-    def send(self, event: dict[str, Any]) -> None:
+    def send(self, event: Event) -> None:
         """Send any event (errors come back in ``errors``)."""
-        self._websocket.send(json.dumps(event))
-
-    @property
-    def connected(self) -> bool:
-        """True while the reader thread runs."""
-        return self._reader.is_alive()
-
-    def close(self) -> None:
-        """Close the connection and end the reader thread."""
-        self._exit_stack.close()
-        self._reader.join(5)
-
-    def __enter__(self) -> BallClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.send_event(event)

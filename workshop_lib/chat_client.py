@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
-from contextlib import ExitStack
-from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from .reading_client import Event, ReadingClient
 
 __all__ = ["ChatBot", "ChatClient", "Reply"]
 
 logger = logging.getLogger("workshop_lib.chat_client")
 
-Event = dict[str, Any]
 Reply = Callable[[str, str, list[str]], "str | None"]
 
 
-class ChatClient:
+class ChatClient(ReadingClient):
     """A member of the chat room: joins as ``name``, keeps users and messages up to date.
 
     Usage: ``with ChatClient(url, "ada") as ada: ada.send("hi")``.
@@ -44,42 +39,23 @@ class ChatClient:
         on_event: Callable[[Event], None] | None = None,
         timeout: float = 5.0,
     ) -> None:
-        self.url = url
+        super().__init__(url, timeout)
         self.on_event = on_event
-        self.events: list[Event] = []  # everything received, in order
+        self.events: list[Event] = []  # everything received after the welcome, in order
         self.errors: list[Event] = []
-        self._lock = threading.Lock()
-        self._exit_stack = ExitStack()  # holds the connection's `with` until close()
-        self._websocket: ClientConnection = self._exit_stack.enter_context(
-            connect(url, open_timeout=timeout)
-        )
-        self._websocket.send(json.dumps({"type": "chat.join", "name": name}))
+        self.send_event({"type": "chat.join", "name": name})
         welcome = json.loads(self._websocket.recv(timeout=timeout))
         if welcome.get("type") != "chat.welcome":
-            self._exit_stack.close()
+            self.close()
             raise ValueError(f"the server refused to let {name!r} join: {welcome}")
         self.you: str = welcome["you"]
         self.users: list[str] = list(welcome["users"])
         self.history: list[Event] = list(welcome["history"])  # what was said before we came
         self.messages: list[Event] = list(self.history)  # history, then every new message
-        self._reader = threading.Thread(target=self._read, name=f"chat-{self.you}", daemon=True)
-        self._reader.start()
+        self.start_reading(f"chat-{self.you}")
 
-    def _read(self) -> None:
-        try:
-            for message in self._websocket:
-                event = json.loads(message)
-                with self._lock:
-                    self._apply(event)
-                if self.on_event is not None:
-                    try:
-                        self.on_event(event)
-                    except Exception:  # a bug in a callback must not stop the reading
-                        logger.exception("on_event failed for %s", event.get("type"))
-        except ConnectionClosed:
-            pass  # close() or the server stopping: the thread ends
-
-    def _apply(self, event: Event) -> None:
+    def handle(self, event: Event) -> None:
+        """Update users, messages and errors, then call ``on_event`` (reader thread)."""
         self.events.append(event)
         kind = event.get("type")
         if kind == "chat.message":
@@ -90,31 +66,15 @@ class ChatClient:
             self.users.remove(event["name"])
         elif kind == "error":
             self.errors.append(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a bug in a callback must not stop the reading
+                logger.exception("on_event failed for %s", kind)
 
     def send(self, text: str) -> None:
         """Post a message to the room."""
-        self._websocket.send(json.dumps({"type": "chat.send", "text": text}))
-
-    @property
-    def connected(self) -> bool:
-        """True while the reader thread runs."""
-        return self._reader.is_alive()
-
-    @property
-    def close_code(self) -> int | None:
-        """How the connection ended (None while open)."""
-        return self._websocket.close_code
-
-    def close(self) -> None:
-        """Leave the room and close the connection."""
-        self._exit_stack.close()
-        self._reader.join(5)
-
-    def __enter__(self) -> ChatClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.send_event({"type": "chat.send", "text": text})
 
 
 class ChatBot(ChatClient):

@@ -15,7 +15,8 @@ from datetime import datetime
 
 import ipywidgets as widgets
 
-from .chat_client import ChatClient, Event
+from .chat_client import ChatClient
+from .reading_client import Event
 
 __all__ = ["ChatWidget"]
 
@@ -34,7 +35,10 @@ class ChatWidget(widgets.VBox):
         self.send_button = widgets.Button(description="Send", button_style="primary")
         self.send_button.add_class("workshop-chat-send")
         self.send_button.on_click(lambda _b: self.send(self.text.value))
-        self.client = ChatClient(url, name, on_event=lambda _event: self._render())
+        self.client = ChatClient(url, name)
+        # Set after the constructor returns: the reader thread may already be delivering,
+        # and whatever it delivered first is drawn by the _render() at the end of __init__.
+        self.client.on_event = lambda _event: self._render()
         title = widgets.HTML(f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code>")
         super().__init__(
             [

@@ -12,11 +12,12 @@ change in this file and nowhere else::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 __all__ = ["LESSON_PAGES", "Links"]
 
 # Pages of the browser client (static/index.html), by their #fragment.
-LESSON_PAGES: dict[str, str] = {"echo": "Echo", "ball": "Bouncing ball"}
+LESSON_PAGES: dict[str, str] = {"echo": "Echo", "ball": "Bouncing ball", "chat": "Chat"}
 
 # A server bound to every interface is reached on this machine through loopback.
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
@@ -53,11 +54,16 @@ class Links:
         """HTTP URL of a path, e.g. ``links.url("/healthz")``."""
         return self.http + _absolute(path)
 
-    def page(self, lesson: str) -> str:
-        """URL of a lesson's page in the browser client, e.g. ``links.page("echo")``."""
+    def page(self, lesson: str, **query: str) -> str:
+        """URL of a lesson's page in the browser client, e.g. ``links.page("echo")``.
+
+        Query parameters go before the fragment: ``links.page("chat", name="ada")`` is
+        ``http://127.0.0.1:8765/?name=ada#chat``, the chat's deep link that joins at once.
+        """
         if lesson not in LESSON_PAGES:
             raise ValueError(f"no browser page {lesson!r}; pages: {', '.join(LESSON_PAGES)}")
-        return f"{self.http}/#{lesson}"
+        search = f"?{urlencode(query)}" if query else ""
+        return f"{self.http}/{search}#{lesson}"
 
 
 def _absolute(path: str) -> str:
