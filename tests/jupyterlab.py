@@ -12,7 +12,8 @@ that a click reaches the kernel; this harness can. Usage in a test module:
     @pytest.mark.browser
     def test_something(lab_page, lab):
         open_notebook(lab_page, lab, "01-echo.ipynb")
-        run_all_cells(lab_page)     # or run_cells_above(page, "text of a cell"), run_cells_from
+        run_all_cells(lab_page)     # or run_cells_above(page, "text of a cell"), run_cells_from,
+                                    # run_cells_between
         assert error_outputs(lab_page) == []
 
 `lab` is one JupyterLab server per test session, serving a temporary copy of notebooks/
@@ -367,6 +368,18 @@ _JS_FIND_CELL = (
 )
 
 
+# Arguments: {path, start, stop}; selects the cells start..stop-1 (the first one active).
+_JS_SELECT_CELLS = (
+    """({path, start, stop}) => {"""
+    + _JS_PANEL
+    + """
+  const notebook = panelFor(path).content;
+  notebook.activeCellIndex = start;
+  notebook.extendContiguousSelectionTo(stop - 1);
+}"""
+)
+
+
 def _current_path(page: Page) -> str:
     path = page.evaluate("() => window.__labHarnessPath || null")
     if not path:
@@ -441,6 +454,21 @@ def run_cells_from(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> N
     """Run the first code cell containing `text` and every cell below it."""
     index, count = _select_cell(page, text)
     _run(page, "notebook:run-all-below", index, count, timeout)
+
+
+def run_cells_between(
+    page: Page, start_text: str, stop_text: str, timeout: float = RUN_ALL_TIMEOUT
+) -> None:
+    """Run the first code cell containing `start_text` and every cell below it, up to (not
+    including) the first code cell containing `stop_text`: to look at a widget between two
+    sections of a notebook, then go on without running the earlier cells again."""
+    start, _ = _select_cell(page, start_text)
+    stop, _ = _select_cell(page, stop_text)
+    if stop <= start:
+        raise AssertionError(f"{stop_text!r} (cell {stop}) is not below {start_text!r} ({start})")
+    page.evaluate(_JS_SELECT_CELLS, {"path": _current_path(page), "start": start, "stop": stop})
+    # Run > Run Selected Cell(s), without advancing: exactly the selected start..stop-1.
+    _run(page, "notebook:run-cell", start, stop, timeout)
 
 
 def error_outputs(page: Page) -> list[str]:

@@ -23,6 +23,7 @@ from tests.jupyterlab import (
     open_notebook,
     run_all_cells,
     run_cells_above,
+    run_cells_between,
     run_cells_from,
     screenshot,
 )
@@ -260,3 +261,117 @@ def test_02_bouncing_ball_animates(lab_page, lab: JupyterLab) -> None:
     print(f"\n02 in JupyterLab: the cells above the clean-up took {ran_for:.0f}s; slow cells:")
     print("\n".join(slow))
     assert page.page_errors == []
+
+
+def _rows(log, text: str | re.Pattern[str]):
+    """The chat widget's message rows whose text contains `text` ("12:00:01 ada: hi")."""
+    return log.locator('li[data-kind="message"]', has_text=text)
+
+
+def test_03_chat_room(lab_page, lab: JupyterLab) -> None:
+    """03 runs clean; its chat widget shows the room and who is here, sends from its own
+    box, the bot answers !time, and a browser chat opened from the notebook's deep link
+    talks to the widget; the clean-up closes the widget and the browser tab notices."""
+    page = lab_page
+    open_notebook(page, lab, "03-chat-room.ipynb")
+    cleanup = "bot.close()"
+    # Section 7 floods the room (chatterbox) and the widget shows only the last 100 events,
+    # so look at the first sections' messages before that: run up to section 6 first.
+    late_joiner = '"latecomer"'
+    started = time.monotonic()
+    run_cells_above(page, late_joiner)
+    assert error_outputs(page) == []
+
+    chat = page.locator(".workshop-chat")
+    chat.wait_for(timeout=WIDGET_TIMEOUT)
+    assert chat.count() == 1
+    log = chat.locator(".workshop-chat-log")
+    users = chat.locator(".workshop-chat-users li")
+    # The cells' clients in the widget: linus's hello, and the bot's answer to his !users.
+    _rows(log, re.compile(r"\blinus: hello from a Python client$")).wait_for(
+        state="attached", timeout=WIDGET_TIMEOUT
+    )
+    _rows(log, re.compile(r"\bbot: .*\blinus\b")).wait_for(state="attached", timeout=WIDGET_TIMEOUT)
+    assert {"me", "linus", "bot"} <= set(users.all_text_contents())
+    chat.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-03-chat-sections-1-5", chat)
+
+    # The rest up to the clean-up: history, one order, the slow and the noisy client.
+    run_cells_between(page, late_joiner, cleanup)
+    ran_for = time.monotonic() - started
+    assert error_outputs(page) == []
+    assert chat.count() == 1
+    assert "me" in users.all_text_contents()
+
+    # The widget still talks after the flood (it kept up, so 1008 was not for it).
+    chat.scroll_into_view_if_needed()
+    text_box = chat.locator(".workshop-chat-input input")
+    send = chat.locator("button.workshop-chat-send")
+    message = f"hello from the widget {uuid.uuid4().hex[:8]}"
+    text_box.fill(message)
+    send.click()
+    _rows(log, re.compile(rf"\bme: {re.escape(message)}$")).wait_for(
+        state="attached", timeout=WIDGET_TIMEOUT
+    )
+    assert text_box.input_value() == ""  # Send empties the box
+
+    bot_time = _rows(log, re.compile(r"\bbot: \d\d:\d\d:\d\d$"))
+    assert bot_time.count() == 0
+    text_box.fill("!time")
+    send.click()
+    bot_time.first.wait_for(state="attached", timeout=WIDGET_TIMEOUT)
+    assert _rows(log, re.compile(r"\bme: !time$")).count() == 1
+
+    # A browser chat from the notebook's deep link (/?name=ada#chat) joins at once.
+    chat_page = None
+    chat_js = (jupyterlab.ROOT / "static" / "chat.js").is_file()
+    if chat_js:
+        link = page.locator('.jp-RenderedMarkdown a[href*="#chat"]').first
+        href = link.get_attribute("href")
+        assert href and "name=ada" in href, href
+        chat_page = page.context.new_page()
+        chat_errors: list[str] = []
+        chat_page.on("pageerror", lambda exc: chat_errors.append(str(exc)))
+        chat_page.goto(href)
+        chat_page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+        assert chat_page.locator("#chat-you").inner_text() == "ada"
+        users.filter(has_text=re.compile(r"^ada$")).wait_for(
+            state="attached", timeout=WIDGET_TIMEOUT
+        )
+        chat_page.locator('#chat-users li[data-name="me"]').wait_for(timeout=WIDGET_TIMEOUT)
+        from_browser = f"hello from the browser {uuid.uuid4().hex[:8]}"
+        chat_page.locator("#chat-input").fill(from_browser)
+        chat_page.locator("#chat-send").click()
+        _rows(log, re.compile(rf"\bada: {re.escape(from_browser)}$")).wait_for(
+            state="attached", timeout=WIDGET_TIMEOUT
+        )
+        assert from_browser in log.locator("li").first.text_content()  # newest first
+        # ... and the widget's message reached the browser page too (its history).
+        chat_page.locator("#chat-messages li", has_text=message).wait_for(timeout=WIDGET_TIMEOUT)
+        screenshot(chat_page, "jupyterlab-03-browser-chat")
+
+    # The widget lists the newest rows first, at the top of its scroll box.
+    log.locator("ul").evaluate("(ul) => { ul.scrollTop = 0; }")
+    chat.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-03-chat-widget", chat)
+
+    run_cells_from(page, cleanup)
+    assert error_outputs(page) == []
+    # me.close() removes the widget; the browser tab sees the server go and retries.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.workshop-chat').length === 0",
+        timeout=WIDGET_TIMEOUT,
+    )
+    if chat_page is not None:
+        chat_page.locator('#chat-status[data-state="reconnecting"]').wait_for(
+            timeout=WIDGET_TIMEOUT
+        )
+        screenshot(chat_page, "jupyterlab-03-browser-chat-after-clean-up")
+        chat_page.close()
+        assert chat_errors == []
+    slow = [f"[{i}] {s:.1f}s {first[:40]}" for i, first, s in cell_durations(page) if s >= 1]
+    print(f"\n03 in JupyterLab: the cells above the clean-up took {ran_for:.0f}s; slow cells:")
+    print("\n".join(slow))
+    assert page.page_errors == []
+    if not chat_js:
+        pytest.skip("static/chat.js not present: the browser chat part was not tested")

@@ -39,7 +39,9 @@ class ChatWidget(widgets.VBox):
         # Set after the constructor returns: the reader thread may already be delivering,
         # and whatever it delivered first is drawn by the _render() at the end of __init__.
         self.client.on_event = lambda _event: self._render()
-        title = widgets.HTML(f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code>")
+        title = widgets.HTML(
+            f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code> (newest first)"
+        )
         super().__init__(
             [
                 title,
@@ -57,12 +59,14 @@ class ChatWidget(widgets.VBox):
             self.text.value = ""
 
     def _render(self) -> None:
-        rows = [_row(event) for event in self.client.events[-self.shown :]]
-        history = [_row(m) for m in self.client.messages if m not in self.client.events]
-        body = "".join(history + rows) or "<li><i>No messages yet.</i></li>"
+        shown = [*self.client.history, *self.client.events][-self.shown :]
+        # Newest first: re-rendering resets the scroll position, so the newest lines must
+        # be where the eye already is.
+        body = "".join(_row(event) for event in reversed(shown))
         self.log_html.value = (
-            '<ul style="list-style:none;padding:0;margin:0;min-width:28em;max-height:18em;'
-            f'overflow:auto">{body}</ul>'
+            '<ul style="list-style:none;padding:0;margin:0;width:32em;max-height:18em;'
+            f'overflow:auto;overflow-wrap:anywhere">{body or "<li><i>No messages yet.</i></li>"}'
+            "</ul>"
         )
         users = "".join(f"<li>{html.escape(u)}</li>" for u in self.client.users)
         self.users_html.value = (
