@@ -1,9 +1,10 @@
 // The browser client's entry point: a tiny hash router.
 //
-// Each lesson is one page, chosen by the URL fragment (#echo, later #ball, #chat), so the
+// Each lesson is one page, chosen by the URL fragment (#echo, #ball, #chat), so the
 // server serves a single index.html and a notebook can link straight to a lesson.
 
 import { mountBallPage } from "./ball.js";
+import { mountChatPage } from "./chat.js";
 import { el } from "./dom.js";
 import { mountEchoPage } from "./echo.js";
 
@@ -15,7 +16,7 @@ import { mountEchoPage } from "./echo.js";
 const PAGES = {
   echo: { title: "Echo", mount: mountEchoPage },
   ball: { title: "Bouncing ball", mount: mountBallPage },
-  // chat: { title: "Chat", mount: mountChatPage },
+  chat: { title: "Chat", mount: mountChatPage },
 };
 
 // The page an empty fragment shows: the first lesson, so "/" is immediately useful.

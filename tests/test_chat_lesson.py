@@ -127,11 +127,25 @@ def test_flooding_is_rate_limited_then_closed_with_4029(server):
                 event = json.loads(flooder.recv(timeout=5))
                 errors += event["type"] == "error" and event["code"] == "rate_limited"
         assert closed.value.rcvd.code == 4029
-        assert errors == 19  # the 20th refusal in a row closes instead
+        assert errors == 20  # 20 refusals answered; the next one closes
         wait_until(lambda: "flood" not in calm.users)
         assert len(calm.messages) == 9  # the burst (10, one spent on joining) got through
         calm.send("the room still works")
         wait_until(lambda: calm.messages[-1]["text"] == "the room still works")
+
+
+def test_sustained_flooding_is_closed_even_when_spaced_out(server):
+    """A flood of 30 messages a second never has 20 refusals in a row, and still closes."""
+    with connect(server.links.ws("/chat"), max_queue=None) as flooder:
+        flooder.send('{"type": "chat.join", "name": "steady"}')
+        recv_event(flooder, "chat.welcome")
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            for i in range(600):
+                flooder.send(json.dumps({"type": "chat.send", "text": f"spam {i}"}))
+                time.sleep(1 / 30)
+        assert closed.value.rcvd.code == 4029
+        assert time.monotonic() - started < 10
 
 
 def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):

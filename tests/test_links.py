@@ -25,5 +25,12 @@ def test_ipv6_literals_get_brackets():
 
 
 def test_unknown_page_is_an_error_that_lists_the_pages():
-    with pytest.raises(ValueError, match="pages: echo, ball"):
+    with pytest.raises(ValueError, match=r"pages: echo, ball, chat$"):
         Links("127.0.0.1", 1).page("nope")
+
+
+def test_query_parameters_go_before_the_fragment():
+    links = Links("127.0.0.1", 8765)
+    assert (
+        links.page("chat", name="ada lovelace") == "http://127.0.0.1:8765/?name=ada+lovelace#chat"
+    )
