@@ -323,32 +323,27 @@ def test_03_chat_room(lab_page, lab: JupyterLab) -> None:
     assert _rows(log, re.compile(r"\bme: !time$")).count() == 1
 
     # A browser chat from the notebook's deep link (/?name=ada#chat) joins at once.
-    chat_page = None
-    chat_js = (jupyterlab.ROOT / "static" / "chat.js").is_file()
-    if chat_js:
-        link = page.locator('.jp-RenderedMarkdown a[href*="#chat"]').first
-        href = link.get_attribute("href")
-        assert href and "name=ada" in href, href
-        chat_page = page.context.new_page()
-        chat_errors: list[str] = []
-        chat_page.on("pageerror", lambda exc: chat_errors.append(str(exc)))
-        chat_page.goto(href)
-        chat_page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
-        assert chat_page.locator("#chat-you").inner_text() == "ada"
-        users.filter(has_text=re.compile(r"^ada$")).wait_for(
-            state="attached", timeout=WIDGET_TIMEOUT
-        )
-        chat_page.locator('#chat-users li[data-name="me"]').wait_for(timeout=WIDGET_TIMEOUT)
-        from_browser = f"hello from the browser {uuid.uuid4().hex[:8]}"
-        chat_page.locator("#chat-input").fill(from_browser)
-        chat_page.locator("#chat-send").click()
-        _rows(log, re.compile(rf"\bada: {re.escape(from_browser)}$")).wait_for(
-            state="attached", timeout=WIDGET_TIMEOUT
-        )
-        assert from_browser in log.locator("li").first.text_content()  # newest first
-        # ... and the widget's message reached the browser page too (its history).
-        chat_page.locator("#chat-messages li", has_text=message).wait_for(timeout=WIDGET_TIMEOUT)
-        screenshot(chat_page, "jupyterlab-03-browser-chat")
+    link = page.locator('.jp-RenderedMarkdown a[href*="#chat"]').first
+    href = link.get_attribute("href")
+    assert href and "name=ada" in href, href
+    chat_page = page.context.new_page()
+    chat_errors: list[str] = []
+    chat_page.on("pageerror", lambda exc: chat_errors.append(str(exc)))
+    chat_page.goto(href)
+    chat_page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+    assert chat_page.locator("#chat-you").inner_text() == "ada"
+    users.filter(has_text=re.compile(r"^ada$")).wait_for(state="attached", timeout=WIDGET_TIMEOUT)
+    chat_page.locator('#chat-users li[data-name="me"]').wait_for(timeout=WIDGET_TIMEOUT)
+    from_browser = f"hello from the browser {uuid.uuid4().hex[:8]}"
+    chat_page.locator("#chat-input").fill(from_browser)
+    chat_page.locator("#chat-send").click()
+    _rows(log, re.compile(rf"\bada: {re.escape(from_browser)}$")).wait_for(
+        state="attached", timeout=WIDGET_TIMEOUT
+    )
+    assert from_browser in log.locator("li").first.text_content()  # newest first
+    # ... and the widget's message reached the browser page too (its history).
+    chat_page.locator("#chat-messages li", has_text=message).wait_for(timeout=WIDGET_TIMEOUT)
+    screenshot(chat_page, "jupyterlab-03-browser-chat")
 
     # The widget lists the newest rows first, at the top of its scroll box.
     log.locator("ul").evaluate("(ul) => { ul.scrollTop = 0; }")
@@ -362,16 +357,11 @@ def test_03_chat_room(lab_page, lab: JupyterLab) -> None:
         "() => document.querySelectorAll('.workshop-chat').length === 0",
         timeout=WIDGET_TIMEOUT,
     )
-    if chat_page is not None:
-        chat_page.locator('#chat-status[data-state="reconnecting"]').wait_for(
-            timeout=WIDGET_TIMEOUT
-        )
-        screenshot(chat_page, "jupyterlab-03-browser-chat-after-clean-up")
-        chat_page.close()
-        assert chat_errors == []
+    chat_page.locator('#chat-status[data-state="reconnecting"]').wait_for(timeout=WIDGET_TIMEOUT)
+    screenshot(chat_page, "jupyterlab-03-browser-chat-after-clean-up")
+    chat_page.close()
+    assert chat_errors == []
     slow = [f"[{i}] {s:.1f}s {first[:40]}" for i, first, s in cell_durations(page) if s >= 1]
     print(f"\n03 in JupyterLab: the cells above the clean-up took {ran_for:.0f}s; slow cells:")
     print("\n".join(slow))
     assert page.page_errors == []
-    if not chat_js:
-        pytest.skip("static/chat.js not present: the browser chat part was not tested")
