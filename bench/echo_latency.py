@@ -75,7 +75,8 @@ async def _bare_echo(websocket: ServerConnection) -> None:
 
 
 async def _serve_bare(port: int) -> None:
-    async with serve(_bare_echo, HOST, port) as server:
+    # Like the workshop server (workshop_lib/app.py): no permessage-deflate.
+    async with serve(_bare_echo, HOST, port, compression=None) as server:
         _announce(server.sockets[0].getsockname()[1])
         await asyncio.to_thread(sys.stdin.buffer.read)  # returns at EOF
 

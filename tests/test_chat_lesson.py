@@ -156,7 +156,7 @@ def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
     stalled = RawClient("127.0.0.1", server.port, "/chat", receive_buffer=4096)
     stalled.send_frame(Opcode.TEXT, b'{"type": "chat.join", "name": "sleepy"}')
     with ChatBot(url, "talker", lambda *_: None) as talker, ChatClient(url, "reader") as reader:
-        wait_until(lambda: "sleepy" in reader.users)
+        wait_until(lambda: "sleepy" in reader.users, timeout=15)
         text = "x" * 500
         deadline = time.monotonic() + 20
         while "sleepy" in reader.users:
@@ -164,8 +164,8 @@ def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
             talker.send(text)
             time.sleep(0.002)
         assert any(e["type"] == "chat.left" and e["name"] == "sleepy" for e in reader.events)
-        sent = len(talker.messages)
-        wait_until(lambda: len(reader.messages) == sent)  # the reader lost nothing
+        wait_until(lambda: len(reader.messages) == len(talker.messages), timeout=15)
+        assert [m["id"] for m in reader.messages] == [m["id"] for m in talker.messages]
     stalled.vanish()
 
 

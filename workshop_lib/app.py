@@ -99,6 +99,10 @@ class App:
             port,
             process_request=self._process_request,
             max_size=self.max_size,
+            # No permessage-deflate: the lessons' messages are small JSON events, which
+            # deflate barely shrinks, while compressing each one once per client costs
+            # about 2.5x the CPU of the whole send (docs/architecture.md, "Compression").
+            compression=None,
             # Ctrl-C and stop() must not wait long for a peer that never answers the close.
             close_timeout=2,
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),

@@ -25,7 +25,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
-from .backlog import limit_send_buffer, unsent_bytes
+from .backlog import limit_send_buffer, still_writable, unsent_bytes
 from .ball import BallState, apply_control, apply_kick, state_event, step
 from .protocol import ProtocolError, encode, parse_event
 
@@ -97,7 +97,9 @@ class BallLesson:
         self.frame = self._encode(self.state)
         if not self.clients:
             return
-        ready = [c for c in self.clients if unsent_bytes(c) <= self.backlog_limit]
+        ready = [
+            c for c in self.clients if still_writable(c) and unsent_bytes(c) <= self.backlog_limit
+        ]
         self.frames_skipped += len(self.clients) - len(ready)
         broadcast(ready, self.frame)
 

@@ -22,7 +22,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import CloseCode
 
-from .backlog import limit_send_buffer, unsent_bytes
+from .backlog import limit_send_buffer, still_writable, unsent_bytes
 from .chat import Room, TokenBucket
 from .protocol import ProtocolError, encode, error_event, parse_event
 
@@ -114,9 +114,10 @@ class ChatLesson:
             asyncio.get_running_loop().create_task(
                 websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
             )
-        broadcast(self.members.values(), encode(event))
+        members = [ws for ws in self.members.values() if still_writable(ws)]
+        broadcast(members, encode(event))
         for name in too_slow:
-            broadcast(self.members.values(), encode({"type": "chat.left", "name": name}))
+            broadcast(members, encode({"type": "chat.left", "name": name}))
 
     def _remove(self, name: str, announce: bool = True) -> ServerConnection:
         websocket = self.members.pop(name)
