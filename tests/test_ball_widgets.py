@@ -9,16 +9,10 @@ import time
 
 import pytest
 
+from tests.helpers import wait_for
 from workshop_lib.ball_client import BallClient
 from workshop_lib.ball_widgets import BallControls, BallView
 from workshop_lib.compare import measure_poll, measure_push
-
-
-def wait_until(predicate, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_ball_client_keeps_the_latest_frame_and_measures(server):
@@ -30,7 +24,7 @@ def test_ball_client_keeps_the_latest_frame_and_measures(server):
         assert 50 <= stats["fps"] <= 62
         assert 0 <= stats["delay_ms"] < 100
         client.send({"type": "ball.teleport"})
-        wait_until(lambda: client.errors)
+        wait_for(lambda: client.errors)
         assert client.errors[-1]["code"] == "unknown_type"
         assert client.connected
     assert not client.connected
@@ -44,14 +38,14 @@ def test_controls_steer_the_ball_for_every_client(server):
             controls.color.value = "#00aa00"  # what a change in the colour picker does
             controls.radius.value = 0.12
             controls.pause.value = True
-            wait_until(lambda: other.latest["paused"] and other.latest["color"] == "#00aa00")
+            wait_for(lambda: other.latest["paused"] and other.latest["color"] == "#00aa00")
             assert other.latest["radius"] == 0.12
             assert "paused=True" in controls.status.value
             vx = server.app.ball.state.vx
             controls.kick(0.5, 0.25)
-            wait_until(lambda: other.latest["vx"] == pytest.approx(vx + 0.5))
+            wait_for(lambda: other.latest["vx"] == pytest.approx(vx + 0.5))
             controls.speed.value = 1.5
-            wait_until(
+            wait_for(
                 lambda: other.latest["vx"] ** 2 + other.latest["vy"] ** 2 == pytest.approx(2.25)
             )
         finally:

@@ -24,6 +24,7 @@ from playwright.sync_api import Page, expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.helpers import wait_until
 from workshop_lib import WorkshopServer
 
 pytestmark = pytest.mark.browser
@@ -50,15 +51,6 @@ def drawn(page: Page, side: str = "push") -> dict:
 def stat(page: Page, name: str) -> float:
     """The raw value behind one of the numbers under a canvas, e.g. ``push-count``."""
     return float(page.locator(f"#ball-{name}").get_attribute("data-value"))
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @contextmanager

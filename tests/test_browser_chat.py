@@ -12,7 +12,6 @@ server still runs.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote, urlencode
@@ -20,6 +19,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat_client import ChatClient
 
@@ -73,15 +73,6 @@ def flood(page: Page, count: int) -> None:
         }""",
         count,
     )
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @contextmanager

@@ -10,11 +10,11 @@ page's screenshot is taken while the server still runs, and shows the state the 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.helpers import wait_until
 from workshop_lib import WorkshopServer
 
 pytestmark = pytest.mark.browser
@@ -41,16 +41,6 @@ def send(page: Page, text: str) -> None:
 
 def entries(page: Page, direction: str):
     return page.locator(f'#echo-log li[data-direction="{direction}"]')
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    """Poll ``condition`` (a thread-safe read) until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_echo_round_trip_shows_reply_and_rtt(server: WorkshopServer, page: Page) -> None:

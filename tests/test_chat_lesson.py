@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -10,15 +11,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.sync.client import connect
 
+from tests.helpers import wait_for
 from workshop_lib.chat_client import ChatBot, ChatClient
 from workshop_lib.rawclient import RawClient
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def recv_event(websocket, kind: str, timeout: float = 3.0) -> dict:
@@ -37,8 +32,8 @@ def test_join_welcome_presence_and_leave(server):
         with ChatClient(url, " ada ") as second:
             assert second.you == "ada 2"
             assert second.users == ["ada", "ada 2"]
-            wait_until(lambda: "ada 2" in ada.users)
-        wait_until(lambda: ada.users == ["ada"])
+            wait_for(lambda: "ada 2" in ada.users)
+        wait_for(lambda: ada.users == ["ada"])
         kinds = [(e["type"], e.get("name")) for e in ada.events]
         assert kinds[-2:] == [("chat.joined", "ada 2"), ("chat.left", "ada 2")]
 
@@ -50,7 +45,7 @@ def test_every_client_receives_every_message_in_one_order(server):
         for round_ in range(8):  # 6 senders x 8 = 48 messages, interleaved
             for client in clients:
                 client.send(f"{client.you} says {round_}")
-        wait_until(lambda: all(len(c.messages) == 48 for c in clients))
+        wait_for(lambda: all(len(c.messages) == 48 for c in clients))
         orders = [[m["id"] for m in c.messages] for c in clients]
         assert all(order == orders[0] for order in orders)
         assert orders[0] == sorted(orders[0]) and len(set(orders[0])) == 48
@@ -69,7 +64,7 @@ def test_late_joiners_get_the_recent_history(server):
     with ChatClient(url, "early") as early:
         for i in range(55):
             early.send(f"m{i}")
-        wait_until(lambda: len(early.messages) == 55)
+        wait_for(lambda: len(early.messages) == 55)
         with ChatClient(url, "late") as late:
             assert [m["text"] for m in late.history] == [f"m{i}" for i in range(5, 55)]
 
@@ -110,7 +105,7 @@ def test_bad_events_after_joining_harm_nobody(server, event, code):
         assert recv_event(websocket, "error")["code"] == code
         websocket.send('{"type": "chat.send", "text": "still here"}')
         assert recv_event(websocket, "chat.message")["text"] == "still here"
-        wait_until(lambda: [m["text"] for m in bystander.messages] == ["still here"])
+        wait_for(lambda: [m["text"] for m in bystander.messages] == ["still here"])
         assert bystander.errors == []
 
 
@@ -119,19 +114,22 @@ def test_flooding_is_rate_limited_then_closed_with_4029(server):
     with ChatClient(url, "calm") as calm, connect(url, max_queue=None) as flooder:
         flooder.send('{"type": "chat.join", "name": "flood"}')
         recv_event(flooder, "chat.welcome")
-        for i in range(60):
-            flooder.send(json.dumps({"type": "chat.send", "text": f"spam {i}"}))
+        # The server may close before the last of these is sent: that is the point.
+        with contextlib.suppress(ConnectionClosed):
+            for i in range(60):
+                flooder.send(json.dumps({"type": "chat.send", "text": f"spam {i}"}))
         errors = 0
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
+            while True:  # what was received before the close is still delivered
                 event = json.loads(flooder.recv(timeout=5))
                 errors += event["type"] == "error" and event["code"] == "rate_limited"
         assert closed.value.rcvd.code == 4029
-        assert errors == 20  # 20 refusals answered; the next one closes
-        wait_until(lambda: "flood" not in calm.users)
+        # 20 refusals answered (a few more if the patience refilled meanwhile), then closed.
+        assert 20 <= errors <= 23
+        wait_for(lambda: "flood" not in calm.users)
         assert len(calm.messages) == 9  # the burst (10, one spent on joining) got through
         calm.send("the room still works")
-        wait_until(lambda: calm.messages[-1]["text"] == "the room still works")
+        wait_for(lambda: calm.messages[-1]["text"] == "the room still works")
 
 
 def test_sustained_flooding_is_closed_even_when_spaced_out(server):
@@ -156,7 +154,7 @@ def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
     stalled = RawClient("127.0.0.1", server.port, "/chat", receive_buffer=4096)
     stalled.send_frame(Opcode.TEXT, b'{"type": "chat.join", "name": "sleepy"}')
     with ChatBot(url, "talker", lambda *_: None) as talker, ChatClient(url, "reader") as reader:
-        wait_until(lambda: "sleepy" in reader.users, timeout=15)
+        wait_for(lambda: "sleepy" in reader.users, timeout=15)
         text = "x" * 500
         deadline = time.monotonic() + 20
         while "sleepy" in reader.users:
@@ -164,7 +162,7 @@ def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
             talker.send(text)
             time.sleep(0.002)
         assert any(e["type"] == "chat.left" and e["name"] == "sleepy" for e in reader.events)
-        wait_until(lambda: len(reader.messages) == len(talker.messages), timeout=15)
+        wait_for(lambda: len(reader.messages) == len(talker.messages), timeout=15)
         assert [m["id"] for m in reader.messages] == [m["id"] for m in talker.messages]
     stalled.vanish()
 
@@ -172,5 +170,5 @@ def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
 def test_stopping_the_server_closes_members_with_1001(server):
     with ChatClient(server.links.ws("/chat"), "ada") as ada:
         server.stop()
-        wait_until(lambda: not ada.connected)
+        wait_for(lambda: not ada.connected)
         assert ada.close_code == 1001
