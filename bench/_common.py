@@ -5,6 +5,7 @@ percentile(samples, 0.99)            # nearest-rank, on any list of numbers
 port = free_port()                   # a port nothing listens on right now
 raise_fd_limit()                     # as many sockets as the hard limit allows
 cpu_seconds(pid), rss_bytes(pid)     # a process's user+sys CPU and resident memory (Linux)
+run_main(main)                       # exit with main()'s status; Ctrl-C exits 130, quietly
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import websockets
 
@@ -29,6 +30,7 @@ __all__ = [
     "print_header",
     "raise_fd_limit",
     "rss_bytes",
+    "run_main",
     "wait_for_port",
 ]
 
@@ -120,3 +122,16 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Exit with ``main()``'s status; on Ctrl-C say so and exit 130, without a traceback.
+
+    Each script starts its child processes in ``with`` blocks, which stop them on the way
+    out of ``main()``, Ctrl-C included.
+    """
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

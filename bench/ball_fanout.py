@@ -52,7 +52,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import HOST, cpu_seconds, print_header, raise_fd_limit, rss_bytes, wait_for_port
+from _common import (
+    HOST,
+    cpu_seconds,
+    print_header,
+    raise_fd_limit,
+    rss_bytes,
+    run_main,
+    wait_for_port,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -1039,9 +1047,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        # The children were already stopped by the `with` blocks on the way out.
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -53,7 +53,15 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import HOST, cpu_seconds, percentile, print_header, raise_fd_limit, wait_for_port
+from _common import (
+    HOST,
+    cpu_seconds,
+    percentile,
+    print_header,
+    raise_fd_limit,
+    run_main,
+    wait_for_port,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -881,9 +889,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        # The server process was already stopped by the `with` block on the way out.
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

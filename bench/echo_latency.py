@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from _common import HOST, percentile, print_header, wait_for_port
+from _common import HOST, percentile, print_header, run_main, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosedError
@@ -313,9 +313,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        # The child servers were already stopped by the `with` blocks on the way out.
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -107,14 +107,19 @@ class ChatLesson:
 
     def _publish(self, event: dict[str, Any]) -> None:
         """Write ``event`` to every member, in one synchronous pass: one order for all."""
-        too_slow = [n for n, ws in self.members.items() if unsent_bytes(ws) > self.queue_limit]
+        # One pass over the members: this runs for every message, for every member.
+        members, too_slow = [], []
+        for name, websocket in self.members.items():
+            if unsent_bytes(websocket) > self.queue_limit:
+                too_slow.append(name)
+            elif still_writable(websocket):
+                members.append(websocket)
         for name in too_slow:
             websocket = self._remove(name, announce=False)
             logger.warning("%s could not keep up and was disconnected", name)
             asyncio.get_running_loop().create_task(
                 websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
             )
-        members = [ws for ws in self.members.values() if still_writable(ws)]
         broadcast(members, encode(event))
         for name in too_slow:
             broadcast(members, encode({"type": "chat.left", "name": name}))
