@@ -1,13 +1,18 @@
 """Command line: the same server and client as the notebooks, from a terminal.
 
-python -m workshop_lib serve [--host HOST] [--port PORT]
-python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--handshake]
+python -m workshop_lib serve [--host HOST] [--port PORT] [--token TOKEN | --new-token]
+python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--token TOKEN] [--handshake]
+
+For a whole room (docs/instructor.md)::
+
+    python -m workshop_lib serve --host 0.0.0.0 --new-token
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,10 +22,13 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.sync.client import connect
 
 from . import __version__
+from .auth import is_loopback, new_token
 from .client import DEFAULT_URL, echo_round_trips, format_handshake
-from .links import LESSON_PAGES
+from .handle import bearer
+from .links import LESSON_PAGES, Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
+from .shared import SERVER_VARIABLE, TOKEN_VARIABLE
 
 __all__ = ["main"]
 
@@ -42,13 +50,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host",
         default=DEFAULT_HOST,
-        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only)",
+        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only; "
+        "0.0.0.0 for the whole room, which needs a token)",
     )
     serve.add_argument(
         "--port",
         type=int,
         default=DEFAULT_PORT,
         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    secret = serve.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--token", help="every client must present this token (see docs/instructor.md)"
+    )
+    secret.add_argument(
+        "--new-token", action="store_true", help="make up a random token and print it"
+    )
+    serve.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also let pages from ORIGIN (e.g. https://hub.example.org) connect; repeatable",
     )
     serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
@@ -69,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("messages", nargs="+", metavar="MESSAGE", help="text to send")
     echo.add_argument("--url", default=DEFAULT_URL, help=f"echo URL (default {DEFAULT_URL})")
     echo.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE) or None,
+        help=f"the server's token, if it has one (default: ${TOKEN_VARIABLE})",
+    )
+    echo.add_argument(
         "--handshake", action="store_true", help="first print the HTTP upgrade request and response"
     )
     echo.add_argument(
@@ -83,8 +111,19 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger(WEBSOCKETS_LOGGER_NAME).setLevel(
         logging.DEBUG if args.verbose else logging.WARNING
     )
+    token = new_token() if args.new_token else args.token
+    if token is None and not is_loopback(args.host):
+        print(
+            f"error: --host {args.host} lets other machines connect, so the server needs a "
+            f"token. Add --new-token (or --token YOUR_TOKEN):\n"
+            f"  python -m workshop_lib serve --host {args.host} --new-token",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        server = start_server(args.port, host=args.host, name="cli")
+        server = start_server(
+            args.port, host=args.host, name="cli", token=token, origins=args.origin
+        )
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)
         return 1
@@ -92,12 +131,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
 
-    links = server.links
     print(f"Workshop server {__version__} running. Ctrl-C stops it.")
-    print(f"  Browser client:  {links.url('/')}")
-    for page, title in LESSON_PAGES.items():
-        print(f"  {title + ' page:':<16} {links.page(page)}")
-    print(f"  Echo WebSocket:  {links.ws('/echo')}  (and {server.url})", flush=True)
+    _print_addresses(server.links, args.host)
 
     # Ctrl-C and SIGTERM (from a process manager) stop cleanly; SIGINT is set explicitly
     # because a shell starts background jobs with it ignored.
@@ -116,12 +151,36 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_addresses(links: Links, host: str) -> None:
+    """Where to open the pages; for a room, what learners open and set in their notebooks."""
+    if not is_loopback(host):
+        room = lan_address() if host in ("0.0.0.0", "::", "") else host
+        if room is not None:
+            links = Links(room, links.port, links.token)
+    if links.token is None:
+        print(f"  Browser client:  {links.url('/')}")
+    for page, title in LESSON_PAGES.items():
+        print(f"  {title + ' page:':<16} {links.page(page)}")
+    print(f"  Echo WebSocket:  {links.ws('/echo')}  (and {links.websocket})")
+    if links.token is not None:
+        # The page links carry the token after "#": browsers never send that part to a
+        # server, so it stays out of every log, and the page removes it from the address bar.
+        print(f"  Token:           {links.token}")
+        print("  Learners open the page links above (the token travels in the part after #).")
+        print("  Notebooks join this server with:")
+        print(f"    {SERVER_VARIABLE}={links.http}")
+        print(f"    {TOKEN_VARIABLE}={links.token}")
+    sys.stdout.flush()
+
+
 def _client_echo(args: argparse.Namespace) -> int:
     try:
         if args.handshake:
-            with connect(args.url, open_timeout=args.timeout) as websocket:
-                print(format_handshake(websocket), end="\n\n")
-        for reply in echo_round_trips(args.url, args.messages, timeout=args.timeout):
+            headers = bearer(args.token)
+            with connect(args.url, open_timeout=args.timeout, additional_headers=headers) as ws:
+                print(format_handshake(ws), end="\n\n")
+        replies = echo_round_trips(args.url, args.messages, timeout=args.timeout, token=args.token)
+        for reply in replies:
             print(f"{reply.received!s}    ({reply.ms:.2f} ms)")
     except ConnectionRefusedError:
         print(
@@ -134,6 +193,13 @@ def _client_echo(args: argparse.Namespace) -> int:
         print(f"error: {exc}. A WebSocket URL looks like {DEFAULT_URL}", file=sys.stderr)
         return 2
     except InvalidStatus as exc:
+        if exc.response.status_code == 401:
+            print(
+                "error: the server needs a token (or refused this one): pass --token TOKEN "
+                f"or set {TOKEN_VARIABLE}",
+                file=sys.stderr,
+            )
+            return 1
         body = exc.response.body.decode(errors="replace").strip()
         print(
             f"error: the server refused the WebSocket ({exc.response.status_code}): {body}",

@@ -29,6 +29,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from . import __version__
+from .auth import Guard, RedactFilter
 from .ball_lesson import BallLesson
 from .chat_lesson import ChatLesson
 from .echo import echo
@@ -55,6 +56,11 @@ _CONTENT_TYPES = {
 
 logger = logging.getLogger("workshop_lib.app")
 
+# Loggers whose records could quote a token: websockets' debug log prints each handshake's
+# headers and each frame. (A logger's filters see only records logged on it by name, and
+# this course's own modules never log a token.)
+_LOGGERS = (WEBSOCKETS_LOGGER_NAME,)
+
 
 class App:
     """Routes WebSocket paths to lesson handlers and answers plain HTTP requests."""
@@ -64,9 +70,13 @@ class App:
         static_dir: Path = STATIC_DIR,
         max_size: int = DEFAULT_MAX_SIZE,
         ball_rate: float = 60.0,
+        guard: Guard | None = None,
+        ping_interval: float | None = 20.0,
     ) -> None:
         self.static_dir = static_dir.resolve()
         self.max_size = max_size
+        self.guard = guard or Guard()
+        self.ping_interval = ping_interval
         self.ball = BallLesson(rate=ball_rate)
         self.chat = ChatLesson()
         self.routes: dict[str, Handler] = {
@@ -81,6 +91,7 @@ class App:
             "/api/ball": self.ball.snapshot,  # for the push-against-polling comparison
         }
         self.clients: Counter[str] = Counter()  # open connections per path
+        self._redact: RedactFilter | None = None  # keeps the token out of every log line
 
     def route(self, path: str, handler: Handler) -> None:
         """Serve WebSocket connections to ``path`` with ``handler`` (replaces any previous)."""
@@ -105,20 +116,40 @@ class App:
             compression=None,
             # Ctrl-C and stop() must not wait long for a peer that never answers the close.
             close_timeout=2,
+            # A client that finishes no handshake within 10 s is dropped.
+            open_timeout=10,
+            # Pings find dead peers (a laptop that slept, a cable pulled): no pong within
+            # ping_interval seconds of a ping closes the connection with 1011.
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_interval,
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
+        if self.guard.token is not None:
+            self._redact = RedactFilter(self.guard.token)
+            for name in _LOGGERS:
+                logging.getLogger(name).addFilter(self._redact)
         self.ball.start()
         return server
 
     async def shutdown(self) -> None:
         """Stop the lessons' background tasks (after the server stopped listening)."""
         await self.ball.stop()
+        if self._redact is not None:
+            for name in _LOGGERS:
+                logging.getLogger(name).removeFilter(self._redact)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if _wants_websocket(request):
+            refusal = self.guard.check_handshake(request)
+            if refusal is not None:
+                status, explanation = refusal
+                response = connection.respond(status, explanation)
+                if status == http.HTTPStatus.UNAUTHORIZED:
+                    response.headers["WWW-Authenticate"] = "Bearer"
+                return response
             if path in self.routes:
                 return None  # go on with the handshake
             known = ", ".join(sorted(self.routes))
@@ -144,6 +175,8 @@ class App:
             "version": __version__,
             "pid": os.getpid(),
             "routes": sorted(self.routes),
+            # Lets a page ask for a token before it connects, instead of after a 4001.
+            "auth": "token" if self.guard.token is not None else "none",
         }
 
     def _static(self, connection: ServerConnection, relative: str) -> Response:
@@ -172,6 +205,11 @@ class App:
         path = urlsplit(connection.request.path).path if connection.request else "/"
         handler = self.routes[path]  # _process_request let only known paths through
         peer = _peer(connection)
+        if self.guard.needs_first_message(connection) and not await self.guard.authenticate(
+            connection
+        ):
+            logger.warning("%s was refused on %s: no valid auth event", peer, path)
+            return
         self.clients[path] += 1
         logger.info("%s connected to %s", peer, path)
         try:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.sync.client import ClientConnection, connect
 
+from .handle import bearer
+
 __all__ = ["DEFAULT_URL", "EchoReply", "echo_round_trips", "format_handshake"]
 
 DEFAULT_URL = "ws://127.0.0.1:8765/echo"
@@ -45,13 +47,16 @@ class EchoReply:
     ms: float
 
 
-def echo_round_trips(url: str, messages: Iterable[str], timeout: float = 5.0) -> list[EchoReply]:
+def echo_round_trips(
+    url: str, messages: Iterable[str], timeout: float = 5.0, token: str | None = None
+) -> list[EchoReply]:
     """Send each message on one connection, wait for its echo, and time the round trip.
 
-    Usage: ``echo_round_trips("ws://127.0.0.1:8765/echo", ["hi"])``.
+    Usage: ``echo_round_trips("ws://127.0.0.1:8765/echo", ["hi"])``; ``token`` for a server
+    that asks for one (it goes in the Authorization header).
     """
     replies = []
-    with connect(url, open_timeout=timeout) as websocket:
+    with connect(url, open_timeout=timeout, additional_headers=bearer(token)) as websocket:
         for message in messages:
             started = time.perf_counter()
             websocket.send(message)

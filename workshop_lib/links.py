@@ -7,14 +7,19 @@ change in this file and nowhere else::
     links = Links(host="127.0.0.1", port=8765)
     links.ws("/echo")      # 'ws://127.0.0.1:8765/echo'
     links.page("echo")     # 'http://127.0.0.1:8765/#echo'
+
+A server with a token gets page links that carry it in the fragment, ``#echo&token=...``:
+browsers never send the fragment to the server, so the token reaches the page's script
+without landing in any server's or proxy's log, and the page removes it from the address bar.
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-__all__ = ["LESSON_PAGES", "Links"]
+__all__ = ["LESSON_PAGES", "Links", "lan_address"]
 
 # Pages of the browser client (static/index.html), by their #fragment.
 LESSON_PAGES: dict[str, str] = {"echo": "Echo", "ball": "Bouncing ball", "chat": "Chat"}
@@ -29,6 +34,7 @@ class Links:
 
     host: str
     port: int
+    token: str | None = None  # goes into page links' fragments, nowhere else
 
     @property
     def display_host(self) -> str:
@@ -59,12 +65,29 @@ class Links:
 
         Query parameters go before the fragment: ``links.page("chat", name="ada")`` is
         ``http://127.0.0.1:8765/?name=ada#chat``, the chat's deep link that joins at once.
+        The token, if any, goes after the page in the fragment: ``#chat&token=...``.
         """
         if lesson not in LESSON_PAGES:
             raise ValueError(f"no browser page {lesson!r}; pages: {', '.join(LESSON_PAGES)}")
         search = f"?{urlencode(query)}" if query else ""
-        return f"{self.http}/{search}#{lesson}"
+        secret = f"&token={quote(self.token, safe='')}" if self.token else ""
+        return f"{self.http}/{search}#{lesson}{secret}"
 
 
 def _absolute(path: str) -> str:
     return path if path.startswith("/") else "/" + path
+
+
+def lan_address() -> str | None:
+    """This machine's address on its local network (what learners type), if it has one.
+
+    Connecting a UDP socket sends nothing; it only asks the kernel which interface would
+    carry traffic out, and that interface's address is the one the room can reach.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address

@@ -18,14 +18,16 @@ import html
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.server import Server
 
 from .app import DEFAULT_MAX_SIZE, App, Handler
-from .links import LESSON_PAGES, Links
+from .auth import Guard, is_loopback
+from .handle import ServerHandle
+from .links import Links
 from .ports import describe_port_holder
 from .runner import LoopThread
 
@@ -62,7 +64,7 @@ _registry: dict[str, WorkshopServer] = {}
 _registry_lock = threading.RLock()
 
 
-class WorkshopServer:
+class WorkshopServer(ServerHandle):
     """A running workshop server: its addresses, its state, and how to stop it.
 
     Create it with :func:`start_server`, not directly.
@@ -72,8 +74,8 @@ class WorkshopServer:
         self.name = name
         self.host = host
         self.app = app
-        self.port: int = 0
         self.note: str | None = None  # why the port differs from the one asked for
+        self._port = 0
         self._loop = LoopThread(f"workshop-server-{name}")
         self._server: Server | None = None
         self._stop_lock = threading.Lock()
@@ -83,17 +85,7 @@ class WorkshopServer:
     @property
     def links(self) -> Links:
         """Every URL of this server (see :mod:`workshop_lib.links`)."""
-        return Links(self.host, self.port)
-
-    @property
-    def url(self) -> str:
-        """Base WebSocket URL, e.g. ``ws://127.0.0.1:8765`` (the echo lives there too)."""
-        return self.links.websocket
-
-    @property
-    def http_url(self) -> str:
-        """Base HTTP URL: the browser client is served there."""
-        return self.links.http
+        return Links(self.host, self._port, self.app.guard.token)
 
     @property
     def running(self) -> bool:
@@ -109,7 +101,7 @@ class WorkshopServer:
         except BaseException:
             self._loop.stop()
             raise
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._port = self._server.sockets[0].getsockname()[1]
         logger.info("server %r listening on %s", self.name, self.http_url)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -167,47 +159,55 @@ class WorkshopServer:
         state = f"running at {self.url}" if self.running else "stopped"
         return f"<WorkshopServer {self.name!r} {state}>"
 
-    def _repr_html_(self) -> str:
-        links = self.links
-        state = (
-            '<span style="color:#1a7f37">&#9679; running</span>'
-            if self.running
-            else '<span style="color:#cf222e">&#9679; stopped</span>'
+    def _rows(self) -> list[tuple[str, str]]:
+        paths = ", ".join(
+            f"<code>{html.escape(self.links.ws(p))}</code>" for p in sorted(self.app.routes)
         )
-        rows = [
-            (
-                "WebSocket",
-                ", ".join(
-                    f"<code>{html.escape(links.ws(p))}</code>" for p in sorted(self.app.routes)
-                ),
-            ),
-            ("Browser client", _a(links.url("/"))),
-            *((f"{title} page", _a(links.page(page))) for page, title in LESSON_PAGES.items()),
-            ("Health check", _a(links.url("/healthz"))),
-            ("Clients connected", str(sum(self.app.clients.values()))),
-        ]
+        rows = [("WebSocket", paths), *super()._rows()]
+        rows.append(("Clients connected", str(sum(self.app.clients.values()))))
         if self.note:
             rows.append(("Note", f'<span style="color:#9a6700">{html.escape(self.note)}</span>'))
-        body = "".join(
-            f'<tr><th style="text-align:left;padding-right:1em">{k}</th>'
-            f'<td style="text-align:left">{v}</td></tr>'
-            for k, v in rows
-        )
-        return (
-            f"<div><strong>WorkshopServer</strong> <code>{html.escape(self.name)}</code> "
-            f"{state}<table>{body}</table></div>"
-        )
-
-
-def _a(url: str) -> str:
-    escaped = html.escape(url)
-    return f'<a href="{escaped}" target="_blank" rel="noopener">{escaped}</a>'
+        return rows
 
 
 async def _close(server: Server, app: App) -> None:
     server.close(close_connections=True)  # sends close code 1001 to every client
     await server.wait_closed()
     await app.shutdown()
+
+
+@overload
+def start_server(
+    port: int | None = None,
+    *,
+    host: str = ...,
+    name: str = ...,
+    routes: Mapping[str, Handler] | None = ...,
+    max_size: int = ...,
+    ball_rate: float = ...,
+    token: str | None = ...,
+    origins: Iterable[str] = ...,
+    ping_interval: float | None = ...,
+    shared: Literal[False] = ...,
+    timeout: float = ...,
+) -> WorkshopServer: ...
+
+
+@overload
+def start_server(
+    port: int | None = None,
+    *,
+    host: str = ...,
+    name: str = ...,
+    routes: Mapping[str, Handler] | None = ...,
+    max_size: int = ...,
+    ball_rate: float = ...,
+    token: str | None = ...,
+    origins: Iterable[str] = ...,
+    ping_interval: float | None = ...,
+    shared: bool,
+    timeout: float = ...,
+) -> ServerHandle: ...
 
 
 def start_server(
@@ -218,8 +218,12 @@ def start_server(
     routes: Mapping[str, Handler] | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     ball_rate: float = 60.0,
+    token: str | None = None,
+    origins: Iterable[str] = (),
+    ping_interval: float | None = 20.0,
+    shared: bool = False,
     timeout: float = 10.0,
-) -> WorkshopServer:
+) -> ServerHandle:
     """Start a workshop server on a background thread and return its handle.
 
     Usage: ``server = start_server()``; ``start_server(port=0)`` for any free port.
@@ -230,12 +234,35 @@ def start_server(
     re-running a cell replaces its server. ``routes`` adds WebSocket paths, e.g.
     ``{"/shout": shout}``; ``ball_rate`` is the ball's ticks per second. Startup errors are
     raised here, in the caller.
+
+    ``token`` makes every WebSocket client present it (see :mod:`workshop_lib.auth`); a
+    server on any host but loopback refuses to start without one. ``origins`` adds web
+    origins allowed to connect. ``ping_interval`` (seconds, None for never) is how often
+    the server pings each client to find dead ones.
+
+    ``shared=True``: if the environment names the room's shared server (``WORKSHOP_SERVER``,
+    with ``WORKSHOP_TOKEN``), return a :class:`~workshop_lib.shared.SharedServer` for it
+    instead of starting one. Lessons that the whole room does together use this.
     """
+    if shared:
+        from .shared import shared_server_from_env  # imports this module
+
+        found = shared_server_from_env(name)
+        if found is not None:
+            return found
+    if token is None and not is_loopback(host):
+        raise ValueError(
+            f"A server on {host!r} can be reached from other machines, so it needs a token: "
+            f"start_server(host={host!r}, token=new_token()) "
+            "(from workshop_lib.auth import new_token), or from a terminal: "
+            f"python -m workshop_lib serve --host {host} --new-token"
+        )
+    guard = Guard(token, loopback=is_loopback(host), origins=origins)
     with _registry_lock:
         previous = _registry.pop(name, None)
         if previous is not None:
             previous.stop()
-        app = App(max_size=max_size, ball_rate=ball_rate)
+        app = App(max_size=max_size, ball_rate=ball_rate, guard=guard, ping_interval=ping_interval)
         for path, handler in (routes or {}).items():
             app.route(path, handler)
 

@@ -1,0 +1,210 @@
+"""Who may connect: a shared token, and an allow-list of origins.
+
+A server started with a token asks every WebSocket client for it, in one of two ways:
+
+* **a header**, for programs: ``Authorization: Bearer <token>``. A missing or wrong one is
+  refused at the handshake with HTTP 401, before any WebSocket exists;
+* **a first message**, for browsers, whose WebSocket API cannot set headers:
+  ``{"type": "auth", "token": "<token>"}`` within ``grace`` seconds of connecting, answered
+  by ``{"type": "auth.ok"}``. Anything else closes the connection with 4001. A request
+  counts as a browser's when it has an ``Origin`` header: browsers always send one, and
+  programs normally do not.
+
+Never in the URL: addresses end up in access logs, proxies and browser history.
+
+Browsers also send an ``Origin`` header, which is how a server tells its own pages from a
+foreign site's script opening a WebSocket to it with the visitor's network position
+(cross-site WebSocket hijacking). Programs send no ``Origin`` and are let through::
+
+    guard = Guard(token="s3cret", loopback=True)
+    refusal = guard.check_handshake(request)     # None, or (HTTP status, explanation)
+    if await guard.authenticate(websocket): ...  # first-message auth, after the handshake
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import ipaddress
+import json
+import logging
+import secrets
+from collections.abc import Iterable
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
+
+from .protocol import encode
+
+__all__ = [
+    "AUTH_GRACE",
+    "UNAUTHORIZED",
+    "Guard",
+    "RedactFilter",
+    "is_loopback",
+    "new_token",
+    "tokens_match",
+]
+
+UNAUTHORIZED = 4001  # close code: no token, or a wrong one
+AUTH_GRACE = 5.0  # seconds a browser has to send its auth event
+
+Refusal = tuple[http.HTTPStatus, str]
+
+
+def new_token() -> str:
+    """A fresh random token, easy to read out and type: 22 URL-safe characters (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def tokens_match(given: str, expected: str) -> bool:
+    """Compare in constant time, so response times leak nothing about the right token."""
+    # compare_digest() takes ASCII str or bytes; a token typed with an accent is just wrong.
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses of this machine only: ``localhost``, 127.x, ``::1``."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    """The server's rules for who may open a WebSocket.
+
+    ``token``: required from every client when set (``None``: anyone may connect).
+    ``loopback``: the server listens on this machine only; then pages from any loopback
+    origin (JupyterLab's ``http://localhost:8888`` included) are welcome. A server reachable
+    from the network also accepts its own pages (same origin). ``origins``: more origins to
+    accept, e.g. ``{"https://hub.example.org"}``.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        loopback: bool = True,
+        origins: Iterable[str] = (),
+        grace: float = AUTH_GRACE,
+    ) -> None:
+        if token is not None and not token.strip():
+            raise ValueError("a token cannot be empty; use new_token() for a random one")
+        self.token = token
+        self.loopback = loopback
+        self.origins = {origin.rstrip("/").lower() for origin in origins}
+        self.grace = grace
+
+    # -- at the handshake -------------------------------------------------------------------
+
+    def check_handshake(self, request: Request) -> Refusal | None:
+        """Why this upgrade request must be refused, or None to let it through."""
+        query = parse_qs(urlsplit(request.path).query)
+        if "token" in query or "access_token" in query:
+            return (
+                http.HTTPStatus.BAD_REQUEST,
+                "Do not put a token in the URL: URLs end up in logs. Send the header "
+                '"Authorization: Bearer <token>", or {"type": "auth", "token": ...} as the '
+                "first message.\n",
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.origin_allowed(origin, request.headers.get("Host")):
+            return (
+                http.HTTPStatus.FORBIDDEN,
+                f"Origin {origin} may not open WebSockets here. Open the page this server "
+                "serves, or start the server with origins=[...] to allow another site.\n",
+            )
+        header = request.headers.get("Authorization")
+        if self.token is not None and header is None and origin is None:
+            return (
+                http.HTTPStatus.UNAUTHORIZED,
+                "This server needs a token: send the header "
+                '"Authorization: Bearer <token>" (a browser page sends '
+                '{"type": "auth", "token": ...} as its first message instead).\n',
+            )
+        if self.token is not None and header is not None:
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
+                return (http.HTTPStatus.UNAUTHORIZED, "Wrong token in the Authorization header.\n")
+        return None
+
+    def origin_allowed(self, origin: str, host: str | None) -> bool:
+        """Whether a page from ``origin`` may connect (``host``: the request's Host header)."""
+        origin = origin.rstrip("/").lower()
+        if origin in self.origins:
+            return True
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            return False  # "null" (a file:// page, a sandboxed frame) and the like
+        if is_loopback(parts.hostname):
+            return True
+        # Same origin. Not for a loopback server: there a foreign page can only match its Host
+        # by DNS rebinding (a name of the attacker's that resolves to 127.0.0.1).
+        return not self.loopback and host is not None and parts.netloc == host.lower()
+
+    def needs_first_message(self, connection: ServerConnection) -> bool:
+        """True if this client must still authenticate (a token is set, and no header came)."""
+        request = connection.request
+        return self.token is not None and (
+            request is None or "Authorization" not in request.headers
+        )
+
+    # -- after the handshake ----------------------------------------------------------------
+
+    async def authenticate(self, websocket: ServerConnection) -> bool:
+        """Wait for the client's auth event; True if it is right, else close with 4001."""
+        assert self.token is not None
+        try:
+            async with asyncio.timeout(self.grace):
+                message = await websocket.recv()
+        except TimeoutError:
+            await websocket.close(
+                UNAUTHORIZED, f'send {{"type": "auth", "token": ...}} within {self.grace:g} s'
+            )
+            return False
+        except ConnectionClosed:
+            return False
+        token = _auth_token(message)
+        if token is None:
+            await websocket.close(
+                UNAUTHORIZED, 'this server needs {"type": "auth", "token": ...} first'
+            )
+            return False
+        if not tokens_match(token, self.token):
+            await websocket.close(UNAUTHORIZED, "wrong token")
+            return False
+        await websocket.send(encode({"type": "auth.ok"}))
+        return True
+
+
+def _auth_token(message: str | bytes) -> str | None:
+    """The token of an ``auth`` event, or None if the message is anything else."""
+    try:
+        event = json.loads(message)
+    except ValueError:
+        return None
+    if isinstance(event, dict) and event.get("type") == "auth":
+        token = event.get("token")
+        return token if isinstance(token, str) else None
+    return None
+
+
+class RedactFilter(logging.Filter):
+    """Replaces a secret with ``[token]`` in every record that passes (attach to a logger)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "[token]"), ()
+        return True
