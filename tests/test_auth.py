@@ -171,6 +171,7 @@ def test_first_message_auth_works_on_every_path(guarded, path):
         (json.dumps({"type": "auth", "token": 42}), '{"type": "auth"'),
         (json.dumps({"type": "chat.join", "name": "ada"}), '{"type": "auth"'),
         ("not json", '{"type": "auth"'),
+        ("[" * 5000, '{"type": "auth"'),  # deep enough to make json recurse too far
         (b"\x00\x01", '{"type": "auth"'),
     ],
 )

@@ -91,6 +91,7 @@ class App:
             "/api/ball": self.ball.snapshot,  # for the push-against-polling comparison
         }
         self.clients: Counter[str] = Counter()  # open connections per path
+        self.served: Counter[str] = Counter()  # connections per path since the start
         self._redact: RedactFilter | None = None  # keeps the token out of every log line
 
     def route(self, path: str, handler: Handler) -> None:
@@ -211,6 +212,7 @@ class App:
             logger.warning("%s was refused on %s: no valid auth event", peer, path)
             return
         self.clients[path] += 1
+        self.served[path] += 1
         logger.info("%s connected to %s", peer, path)
         try:
             await handler(connection)

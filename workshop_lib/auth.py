@@ -188,7 +188,7 @@ def _auth_token(message: str | bytes) -> str | None:
     """The token of an ``auth`` event, or None if the message is anything else."""
     try:
         event = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return None
     if isinstance(event, dict) and event.get("type") == "auth":
         token = event.get("token")

@@ -92,13 +92,14 @@ def apply_control(state: BallState, event: dict[str, Any]) -> BallState:
         raise ProtocolError("bad_value", "ball.control needs speed, radius, color or paused")
     if "speed" in event:
         speed = number_field(event, "speed", 0.0, MAX_SPEED)
-        # Keep the direction; a ball at rest starts along the diagonal.
-        scale = speed / state.speed if state.speed else 0.0
-        vx, vy = (
-            (state.vx * scale, state.vy * scale)
-            if state.speed
-            else (speed / math.sqrt(2), speed / math.sqrt(2))
-        )
+        # Keep the direction; a ball at rest starts along the diagonal. A ball slower than
+        # 1e-9 counts as at rest: dividing by a tiny speed overflows to inf (then NaN), and
+        # NaN is not JSON (found by tests/test_protocol_properties.py).
+        current = state.speed
+        if current > 1e-9:
+            vx, vy = state.vx / current * speed, state.vy / current * speed
+        else:
+            vx = vy = speed / math.sqrt(2)
         changes.update(vx=vx, vy=vy)
     if "radius" in event:
         changes["radius"] = number_field(event, "radius", *RADIUS_RANGE)

@@ -33,8 +33,15 @@ class BallClient(ReadingClient):
     Usage: ``with BallClient(url) as ball: ball.wait_for_frame(); ball.latest``.
     """
 
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        super().__init__(url, timeout)
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        *,
+        token: str | None = None,
+        reconnect: bool = False,
+    ) -> None:
+        super().__init__(url, timeout, token=token, reconnect=reconnect)
         self.latest: Event | None = None
         self.frames = 0
         self.errors: list[Event] = []

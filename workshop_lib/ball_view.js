@@ -5,6 +5,14 @@
 
 const STATS_EVERY_MS = 500;
 
+// Reconnect waits: 0.5 s doubling to 10 s, each ±20 %, as static/reconnect.js and
+// workshop_lib/backoff.py do (an anywidget module cannot import the browser client's files).
+function backoffDelay(attempt) {
+  return Math.min(10_000, 500 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+}
+// Closes that a new connection would not mend (normal, policy, unauthorized, rate limited).
+const FINAL_CLOSE_CODES = new Set([1000, 1008, 4001, 4029]);
+
 /** @param {{ model: any, el: HTMLElement }} context */
 function render({ model, el }) {
   const size = model.get("size");
@@ -25,24 +33,48 @@ function render({ model, el }) {
   let latest = null; // only the newest frame is drawn: the client half of conflation
   let frames = 0;
   let arrivals = []; // [time ms, delay ms] over the last second
-  let closed = false;
+  let closed = false; // for good: the view went away, or the server refused us
+  let connected = false;
+  let attempt = 0; // reconnect attempts since the last frame
+  let retry = null;
+  let socket = null;
 
-  const socket = new WebSocket(model.get("url"));
-  socket.onopen = () => { caption.textContent = "connected"; };
-  socket.onmessage = (message) => {
-    const event = JSON.parse(message.data);
-    if (event.type !== "ball.state") return;
-    latest = event;
-    frames += 1;
-    const now = Date.now();
-    arrivals.push([now, now - event.ts * 1000]);
-  };
-  socket.onclose = (event) => {
-    closed = true;
-    caption.textContent = `disconnected (close code ${event.code}): run the cell again`;
-    model.set("connected", false);
-    model.save_changes();
-  };
+  function connect() {
+    socket = new WebSocket(model.get("url"));
+    socket.onopen = () => {
+      caption.textContent = "connected";
+      // A browser cannot send an Authorization header: the token is the first message.
+      const token = model.get("token");
+      if (token) socket.send(JSON.stringify({ type: "auth", token }));
+    };
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (event.type !== "ball.state") return;
+      connected = true;
+      attempt = 0;
+      latest = event;
+      frames += 1;
+      const now = Date.now();
+      arrivals.push([now, now - event.ts * 1000]);
+    };
+    socket.onclose = (event) => {
+      connected = false;
+      if (closed) return;
+      const why = `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        closed = true;
+        caption.textContent = `disconnected (${why}): run the cell again`;
+      } else {
+        // The server restarted or the network dropped: try again, politely.
+        const delay = backoffDelay(attempt++);
+        caption.textContent = `disconnected (${why}); reconnecting in ${(delay / 1000).toFixed(1)} s…`;
+        retry = setTimeout(connect, delay);
+      }
+      model.set("connected", false);
+      model.save_changes();
+    };
+  }
+  connect();
 
   function draw() {
     if (latest) {
@@ -62,7 +94,7 @@ function render({ model, el }) {
     arrivals = arrivals.filter(([at]) => at >= now - 1000);
     const delays = arrivals.map(([, delay]) => delay).sort((a, b) => a - b);
     const delay = delays.length ? delays[Math.floor(delays.length / 2)] : null;
-    if (!closed) {
+    if (connected) {
       caption.textContent = latest
         ? `tick ${latest.tick} · ${arrivals.length} fps · delay ${delay === null ? "-" : delay.toFixed(1)} ms` +
           (latest.paused ? " · paused" : "")
@@ -73,7 +105,7 @@ function render({ model, el }) {
     model.set("fps", arrivals.length);
     model.set("delay_ms", delay === null ? -1 : delay);
     model.set("tick", latest ? latest.tick : -1);
-    model.set("connected", !closed);
+    model.set("connected", connected);
     model.save_changes();
   }, STATS_EVERY_MS);
 
@@ -81,6 +113,7 @@ function render({ model, el }) {
   return () => {
     closed = true;
     clearInterval(timer);
+    clearTimeout(retry);
     cancelAnimationFrame(frame);
     socket.close(1000, "view closed");
   };

@@ -37,6 +37,7 @@ class BallView(anywidget.AnyWidget):
 
     _esm = Path(__file__).with_name("ball_view.js")
     url = traitlets.Unicode().tag(sync=True)
+    token = traitlets.Unicode("").tag(sync=True)  # sent as the first message, if set
     size = traitlets.Int(320).tag(sync=True)
     frames = traitlets.Int(0).tag(sync=True)
     fps = traitlets.Float(0).tag(sync=True)
@@ -44,8 +45,8 @@ class BallView(anywidget.AnyWidget):
     tick = traitlets.Int(-1).tag(sync=True)
     connected = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, url: str, size: int = 320) -> None:
-        super().__init__(url=url, size=size)
+    def __init__(self, url: str, size: int = 320, *, token: str | None = None) -> None:
+        super().__init__(url=url, size=size, token=token or "")
 
 
 class BallControls(widgets.VBox):
@@ -55,8 +56,8 @@ class BallControls(widgets.VBox):
     stopped reading would make the server skip it, and make closing it slow).
     """
 
-    def __init__(self, url: str) -> None:
-        self.client = BallClient(url)
+    def __init__(self, url: str, *, token: str | None = None) -> None:
+        self.client = BallClient(url, token=token, reconnect=True)
         state = self.client.wait_for_frame()
         style = {"description_width": "5em"}
         self.speed = widgets.FloatSlider(

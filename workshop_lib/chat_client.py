@@ -16,6 +16,8 @@ import json
 import logging
 from collections.abc import Callable
 
+from websockets.sync.client import ClientConnection
+
 from .reading_client import Event, ReadingClient
 
 __all__ = ["ChatBot", "ChatClient", "Reply"]
@@ -38,21 +40,31 @@ class ChatClient(ReadingClient):
         name: str,
         on_event: Callable[[Event], None] | None = None,
         timeout: float = 5.0,
+        *,
+        token: str | None = None,
+        reconnect: bool = False,
     ) -> None:
-        super().__init__(url, timeout)
         self.on_event = on_event
+        self.you = name  # until the welcome says otherwise
+        self.users: list[str] = []
+        self.history: list[Event] = []  # what was said before we (last) came
+        self.messages: list[Event] = []  # history, then every new message
         self.events: list[Event] = []  # everything received after the welcome, in order
         self.errors: list[Event] = []
-        self.send_event({"type": "chat.join", "name": name})
-        welcome = json.loads(self._websocket.recv(timeout=timeout))
-        if welcome.get("type") != "chat.welcome":
-            self.close()
-            raise ValueError(f"the server refused to let {name!r} join: {welcome}")
-        self.you: str = welcome["you"]
-        self.users: list[str] = list(welcome["users"])
-        self.history: list[Event] = list(welcome["history"])  # what was said before we came
-        self.messages: list[Event] = list(self.history)  # history, then every new message
+        super().__init__(url, timeout, token=token, reconnect=reconnect)
         self.start_reading(f"chat-{self.you}")
+
+    def on_open(self, websocket: ClientConnection) -> None:
+        """Join (again, after a reconnect: under the name the room gave us)."""
+        websocket.send(json.dumps({"type": "chat.join", "name": self.you}))
+        welcome = json.loads(websocket.recv(timeout=self.timeout))
+        if welcome.get("type") != "chat.welcome":
+            raise ValueError(f"the server refused to let {self.you!r} join: {welcome}")
+        self.you = welcome["you"]
+        self.users = list(welcome["users"])
+        self.history = list(welcome["history"])
+        if not self.messages:
+            self.messages = list(self.history)
 
     def handle(self, event: Event) -> None:
         """Update users, messages and errors, then call ``on_event`` (reader thread)."""
@@ -84,9 +96,18 @@ class ChatBot(ChatClient):
     It never answers its own messages (it would otherwise answer its answers).
     """
 
-    def __init__(self, url: str, name: str, reply: Reply, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        reply: Reply,
+        timeout: float = 5.0,
+        *,
+        token: str | None = None,
+        reconnect: bool = False,
+    ) -> None:
         self.reply = reply
-        super().__init__(url, name, on_event=self._answer, timeout=timeout)
+        super().__init__(url, name, self._answer, timeout, token=token, reconnect=reconnect)
 
     def _answer(self, event: Event) -> None:
         if event.get("type") != "chat.message" or event["from"] == self.you:

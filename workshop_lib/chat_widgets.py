@@ -24,7 +24,7 @@ __all__ = ["ChatWidget"]
 class ChatWidget(widgets.VBox):
     """A live chat window joined to the room as ``name``."""
 
-    def __init__(self, url: str, name: str, shown: int = 100) -> None:
+    def __init__(self, url: str, name: str, shown: int = 100, *, token: str | None = None) -> None:
         self.shown = shown
         self.log_html = widgets.HTML()
         self.log_html.add_class("workshop-chat-log")
@@ -35,7 +35,7 @@ class ChatWidget(widgets.VBox):
         self.send_button = widgets.Button(description="Send", button_style="primary")
         self.send_button.add_class("workshop-chat-send")
         self.send_button.on_click(lambda _b: self.send(self.text.value))
-        self.client = ChatClient(url, name)
+        self.client = ChatClient(url, name, token=token, reconnect=True)
         # Set after the constructor returns: the reader thread may already be delivering,
         # and whatever it delivered first is drawn by the _render() at the end of __init__.
         self.client.on_event = lambda _event: self._render()

@@ -15,7 +15,19 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["ProtocolError", "encode", "error_event", "number_field", "parse_event"]
+__all__ = [
+    "HEARTBEAT",
+    "HEARTBEAT_REPLY",
+    "ProtocolError",
+    "encode",
+    "error_event",
+    "number_field",
+    "parse_event",
+]
+
+# A browser's page cannot see WebSocket pings, so it sends {"type": "heartbeat"} now and
+# then, and counts the connection dead if no answer (nor anything else) comes back.
+HEARTBEAT = "heartbeat"
 
 
 class ProtocolError(ValueError):
@@ -36,6 +48,9 @@ def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"))
 
 
+HEARTBEAT_REPLY = encode({"type": HEARTBEAT})
+
+
 def error_event(code: str, message: str) -> str:
     """``{"type": "error", "code": ..., "message": ...}``, encoded."""
     return encode({"type": "error", "code": code, "message": message})
@@ -51,7 +66,8 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
         raise ProtocolError("binary_not_supported", "send events as JSON text, not binary")
     try:
         event = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: thousands of nested brackets, well within the size limit.
         raise ProtocolError("bad_json", "that message is not valid JSON") from None
     if not isinstance(event, dict):
         raise ProtocolError("not_an_object", 'an event is a JSON object: {"type": ...}')

@@ -116,9 +116,9 @@ def not_async(answer: Callable[..., Any], what: str) -> CheckResult | None:
     return CheckResult(False, f"{what} must be defined with `async def`")
 
 
-def scratch_server(**options: Any) -> WorkshopServer:
-    """A private server on a free port, so checks never disturb the learner's own."""
-    return start_server(port=0, name=f"check-{uuid.uuid4().hex[:8]}", **options)
+def scratch_server(port: int = 0, **options: Any) -> WorkshopServer:
+    """A private server (on a free port), so checks never disturb the learner's own."""
+    return start_server(port=port, name=f"check-{uuid.uuid4().hex[:8]}", **options)
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T], timeout: float) -> T:

@@ -1,0 +1,77 @@
+"""Notebook 04's exercise checks, against the shipped solutions and wrong answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.test_checks import load_solution
+from workshop_lib.checks.auth import q1, q2
+
+
+def test_q1_accepts_the_solution():
+    result = q1.check(load_solution("04_login.py", q1=q1)["echo_as_browser"])
+    assert result.ok, result.message
+
+
+async def too_eager(url, origin, token, text):
+    async with connect(url, origin=origin) as websocket:
+        await websocket.send(json.dumps({"type": "auth", "token": token}))
+        await websocket.send(text)  # before auth.ok: the next message read is the auth.ok
+        return await websocket.recv()
+
+
+async def by_header(url, origin, token, text):
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        await ws.send(text)
+        return await ws.recv()
+
+
+async def fixed_token(url, origin, token, text):
+    async with connect(url, origin=origin) as websocket:
+        await websocket.send(json.dumps({"type": "auth", "token": "s3cret"}))
+        await websocket.recv()
+        await websocket.send(text)
+        return await websocket.recv()
+
+
+def not_async(url, origin, token, text):
+    return text
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (too_eager, "read the auth.ok first"),
+        (by_header, "which a browser cannot do"),
+        (fixed_token, "your code raised ConnectionClosedError"),
+        (not_async, "must be defined with `async def`"),
+    ],
+)
+def test_q1_rejects_wrong_logins(answer, says):
+    result = q1.check(answer)
+    assert not result.ok and says in result.message, result.message
+
+
+def test_q2_accepts_the_solution():
+    result = q2.check(load_solution("04_reconnect.py", q2=q2)["collect_ticks"])
+    assert result.ok, result.message
+
+
+async def gives_up(url, count):
+    ticks = []
+    async with connect(url) as websocket:
+        async for message in websocket:
+            event = json.loads(message)
+            if event["type"] == "ball.state":
+                ticks.append(event["tick"])
+                if len(ticks) == count:
+                    break
+    return ticks
+
+
+def test_q2_rejects_a_client_that_stops_at_the_restart():
+    result = q2.check(gives_up)
+    assert not result.ok and "list of 150 ticks, not" in result.message, result.message

@@ -1,0 +1,112 @@
+"""Exercises of notebook 04 (auth, errors, lifecycle): log in like a browser; survive a restart.
+
+from workshop_lib.checks.auth import q1, q2, ____
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from ..auth import new_token
+from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+
+__all__ = ["____", "q1", "q2"]
+
+
+class FirstMessageLogin(Exercise):
+    """q1: ``echo_as_browser(url, origin, token, text)`` authenticates with a first message."""
+
+    hint_text = (
+        'after connecting, `await websocket.send(json.dumps({"type": "auth", "token": token}))`, '
+        'then `await websocket.recv()` must be {"type": "auth.ok"}; only then send `text` and '
+        "return the next message."
+    )
+    solution_file = "04_login.py"
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := not_async(answer, "echo_as_browser")) is not None:
+            return problem
+        token = new_token()  # a fresh one, so no token typed into the cell can pass
+        with scratch_server(token=token) as server:
+            url, origin = server.links.ws("/echo"), server.http_url
+            try:
+                echoed = run_coroutine(answer(url, origin, token, "it's me"), 10)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(False, "echo_as_browser did not finish within 10 s")
+            if echoed != "it's me":
+                return CheckResult(
+                    False,
+                    f"expected the echo 'it's me', got {echoed!r}"
+                    + (": read the auth.ok first, then send" if "auth.ok" in str(echoed) else ""),
+                )
+            try:
+                wrong = run_coroutine(answer(url, origin, "not-the-token", "hello"), 10)
+            except concurrent.futures.TimeoutError:
+                return CheckResult(False, "with a wrong token, echo_as_browser hung for 10 s")
+            except InvalidStatus:
+                return CheckResult(
+                    False,
+                    "a wrong token was refused at the handshake (HTTP 401): you sent a header, "
+                    "which a browser cannot do. Log in with the first message instead.",
+                )
+            except ConnectionClosed as exc:  # closed with 4001: the right outcome
+                if exc.rcvd is not None and exc.rcvd.code == 4001:
+                    return CheckResult(
+                        True, "the right token gets the echo; a wrong one is closed with 4001"
+                    )
+                raise
+        return CheckResult(False, f"with a wrong token it returned {wrong!r} instead of failing")
+
+
+class SurviveRestart(Exercise):
+    """q2: ``collect_ticks(url, count)`` keeps reading ball frames across a server restart."""
+
+    hint_text = (
+        "wrap the connection in `while len(ticks) < count:`; inside, `try: async with "
+        "connect(url) as websocket: async for message in websocket: ...`; on OSError or "
+        "ConnectionClosed, `await asyncio.sleep(next(delays))` with `delays = backoff_delays()`, "
+        "and start a fresh `backoff_delays()` after each successful connect."
+    )
+    solution_file = "04_reconnect.py"
+    count = 150  # 2.5 s at 60 Hz: the restart comes in the middle
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        if (problem := not_async(answer, "collect_ticks")) is not None:
+            return problem
+        servers = [scratch_server()]
+        port = servers[0].port
+        restarted = threading.Event()
+
+        def restart() -> None:
+            time.sleep(0.8)
+            servers[0].stop()  # every client gets 1001; the port is closed for a moment
+            time.sleep(0.5)
+            servers.append(scratch_server(port))
+            restarted.set()
+
+        threading.Thread(target=restart, daemon=True).start()
+        try:
+            ticks = run_coroutine(answer(servers[0].links.ws("/ball"), self.count), 20)
+        except concurrent.futures.TimeoutError:
+            return CheckResult(False, "collect_ticks did not finish within 20 s")
+        finally:
+            restarted.wait(5)
+            reconnected = len(servers) == 2 and servers[1].app.served["/ball"] > 0
+            for server in servers:
+                server.stop()
+        if not isinstance(ticks, list) or len(ticks) != self.count:
+            got = len(ticks) if isinstance(ticks, list) else repr(ticks)
+            return CheckResult(False, f"return a list of {self.count} ticks, not {got}")
+        if not reconnected:
+            return CheckResult(False, "the restarted server never saw your client come back")
+        return CheckResult(True, f"{self.count} frames across a server restart")
+
+
+q1 = FirstMessageLogin()
+q2 = SurviveRestart()
