@@ -511,6 +511,33 @@ def error_outputs(page: Page) -> list[str]:
     )
 
 
+def printed_text(page: Page) -> str:
+    """What the open notebook's cells printed (stdout) or showed as Markdown, from the
+    model: JupyterLab renders only the cells near the viewport, so the DOM may not hold it."""
+    path = _current_path(page)
+    return page.evaluate(
+        _with_panel(
+            """
+  const printed = [];
+  const models = panelFor(path).content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      if (output.output_type === 'stream' && output.name === 'stdout') {
+        printed.push([].concat(output.text).join(''));
+      } else if (output.data && output.data['text/markdown']) {
+        printed.push([].concat(output.data['text/markdown']).join(''));
+      }
+    }
+  }
+  return printed.join('\\n');
+"""
+        ),
+        path,
+    )
+
+
 def cell_durations(page: Page) -> list[tuple[int, str, float]]:
     """(index, first line, seconds) of every code cell that ran in the open notebook, from
     the kernel's busy message to its reply (the timing JupyterLab records with

@@ -21,6 +21,7 @@ from tests.jupyterlab import (
     cell_durations,
     error_outputs,
     open_notebook,
+    printed_text,
     run_all_cells,
     run_cells_above,
     run_cells_between,
@@ -364,4 +365,32 @@ def test_03_chat_room(lab_page, lab: JupyterLab) -> None:
     slow = [f"[{i}] {s:.1f}s {first[:40]}" for i, first, s in cell_durations(page) if s >= 1]
     print(f"\n03 in JupyterLab: the cells above the clean-up took {ran_for:.0f}s; slow cells:")
     print("\n".join(slow))
+    assert page.page_errors == []
+
+
+def test_04_auth_and_errors(lab_page, lab: JupyterLab) -> None:
+    """04 runs clean in JupyterLab: every provoked error is answered as the lesson says,
+    the clients come back after the restarts, and its chat link carries the token."""
+    page = lab_page
+    open_notebook(page, lab, "04-auth-and-errors.ipynb")
+    run_all_cells(page)
+    assert error_outputs(page) == []
+    text = printed_text(page)
+    for expected in (
+        "401 Unauthorized",
+        '{"type":"auth.ok"}',
+        "closed by the server: 4001 wrong token",
+        "https://evil.example: refused with 403",
+        "closed: 1009",
+        "closed with: 4029",
+        "closed: 1001",
+        "closed with 1011",
+        "plain client: connected = False close code 1001",
+        "ball: reconnected 1 time(s)",
+        "chat: reconnected 1 time(s), back as 'ada'",
+    ):
+        assert expected in text, f"{expected!r} not in the outputs"
+    # The chat links carry the token after the '#' (where a browser keeps it to itself).
+    assert re.search(r"\?name=grace#chat&token=[\w-]{22}\)", text), "no chat link with a token"
+    screenshot(page, "jupyterlab-04-auth-and-errors")
     assert page.page_errors == []

@@ -119,7 +119,9 @@ def test_port_held_by_another_workshop_server_is_named():
 def test_startup_errors_are_raised_in_the_caller():
     name = unique_name()
     with pytest.raises(OSError):
-        start_server(port=0, host="203.0.113.1", name=name, token="t")  # not an address of this machine
+        start_server(
+            port=0, host="203.0.113.1", name=name, token="t"
+        )  # not an address of this machine
     assert f"workshop-server-{name}" not in server_threads()
 
 
