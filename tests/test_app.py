@@ -183,3 +183,29 @@ def test_client_counts_follow_connections(server):
             break
         time.sleep(0.02)
     assert server.app.clients["/echo"] == 0
+
+
+def test_stats_count_clients_connections_and_messages(server):
+    import json as _json
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    def stats():
+        with urllib.request.urlopen(server.links.url("/api/stats"), timeout=5) as response:
+            assert response.headers["Cache-Control"] == "no-store"
+            return _json.load(response)
+
+    before = stats()
+    assert before["clients"] == {} and before["chat"] == {"members": 0, "messages": 0}
+    with connect(server.links.ws("/chat")) as websocket:
+        websocket.send('{"type": "chat.join", "name": "ada"}')
+        websocket.send('{"type": "chat.send", "text": "one"}')
+        websocket.send('{"type": "chat.send", "text": "two"}')
+        for _ in range(4):  # welcome, joined, two messages
+            websocket.recv(timeout=5)
+        during = stats()
+    assert during["clients"] == {"/chat": 1}
+    assert during["connections"]["/chat"] == 1
+    assert during["chat"] == {"members": 1, "messages": 2}
+    assert during["ball"]["tick"] >= before["ball"]["tick"] >= 0  # ticks: 60 a second

@@ -18,6 +18,7 @@ import json
 import logging
 import mimetypes
 import os
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -89,6 +90,7 @@ class App:
         self.json_routes: dict[str, Callable[[], object]] = {
             "/healthz": self._health,
             "/api/ball": self.ball.snapshot,  # for the push-against-polling comparison
+            "/api/stats": self._stats,  # for the instructor's page (static/room.js)
         }
         self.clients: Counter[str] = Counter()  # open connections per path
         self.served: Counter[str] = Counter()  # connections per path since the start
@@ -178,6 +180,20 @@ class App:
             "routes": sorted(self.routes),
             # Lets a page ask for a token before it connects, instead of after a 4001.
             "auth": "token" if self.guard.token is not None else "none",
+        }
+
+    def _stats(self) -> dict[str, object]:
+        """Counts for a room's overview: no names, no messages, nothing a token protects."""
+        history = self.chat.room.history
+        return {
+            "ts": time.time(),
+            "clients": {path: n for path, n in sorted(self.clients.items()) if n},
+            "connections": dict(sorted(self.served.items())),
+            "chat": {
+                "members": len(self.chat.members),
+                "messages": history[-1]["id"] if history else 0,  # ids count every message
+            },
+            "ball": {"tick": self.ball.state.tick, "frames_skipped": self.ball.frames_skipped},
         }
 
     def _static(self, connection: ServerConnection, relative: str) -> Response:
