@@ -4,10 +4,15 @@
 // right, the state this page *polls* from GET api/ball every N ms. Same ball, same
 // machine: the difference in smoothness, delay and bytes is the lesson. The controls send
 // `ball.control` and `ball.kick` over the same WebSocket, so every open page sees them.
+//
+// The connection (connection.js) sends the token first when the server wants one, checks
+// with heartbeats that it is alive, and reconnects with backoff when it is lost: after a
+// server restart the ball comes back by itself, with the new server's first frame.
 
+import { tokenForm } from "./auth.js";
 import { drawField } from "./canvas.js";
+import { Connection } from "./connection.js";
 import { el } from "./dom.js";
-import { describeClose, wsUrl } from "./socket.js";
 
 const POLL_DEFAULT_MS = 250;
 const PUSH_TRAIL = 24; // positions in the pushed canvas's trail (about 0.4 s at 60 Hz)
@@ -26,6 +31,11 @@ export function mountBallPage(root) {
   const status = el("output", {
     id: "ball-status", "data-testid": "ball-status", class: "status", role: "status",
   });
+  const reconnectButton = el("button", {
+    id: "ball-reconnect", "data-testid": "ball-reconnect", type: "button", class: "secondary",
+    text: "Reconnect now", hidden: true,
+  });
+  const auth = tokenForm(() => connection.start());
   const errorLine = el("output", {
     id: "ball-error", "data-testid": "ball-error", class: "ball-error", "aria-live": "polite",
   });
@@ -78,7 +88,8 @@ export function mountBallPage(root) {
       el("p", { class: "lead", text:
         "One ball on the server, moved 60 times a second and the same for every client: " +
         "open this page in two tabs and steer it from either." }),
-      el("p", { class: "status-line" }, "Status: ", status),
+      el("p", { class: "status-line action-status-line" }, "Status: ", status, reconnectButton),
+      auth.element,
       el("div", { class: "ball-controls" },
         el("div", { class: "ball-control" },
           el("label", { for: "ball-speed", text: "Speed" }), speed, speedOut),
@@ -150,8 +161,6 @@ export function mountBallPage(root) {
   const encoder = new TextEncoder();
   const lastLocalEdit = new Map(); // control -> performance.now() of the user's last change
 
-  /** @type {WebSocket | null} */
-  let socket = null;
   let frameRequest = 0;
   let pollTimer = 0;
   let pollAbort = null;
@@ -188,45 +197,49 @@ export function mountBallPage(root) {
   }
 
   // -- the WebSocket: pushed frames and the controls ----------------------------------------
-  function connect() {
-    const ws = new WebSocket(wsUrl("ball"));
-    socket = ws;
-    setState("connecting", "connecting…");
-
-    ws.addEventListener("open", () => {
-      if (ws !== socket) return;
+  const connection = new Connection("ball", {
+    onConnecting({ attempt }) {
+      reconnectButton.hidden = true;
+      if (attempt === 0) setState("connecting", "connecting…");
+      else setState("reconnecting", `reconnecting… (attempt ${attempt})`);
+    },
+    onReady() {
+      auth.hide();
       setState("open", "connected, receiving frames");
-    });
-    ws.addEventListener("message", (event) => {
-      if (ws !== socket) return;
-      const text = typeof event.data === "string" ? event.data : null;
-      if (text === null) return; // the ball lesson only sends text
-      let message;
-      try {
-        message = JSON.parse(text);
-      } catch {
+    },
+    onEvent(message, text) {
+      if (message === null) {
         showError("the server sent something that is not JSON");
-        return;
-      }
-      if (message.type === "ball.state") {
+      } else if (message.type === "ball.state") {
         receive(pushed, message, encoder.encode(text).length, PUSH_TRAIL);
         reflect(message);
       } else if (message.type === "error") {
         showError(`Server said: ${message.code}: ${message.message}`);
       }
-    });
-    ws.addEventListener("close", (event) => {
-      if (ws !== socket) return;
-      socket = null;
-      const why = describeClose(event.code, event.reason);
-      setState("closed", `disconnected (${why}) — reload the page to reconnect`, true);
-    });
-  }
+    },
+    onLost({ why, willRetry }) {
+      // The canvas says "waiting…" instead of showing a ball that no longer moves, and the
+      // trail does not join the old server's last position to the new server's first.
+      pushed.latest = null;
+      pushed.trail = [];
+      if (!willRetry) setState("closed", `disconnected (${why})`, true);
+    },
+    onWait({ leftMs, why }) {
+      reconnectButton.hidden = false;
+      setState("reconnecting",
+        `disconnected (${why}) — reconnecting in ${Math.ceil(leftMs / 1000)} s`);
+    },
+    onNeedToken({ code, why }) {
+      setState("closed", code === null ? "this server needs a token" : `closed (${why})`, true);
+      auth.show(code === null ? "" : `The server said: ${why}`);
+    },
+  });
 
   function send(event) {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    socket.send(JSON.stringify(event));
+    connection.send(event);
   }
+
+  reconnectButton.addEventListener("click", () => connection.retryNow());
 
   /** Show the server's state in the controls, so another client's change shows here too. */
   function reflect(state) {
@@ -371,7 +384,7 @@ export function mountBallPage(root) {
   // -- start --------------------------------------------------------------------------------
   intervalOut.textContent = `${pollInterval()} ms`;
   showError("");
-  connect();
+  connection.start();
   schedulePoll();
   frameRequest = requestAnimationFrame(frame);
 
@@ -380,9 +393,7 @@ export function mountBallPage(root) {
     cancelAnimationFrame(frameRequest);
     clearTimeout(pollTimer);
     pollAbort?.abort();
-    const ws = socket;
-    socket = null; // ignore its late events: the page they would update is gone
-    ws?.close(1000, "left the page");
+    connection.stop("left the page"); // and no reconnect: the page it would update is gone
   };
 }
 

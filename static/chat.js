@@ -9,24 +9,22 @@
 // instructor can hand out one link per person (or per screen) and nobody has to type. The
 // name travels in the query string because the fragment already chooses the page.
 //
-// When the connection is lost (the server restarted, the laptop slept), the page joins again
-// by itself, with backoff (reconnect.js), under the same name. Every piece of text that came
-// from a person or the server is put on the page with textContent (dom.js), never as HTML.
+// The connection (connection.js) sends the token first when the server wants one, and
+// checks with heartbeats that it is alive. When it is lost (the server restarted, the laptop
+// slept), the page joins again by itself, with backoff, under the same name. Every piece of
+// text that came from a person or the server is put on the page with textContent (dom.js),
+// never as HTML.
 
+import { serverAuth, storedToken, tokenForm } from "./auth.js";
+import { Connection, NO_RETRY, UNAUTHORIZED } from "./connection.js";
 import { el } from "./dom.js";
-import { backoffDelay, countdown } from "./reconnect.js";
-import { describeClose, wsUrl } from "./socket.js";
+import { describeClose } from "./socket.js";
 
 const MAX_NAME = 32; // the server's limits (workshop_lib/chat.py), checked here first
 const MAX_TEXT = 500;
 const MAX_LINES = 500; // older lines are dropped: a day-long session must not grow the page
-const JOIN_TIMEOUT_MS = 10_000; // no welcome by then: treat the connection as lost
+const JOIN_TIMEOUT_MS = 10_000; // no welcome this long after the join: treat it as lost
 const ERROR_SHOWN_MS = 8_000;
-
-// Closes after which trying again at once would only repeat the problem: the server decided
-// to drop this client (4029 flooding, 1008 could not keep up, 4001 not allowed in). The page
-// says why and offers a Rejoin button instead of retrying on its own.
-const NO_RETRY = new Set([1008, 4001, 4029]);
 
 /**
  * Build the chat page inside `root`; join at once if the URL carries `?name=`.
@@ -75,6 +73,10 @@ export function mountChatPage(root) {
   const sendButton = el("button", {
     id: "chat-send", "data-testid": "chat-send", type: "submit", text: "Send",
   });
+  const auth = tokenForm(() => {
+    if (wanted !== "") join(wanted);
+    else nameInput.focus(); // the token is kept; Join sends it
+  });
   const errorLine = el("output", {
     id: "chat-error", "data-testid": "chat-error", class: "chat-error", "aria-live": "polite",
   });
@@ -95,7 +97,8 @@ export function mountChatPage(root) {
         "member in the same order. Pick a name and join; open a second window to see " +
         "both sides." }),
       joinForm,
-      el("p", { class: "status-line chat-status-line" }, "Status: ", status, rejoinButton),
+      el("p", { class: "status-line action-status-line" }, "Status: ", status, rejoinButton),
+      auth.element,
       el("p", { class: "chat-deep-link" },
         "Instructors: ",
         el("code", { id: "chat-deep-link", "data-testid": "chat-deep-link" },
@@ -118,15 +121,12 @@ export function mountChatPage(root) {
   );
 
   // -- state --------------------------------------------------------------------------------
-  /** @type {WebSocket | null} */
-  let socket = null;
   let wanted = ""; // the name asked for: a reconnect asks for it again
   let me = ""; // the name the server gave ("ada 2" if "ada" was taken)
   let joined = false; // welcomed on the current connection
   let everJoined = false; // was in the room since the last Join click: a lost connection is retried
-  let attempt = 0; // reconnect attempts since the last welcome
-  let cancelRetry = null; // stops the countdown to the next attempt
   let joinTimer = 0;
+  let mounted = true;
   let errorTimer = 0;
   let people = []; // who is here, in the order they joined
   // The messages on the page that belong to the current room (see reconcile()).
@@ -287,57 +287,44 @@ export function mountChatPage(root) {
     }
     wanted = clean;
     nameInput.value = clean;
-    stopRetry();
     everJoined = false;
-    attempt = 0;
-    connect();
+    auth.hide();
+    connection.start(); // at most one connection: a second would join as "ada 2"
   }
 
-  function connect() {
-    offerRejoin(null); // "Retry now" belongs to the countdown, not to an attempt under way
-    const old = socket;
-    socket = null; // at most one connection: a second would join as "ada 2"
-    old?.close(1000, "replaced by a new connection");
-    const ws = new WebSocket(wsUrl("chat"));
-    socket = ws;
-    if (everJoined) setState("reconnecting", `reconnecting… (attempt ${attempt})`);
-    else setState("connecting", `connecting as ${wanted}…`);
+  const connection = new Connection("chat", {
+    // A drop before the first welcome is not retried: there may be no server at all, or it
+    // refuses the upgrade, and the person who just clicked Join wants to know at once.
+    retry: (code) => everJoined && !NO_RETRY.has(code),
+    onConnecting({ attempt }) {
+      offerRejoin(null); // "Retry now" belongs to the countdown, not to an attempt under way
+      clearTimeout(joinTimer);
+      if (everJoined) setState("reconnecting", `reconnecting… (attempt ${attempt})`);
+      else setState("connecting", `connecting as ${wanted}…`);
+    },
+    onReady() {
+      connection.send({ type: "chat.join", name: wanted });
+      joinTimer = setTimeout(
+        () => connection.drop(`no welcome from the server within ${JOIN_TIMEOUT_MS / 1000} s`),
+        JOIN_TIMEOUT_MS);
+    },
+    onEvent(event) {
+      if (event === null) showError("bad_json", "the server sent something that is not JSON");
+      else receive(event);
+    },
+    onLost: lost,
+    onWait({ leftMs, why }) {
+      setState("reconnecting", `reconnecting in ${Math.ceil(leftMs / 1000)} s (${why})`);
+    },
+    onNeedToken({ code, why }) {
+      everJoined = false;
+      setState("closed", code === null ? "this server needs a token" : `closed (${why})`, true);
+      offerRejoin(null); // the token form is the way back in
+      auth.show(code === null ? "" : `The server said: ${why}`);
+    },
+  });
 
-    clearTimeout(joinTimer);
-    joinTimer = setTimeout(() => {
-      if (ws !== socket) return;
-      socket = null;
-      ws.close();
-      lost(1006, "no welcome from the server within 10 s");
-    }, JOIN_TIMEOUT_MS);
-
-    // Each listener first checks that `ws` is still the current socket: events of an
-    // old connection can arrive after a new one was opened (or the page was left).
-    ws.addEventListener("open", () => {
-      if (ws !== socket) return;
-      ws.send(JSON.stringify({ type: "chat.join", name: wanted }));
-    });
-    ws.addEventListener("message", (event) => {
-      if (ws !== socket || typeof event.data !== "string") return; // chat is JSON text
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        showError("bad_json", "the server sent something that is not JSON");
-        return;
-      }
-      receive(ws, data);
-    });
-    // "error" carries no detail (browsers hide network errors from pages); the close
-    // event that always follows it has the code.
-    ws.addEventListener("close", (event) => {
-      if (ws !== socket) return;
-      socket = null;
-      lost(event.code, describeClose(event.code, event.reason));
-    });
-  }
-
-  function receive(ws, event) {
+  function receive(event) {
     switch (event?.type) {
       case "chat.welcome":
         welcome(event);
@@ -363,8 +350,7 @@ export function mountChatPage(root) {
           // Before the welcome, an error can only mean the join itself was refused;
           // the same name would be refused again, so this is not retried.
           clearTimeout(joinTimer);
-          socket = null;
-          ws.close(1000, "join refused");
+          connection.stop("join refused");
           everJoined = false;
           showError(String(event.code), String(event.message));
           setState("closed", `could not join: ${event.message}`, true);
@@ -383,7 +369,6 @@ export function mountChatPage(root) {
     you.title = me;
     joined = true;
     everJoined = true;
-    attempt = 0;
     setState("joined", `joined as ${me}`);
     offerRejoin(null);
     setPeople(Array.isArray(event.users) ? event.users : []);
@@ -391,18 +376,21 @@ export function mountChatPage(root) {
     input.focus();
   }
 
-  /** The connection ended without the user asking: retry, or say why not. */
-  function lost(code, why) {
+  /** The connection ended without the user asking: say why, and whether it is retried. */
+  function lost({ code, why, willRetry }) {
     clearTimeout(joinTimer);
     const wasJoined = joined;
     joined = false;
     if (wasJoined) addNotice("error", `Connection lost (${why}).`);
-    if (NO_RETRY.has(code)) {
+    if (willRetry) {
+      offerRejoin("Retry now"); // onWait shows the countdown
+    } else if (code === UNAUTHORIZED) {
+      everJoined = false; // onNeedToken shows the token form
+    } else if (NO_RETRY.has(code)) {
+      // The server decided to drop this client: say why, and let the person decide.
       everJoined = false;
       setState("closed", `closed (${why})`, true);
       offerRejoin("Rejoin");
-    } else if (everJoined) {
-      scheduleRetry(why);
     } else {
       // Never got in (no server there, or it refused the upgrade): say so, offer a retry.
       setState("closed", `could not join (${why})`, true);
@@ -410,32 +398,9 @@ export function mountChatPage(root) {
     }
   }
 
-  function scheduleRetry(why) {
-    stopRetry();
-    const delay = backoffDelay(attempt);
-    attempt += 1;
-    offerRejoin("Retry now");
-    cancelRetry = countdown(
-      delay,
-      (left) => setState("reconnecting", `reconnecting in ${Math.ceil(left / 1000)} s (${why})`),
-      () => {
-        cancelRetry = null;
-        connect();
-      },
-    );
-  }
-
-  function stopRetry() {
-    cancelRetry?.();
-    cancelRetry = null;
-  }
-
   function leave() {
-    stopRetry();
     clearTimeout(joinTimer);
-    const ws = socket;
-    socket = null; // its close event is ours, not a lost connection
-    ws?.close(1000, "left the room");
+    connection.stop("left the room");
     if (joined) addNotice("left", "You left the room.");
     joined = false;
     everJoined = false;
@@ -446,12 +411,12 @@ export function mountChatPage(root) {
 
   function send() {
     // The disabled button stops clicks; this guard also stops any other way in.
-    if (!joined || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!joined) return;
     const text = input.value.trim();
     input.value = "";
     if (text === "") return;
     // Not shown yet: the server's chat.message is the copy everyone sees, in its order.
-    socket.send(JSON.stringify({ type: "chat.send", text }));
+    connection.send({ type: "chat.send", text });
   }
 
   // -- events -------------------------------------------------------------------------------
@@ -461,12 +426,8 @@ export function mountChatPage(root) {
   });
   leaveButton.addEventListener("click", leave);
   rejoinButton.addEventListener("click", () => {
-    if (cancelRetry !== null) {
-      stopRetry(); // "Retry now": skip the rest of the countdown
-      connect();
-    } else {
-      join(wanted);
-    }
+    if (connection.waiting) connection.retryNow(); // "Retry now": skip the rest of the countdown
+    else join(wanted);
   });
   sendForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -481,15 +442,17 @@ export function mountChatPage(root) {
     join(deepLinkName);
   } else {
     nameInput.focus();
+    // Say at once that a token is needed, not only after the person typed a name and joined.
+    serverAuth().then((mode) => {
+      if (mounted && mode === "token" && storedToken() === null && !everJoined) auth.show();
+    });
   }
 
   return () => {
-    stopRetry();
+    mounted = false;
     clearTimeout(joinTimer);
     clearTimeout(errorTimer);
-    const ws = socket;
-    socket = null; // ignore its late events: the page they would update is gone
-    ws?.close(1000, "left the page");
+    connection.stop("left the page"); // and no reconnect: the page it would update is gone
   };
 }
 

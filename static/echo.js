@@ -3,7 +3,15 @@
 // It is the browser half of lesson 01, written with the plain WebSocket API so the
 // notebook can point at each step: `new WebSocket(url)`, then the open, message, error
 // and close events, then `send()` and `close()`.
+//
+// On purpose, this page does not reconnect by itself and sends no heartbeats: the learner
+// drives every step, the status shows each close code, and Connect tries again. (A
+// heartbeat would also appear in the log as an echoed message.) A server started with a
+// token gets it as the first message, `{"type": "auth", "token": ...}`, and the page shows
+// "open" only once the server answered `{"type": "auth.ok"}`: that answer is written in the
+// log as an event, not as an echoed message, because it is the server speaking, not the echo.
 
+import { forgetToken, serverAuth, storedToken, tokenForm } from "./auth.js";
 import { el } from "./dom.js";
 import { clockTime, describeClose, wsUrl } from "./socket.js";
 
@@ -44,6 +52,7 @@ export function mountEchoPage(root) {
     id: "echo-clear", "data-testid": "echo-clear", type: "button", class: "secondary",
     text: "Clear log",
   });
+  const auth = tokenForm(() => connect());
   const log = el("ol", {
     id: "echo-log", "data-testid": "echo-log", class: "log", role: "log",
     "aria-label": "Messages",
@@ -64,6 +73,7 @@ export function mountEchoPage(root) {
         "messages, and watch the round-trip time of each one." }),
       connectForm,
       el("p", { class: "status-line" }, "Status: ", status),
+      auth.element,
       sendForm,
     ),
     el("section", { class: "card", "aria-labelledby": "echo-log-title" },
@@ -79,6 +89,8 @@ export function mountEchoPage(root) {
   // Send times (performance.now()) of messages not yet echoed. The echo server answers in
   // order, so the oldest pending send belongs to the next reply: a FIFO queue suffices.
   let pending = [];
+  let awaitingAuth = false; // the token went out, auth.ok has not come back yet
+  let attemptId = 0; // bumped by each Connect and Disconnect: a stale connect() gives up
 
   /**
    * Show the connection state, and enable exactly the controls that make sense in it.
@@ -115,10 +127,27 @@ export function mountEchoPage(root) {
   }
 
   // -- connection ---------------------------------------------------------------------------
-  function connect() {
+  async function connect() {
+    const target = url.value.trim();
+    const id = ++attemptId;
+    auth.hide();
+    setState("connecting", "connecting…");
+    // The token belongs to the server that served this page: it is never sent to another
+    // server a learner typed into the URL field.
+    let token = null;
+    if (sameServer(target)) {
+      const mode = await serverAuth(); // GET healthz: does this server want a token?
+      if (id !== attemptId) return; // Disconnect was clicked, or the page left, meanwhile
+      token = mode === "none" ? null : storedToken();
+      if (mode === "token" && token === null) {
+        setState("closed", "this server needs a token", true);
+        auth.show();
+        return;
+      }
+    }
     let ws;
     try {
-      ws = new WebSocket(url.value.trim());
+      ws = new WebSocket(target);
     } catch (error) {
       // A malformed URL throws synchronously (SyntaxError) instead of firing "error".
       setState("closed", `invalid URL (${error.message})`, true);
@@ -126,19 +155,40 @@ export function mountEchoPage(root) {
     }
     socket = ws;
     pending = [];
+    awaitingAuth = false;
     ws.binaryType = "arraybuffer";
-    setState("connecting", "connecting…");
 
     // Each listener first checks that `ws` is still the current socket: events of an
     // old connection can arrive after the learner has already opened a new one.
     ws.addEventListener("open", () => {
       if (ws !== socket) return;
+      if (token !== null) {
+        // Step zero on a server with a token: say who we are before anything else.
+        ws.send(JSON.stringify({ type: "auth", token }));
+        awaitingAuth = true;
+        setState("connecting", "sent the token, waiting for auth.ok…");
+        addEntry("event", `connected to ${ws.url}; sent {"type": "auth", "token": "…"}`);
+        return;
+      }
       setState("open");
       addEntry("event", `connected to ${ws.url}`);
       input.focus();
     });
     ws.addEventListener("message", (event) => {
       if (ws !== socket) return;
+      if (awaitingAuth) {
+        awaitingAuth = false;
+        setState("open");
+        if (isAuthOk(event.data)) {
+          addEntry("event", "the server accepted the token (auth.ok): from now on it echoes");
+        } else {
+          // A server without a token echoes the auth message back; it holds the token, so
+          // it is not written in the log.
+          addEntry("event", "this server wants no token (it echoed the auth message)");
+        }
+        input.focus();
+        return;
+      }
       const sentAt = pending.shift();
       const rtt = sentAt === undefined ? undefined : performance.now() - sentAt;
       // This page only sends text, but the echo lesson also echoes binary frames.
@@ -153,15 +203,25 @@ export function mountEchoPage(root) {
       if (ws !== socket) return;
       socket = null;
       pending = [];
+      awaitingAuth = false;
       const why = describeClose(event.code, event.reason);
       // Only a 1000 is a close someone asked for; anything else deserves attention.
-      setState("closed", `closed (${why})`, event.code !== 1000);
+      const hint = event.code === 1000 ? "" : " — press Connect to try again";
+      setState("closed", `closed (${why})${hint}`, event.code !== 1000);
       addEntry("event", `closed (${why})`);
+      if (event.code === 4001) {
+        forgetToken(); // it was wrong (or missing): ask for another
+        auth.show(`The server said: ${why}`);
+      }
     });
   }
 
   function disconnect() {
-    if (!socket) return;
+    attemptId += 1; // a connect() still asking healthz gives up
+    if (!socket) {
+      setState("closed", "not connected");
+      return;
+    }
     setState("closing", "closing…");
     socket.close(1000, "user disconnected");
   }
@@ -194,8 +254,28 @@ export function mountEchoPage(root) {
   setState("closed", "not connected");
 
   return () => {
+    attemptId += 1;
     const ws = socket;
     socket = null; // ignore its late events: the page they would update is gone
     ws?.close(1000, "left the page");
   };
+}
+
+/** True if `target` is a WebSocket URL on the server that served this page. */
+function sameServer(target) {
+  try {
+    return new URL(target).host === location.host;
+  } catch {
+    return false; // new WebSocket() reports the malformed URL
+  }
+}
+
+/** True for the text `{"type": "auth.ok"}` (any spacing). */
+function isAuthOk(data) {
+  if (typeof data !== "string") return false;
+  try {
+    return JSON.parse(data)?.type === "auth.ok";
+  } catch {
+    return false;
+  }
 }

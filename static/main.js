@@ -1,8 +1,11 @@
 // The browser client's entry point: a tiny hash router.
 //
 // Each lesson is one page, chosen by the URL fragment (#echo, #ball, #chat), so the
-// server serves a single index.html and a notebook can link straight to a lesson.
+// server serves a single index.html and a notebook can link straight to a lesson. The
+// fragment may also carry a token after the page's name, "#chat&token=T" (auth.js): it is
+// moved into this tab's storage and out of the address bar before any page looks at it.
 
+import { parseFragment, takeTokenFromUrl } from "./auth.js";
 import { mountBallPage } from "./ball.js";
 import { mountChatPage } from "./chat.js";
 import { el } from "./dom.js";
@@ -27,7 +30,8 @@ let unmount = null;
 
 /** Show the page named by the current fragment, after unmounting the previous one. */
 function route() {
-  const name = pageName(location.hash) || DEFAULT_PAGE;
+  takeTokenFromUrl();
+  const name = parseFragment(location.hash).page || DEFAULT_PAGE;
   // Own properties only: "#toString" must not find Object.prototype.toString.
   const page = Object.hasOwn(PAGES, name) ? PAGES[name] : null;
 
@@ -38,15 +42,6 @@ function route() {
   for (const link of document.querySelectorAll(".site-nav a")) {
     if (page && link.dataset.page === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
-  }
-}
-
-/** The page name in a fragment ("#echo" -> "echo"); a malformed escape is kept as typed. */
-function pageName(hash) {
-  try {
-    return decodeURIComponent(hash.slice(1));
-  } catch {
-    return hash.slice(1); // "#%E0" would otherwise throw URIError and show nothing at all
   }
 }
 

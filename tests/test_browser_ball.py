@@ -295,13 +295,17 @@ def test_leaving_the_page_closes_the_socket_and_stops_polling(
     assert page.page_errors == []
 
 
-def test_server_stop_says_disconnected(server: WorkshopServer, page: Page) -> None:
+def test_server_stop_says_disconnected_and_retries(server: WorkshopServer, page: Page) -> None:
     open_ball(page, server)
     server.stop()
     status = page.locator("#ball-status")
-    expect(status).to_have_attribute("data-state", "closed")
-    expect(status).to_have_text(re.compile(r"^disconnected \(1001 going away.*reload"))
-    expect(status).to_have_attribute("data-problem", "")
+    # The page counts down to its next attempt (tests/test_browser_auth.py sees it succeed).
+    # The first close is the server's 1001; each failed attempt after it is a 1006.
+    expect(status).to_have_attribute("data-state", "reconnecting")
+    expect(status).to_have_text(
+        re.compile(r"^disconnected \((1001 going away|1006 abnormal closure)\) — reconnecting")
+    )
+    expect(page.locator("#ball-reconnect")).to_be_visible()
     for control in ("#ball-pause", "#ball-kick", "#ball-speed", "#ball-radius", "#ball-color"):
         expect(page.locator(control)).to_be_disabled()
     expect(page.locator("#ball-poll-error")).to_contain_text("failed")
