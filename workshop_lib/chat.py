@@ -12,6 +12,7 @@ bucket.take(now)                    # False once the client sends too fast
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +34,18 @@ MAX_TEXT = 500
 HISTORY = 50  # messages a late joiner receives
 
 
+# Unicode categories a name may not use: controls (C0, DEL, C1), format characters (bidi
+# overrides, zero-width joiners), and the line and paragraph separators.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+
+
 def clean_name(name: object) -> str:
     """A name trimmed of surrounding spaces, 1 to 32 characters, or a ``bad_value`` error."""
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
         raise ProtocolError("bad_value", f"name must be text of 1 to {MAX_NAME} characters")
-    # Control characters (newlines, escapes) would let a name pose as other output.
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    # Control and format characters (newlines, escapes, U+2028, right-to-left overrides)
+    # would let a name pose as other output or reverse the text around it.
+    if any(unicodedata.category(c) in _INVISIBLE for c in name):
         raise ProtocolError("bad_value", "name must not contain control characters")
     return name.strip()
 
