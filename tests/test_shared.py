@@ -102,3 +102,14 @@ def test_a_lesson_notebook_runs_against_the_rooms_server(in_the_room, notebook, 
     # The flood and the sleepy client never reached the room.
     assert not {"chatterbox", "sleepy", "spammer"} & set(posted)
     assert json.dumps(in_the_room.app._stats())  # and the room's server is still serving
+
+
+def test_the_setup_check_tests_the_rooms_server(in_the_room, monkeypatch):
+    from workshop_lib.setup_check import check_shared_server
+
+    assert [(c.name, c.status) for c in check_shared_server()] == [("shared-server", "ok")]
+    monkeypatch.delenv("WORKSHOP_TOKEN")
+    [missing] = check_shared_server()
+    assert missing.status == "fail" and "WORKSHOP_TOKEN" in missing.detail
+    monkeypatch.delenv("WORKSHOP_SERVER")
+    assert check_shared_server() == []  # working alone: no row at all

@@ -12,6 +12,7 @@ failure with the fix, which is the truth.
 from __future__ import annotations
 
 import html
+import os
 import sys
 import time
 import urllib.request
@@ -24,6 +25,7 @@ import ipywidgets as widgets
 from .client import echo_round_trips
 from .ports import describe_port_holder, port_is_free
 from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
+from .shared import SERVER_VARIABLE, SharedServerError, shared_server_from_env
 
 __all__ = ["REQUIREMENTS", "Check", "SetupReport", "run_checks"]
 
@@ -229,9 +231,22 @@ class SetupReport(widgets.HTML):
         )
 
 
+def check_shared_server() -> list[Check]:
+    """If ``WORKSHOP_SERVER`` names the room's server: it answers, and the token is set."""
+    if not os.environ.get(SERVER_VARIABLE, "").strip():
+        return []  # working alone: nothing to check
+    try:
+        shared = shared_server_from_env("setup-check-shared")
+    except SharedServerError as exc:
+        return [Check("shared-server", "fail", str(exc), f"fix or unset {SERVER_VARIABLE}")]
+    assert shared is not None
+    return [Check("shared-server", "ok", f"the room's server answers at {shared.http_url}")]
+
+
 def run_checks() -> SetupReport:
     """Run every check and return the report (display it as a cell's last line)."""
     checks = [check_python()]
     checks += [check_package(*requirement) for requirement in REQUIREMENTS]
     checks += [check_widgets_extension(), check_port(), *check_server()]
+    checks += check_shared_server()
     return SetupReport(checks)
