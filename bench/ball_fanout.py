@@ -4,28 +4,14 @@
     python bench/ball_fanout.py --connections 100,300 --seconds 20 --skip-slow
     python bench/ball_fanout.py --quick                   # about a minute
 
-Part 1, fan-out. For each number of connections, a workshop server and a bare server take
-turns (workshop, bare, workshop, bare, ...), each in a fresh child process. The bare server is
-the least a 60 Hz state stream needs: websockets' ``serve()`` with its defaults except
-permessage-deflate, which is off as in the workshop server (``--bare-deflate`` turns it on), a
-drift-free ticker (the same catch-up rule as the workshop's, but it awaits every tick) and
-``broadcast()`` of a frame built like the workshop's ``ball.state`` frame, with the same fields
-and length. The clients are websockets' own asyncio client with its defaults (which offer
-permessage-deflate; the negotiated extensions are printed), many connections per process, in
-two processes of their own from 150 connections up (one saturates a core at 300). Over
-the measurement window the script reads the server's and the clients' CPU time from /proc,
-counts the distinct ``tick`` values each connection received against the ticks that elapsed,
-and the delay from the frame's ``ts`` (the server's clock when it built the frame) to the
-client's receive time. Goals: server CPU workshop/bare ≤ 1.0x; at 300 connections the worst
-client gets ≥ 95 % of the ticks.
-
-Part 2, slow consumers, on the workshop server only: 100 clients alone (the baseline), then
-with two extra clients that complete the handshake and never read again, then with two that
-read one frame every 100 ms; of each pair, one has the kernel's default receive buffer and
-one a 4 KiB SO_RCVBUF. Goals: the other clients' frame rate and delay stay within 10 % of the
-baseline, and the server's memory stops growing. The workshop child reports the ball lesson's
-``frames_skipped``, its client count, the largest write buffer and how long its loop takes to
-run a trivial coroutine (its lag) once a second; the parent samples the server's RSS.
+Part 1, fan-out: for each number of connections, the workshop server's ``/ball`` and a bare
+server (websockets' ``serve()``, permessage-deflate off as in the workshop server, a drift-free
+ticker and plain ``websockets.broadcast()`` of a frame like the workshop's; it imports no
+workshop code) take turns, each in a fresh child process, with the clients in one or two
+processes of their own. Goals: server CPU workshop/bare ≤ 1.0x; at 300 connections the worst
+client gets ≥ 95 % of the ticks. Part 2, slow consumers (workshop only): 100 clients, then
+with two that never read and two that read slowly. Goals: the others' frame rate and delay
+within 10 % of the baseline, the server's memory bounded. bench/README.md has the details.
 
 Linux only (CPU time and memory come from /proc).
 """
@@ -38,22 +24,20 @@ import base64
 import json
 import math
 import os
-import queue
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from _common import (
     HOST,
+    check_health,
+    child,
     cpu_seconds,
     print_header,
     raise_fd_limit,
@@ -437,120 +421,7 @@ def run_clients(url: str, count: int, stalled: int, slow: int, compression: str)
     asyncio.run(_clients(url, count, stalled, slow, compression))
 
 
-# -- the parent: children, windows, samples ----------------------------------------------------
-
-
-class Child:
-    """A child process of this script, talking in lines on stdin and stdout."""
-
-    def __init__(self, args: list[str], label: str) -> None:
-        self.label = label
-        # stderr goes to a file, summarised when the child stops: a struggling server can
-        # write the same warning thousands of times.
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _show_stderr)
-        # A session of its own: Ctrl-C reaches only the parent, whose `finally` then stops
-        # the child in order. If the parent dies outright, the child's stdin reaches EOF and
-        # it exits by itself.
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stats: list[dict[str, Any]] = []  # the servers' STATS lines, as they come
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("STATS "):
-                self.stats.append(json.loads(line[6:]))
-            else:
-                self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        """The rest of the next line that starts with ``prefix``; raise if none comes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(
-                    f"{self.label} said no {prefix.strip()} within {timeout:.0f} s"
-                ) from None
-            if line is None:
-                raise RuntimeError(
-                    f"{self.label} exited (code {self.proc.wait()}) before {prefix.strip()}"
-                    "; its stderr is below"
-                )
-            if line.startswith(prefix):
-                return line[len(prefix) :]
-            print(f"  [{self.label}] {line}")
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """Close stdin (the child's signal to finish), then wait, terminate, kill."""
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except OSError:
-            pass  # it is gone already
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._show_stderr()
-
-    def _show_stderr(self) -> None:
-        self.stderr.seek(0)
-        lines = self.stderr.read().decode(errors="replace").splitlines()
-        self.stderr.close()
-        if not lines:
-            return
-        # Runs of the same line become one line with a count.
-        runs: list[list[Any]] = []
-        for line in lines:
-            if runs and runs[-1][0] == line:
-                runs[-1][1] += 1
-            else:
-                runs.append([line, 1])
-        print(f"  [{self.label}, exit code {self.proc.returncode}] wrote to stderr:")
-        for line, count in runs[:40]:
-            print(f"  | {line}" + (f"  (x {count:,})" if count > 1 else ""))
-        if len(runs) > 40:
-            print(f"  | ... and {len(runs) - 40} more")
-
-
-@contextmanager
-def child(args: list[str], label: str) -> Iterator[Child]:
-    process = Child(args, label)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def _check_health(port: int, pid: int) -> None:
-    # Make sure the figures are the workshop server's, not some other program's on that port.
-    with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=10) as reply:
-        health = json.loads(reply.read())
-    if health.get("server") != "workshop_lib" or health.get("pid") != pid:
-        raise RuntimeError(f"port {port} is not our workshop server: /healthz said {health}")
+# -- the parent: windows, samples --------------------------------------------------------------
 
 
 def _sleep_until(wall: float) -> None:
@@ -598,18 +469,20 @@ def measure(
     run = Run(kind, connections, seconds, procs)
     with ExitStack() as stack:
         server_args = [f"--serve-{kind}"] + (["--deflate"] if bare_deflate else [])
-        server = stack.enter_context(child(server_args, f"{kind} server"))
+        server = stack.enter_context(child(__file__, server_args, f"{kind} server"))
         port = int(server.expect("PORT ", 30))
         wait_for_port(port)
         if kind == "workshop":
-            _check_health(port, server.pid)
+            check_health(port, server.pid)
         url = f"ws://{HOST}:{port}/ball"
         counts = [connections // procs + (i < connections % procs) for i in range(procs)]
         clients = []
         for i, count in enumerate(counts):
             extra = ["--stalled", str(stalled), "--slow-readers", str(slow)] if i == 0 else []
             args = ["--client", url, "--count", str(count), "--compression", compression]
-            clients.append(stack.enter_context(child(args + extra, f"client process {i + 1}")))
+            clients.append(
+                stack.enter_context(child(__file__, args + extra, f"client process {i + 1}"))
+            )
         for process in clients:
             ready = json.loads(process.expect("READY ", connect_deadline(connections) + 60))
             run.connect_seconds = max(run.connect_seconds, ready["seconds"])

@@ -22,8 +22,9 @@ whether every client saw the same sequence of ids and whether it only grows; the
 latency (client's receive time minus the send time in the text), split at the server's ``ts``
 into the way up (send to ``ts``) and the way down (``ts`` to receive; all three clocks are
 this machine's wall clock); the server's and this process's CPU over the sending window
-(100 % = one core), the server's event-loop lag, the client's own event-loop lag and how late
-its sends left (if these are large, the client was the bottleneck, not the server); and every
+(100 % = one core) and how long each waited for a CPU (run queue: other work on the
+machine), the server's event-loop lag, the client's own event-loop lag and how late its
+sends left (if these are large, the client was the bottleneck, not the server); and every
 ``error`` event, close code and disconnect. Goals: nothing lost, one order for everyone,
 ids strictly increasing, p99 delivery ≤ 50 ms, no ``rate_limited`` errors, no disconnects.
 
@@ -39,27 +40,27 @@ import itertools
 import json
 import logging
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from _common import (
     HOST,
+    Child,
+    check_health,
+    child,
     cpu_seconds,
     percentile,
     print_header,
     raise_fd_limit,
     run_main,
+    run_queue_seconds,
     wait_for_port,
 )
 from websockets.asyncio.client import ClientConnection, connect
@@ -77,8 +78,9 @@ LATENCY_GOAL = 0.050  # s, p99 of send -> receive
 CONNECT_AT_ONCE = 25  # handshakes (and joins) in flight while connecting
 CLOSE_TIMEOUT = 2.0  # s to wait for the server's closing frame at the end (it may be behind)
 LAG_PERIOD = 0.005  # s between two wake-ups of the event-loop lag probes
-JOINED_PREFIX = '{"type":"chat.joined"'  # the server's compact JSON (workshop_lib.protocol)
-MESSAGE_PREFIX = '{"type":"chat.message"'
+JOINED_PREFIX = b'{"type":"chat.joined"'  # the server's compact JSON (workshop_lib.protocol)
+MESSAGE_PREFIX = b'{"type":"chat.message"'
+READ_BUFFER = 256 * 1024  # the light client's receive buffer (asyncio reads up to this)
 
 
 # -- the server, in a child process ------------------------------------------------------------
@@ -174,93 +176,6 @@ def serve(port: int) -> None:
             print(f"server.stop(): {error}", file=sys.stderr)
 
 
-class Child:
-    """The server process: its port, its pid, and a way to tell it the measurement window."""
-
-    def __init__(self, timeout: float = 15.0) -> None:
-        # A session of its own: Ctrl-C in the terminal reaches only this process, whose
-        # `finally` then stops the child in order. If this process dies outright, the child's
-        # stdin reaches EOF and it exits by itself.
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self.stats: dict[str, Any] = {}
-        self._lines: queue.Queue[str] = queue.Queue()
-        # readline() on a thread, so that a child that hangs cannot hang the parent.
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        line = self._next_line(timeout)
-        if not line.startswith("PORT "):
-            raise RuntimeError(
-                f"the server process did not report its port within {timeout} s "
-                f"(exit code {self.proc.poll()}, said {line!r}); its errors are above"
-            )
-        self.port = int(line.split()[1])
-        wait_for_port(self.port, timeout=timeout)
-        self._check_health()
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put("")  # EOF
-
-    def _next_line(self, timeout: float) -> str:
-        try:
-            return self._lines.get(timeout=timeout)
-        except queue.Empty:
-            return ""
-
-    def _check_health(self) -> None:
-        # Make sure the figures are our workshop server's, not another program's on that port.
-        url = f"http://{HOST}:{self.port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            health = json.loads(reply.read())
-        if health.get("server") != "workshop_lib" or health.get("pid") != self.pid:
-            raise RuntimeError(f"port {self.port} is not our workshop server: {health}")
-
-    def set_window(self, start: float, end: float) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"WINDOW {start} {end}\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        """Close stdin (the child prints its STATS and exits), then make sure it is gone."""
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            with suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            line = self._next_line(max(0.0, deadline - time.monotonic()))
-            if not line:
-                break
-            if line.startswith("STATS "):
-                self.stats = json.loads(line[6:])
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@contextmanager
-def child_server() -> Iterator[Child]:
-    """Start the server process; stop it on the way out, whatever happened."""
-    child = Child()
-    try:
-        yield child
-    finally:
-        child.stop()
-
-
 # -- the clients -------------------------------------------------------------------------------
 
 
@@ -279,6 +194,7 @@ class Member:
     send_slips: list[float] = field(default_factory=list)  # s late against the schedule
     closed: tuple[int | None, str, float] | None = None  # code, reason, when
     closing: bool = False  # we closed it ourselves, at the end
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)  # LightClient: raw frames
 
     def received(self, message: str | bytes, when: float) -> None:
         if self.closing:
@@ -287,11 +203,33 @@ class Member:
             return
         self.times.append(when)
         self.messages.append(message)
-        text = message if isinstance(message, str) else message[:40].decode(errors="replace")
-        if text.startswith(MESSAGE_PREFIX):
+        head = message[:40].encode() if isinstance(message, str) else message[:40]
+        if head.startswith(MESSAGE_PREFIX):
             self.delivered += 1
-        elif text.startswith(JOINED_PREFIX):
+        elif head.startswith(JOINED_PREFIX):
             self.joined_seen += 1
+
+    def unpack(self) -> None:
+        """After the run: split the light client's raw chunks into ``times`` and ``messages``."""
+        frames = [(when, payload) for when, chunk in self.chunks for payload in _split(chunk)]
+        frames += zip(self.times, self.messages, strict=True)  # the slow path's, if any
+        frames.sort(key=lambda frame: frame[0])  # stable: a chunk's frames keep their order
+        self.times = [when for when, _ in frames]
+        self.messages = [payload for _, payload in frames]
+        self.chunks = []
+
+
+def _split(chunk: bytes) -> Iterator[bytes]:
+    """The payloads of the unmasked, unfragmented frames in ``chunk``."""
+    at = 0
+    while at < len(chunk):
+        length, head = chunk[at + 1] & 0x7F, 2
+        if length == 126:
+            length, head = int.from_bytes(chunk[at + 2 : at + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(chunk[at + 2 : at + 10], "big"), 10
+        yield chunk[at + head : at + head + length]
+        at += head + length
 
 
 class WebsocketsClient:
@@ -337,16 +275,18 @@ class WebsocketsClient:
             await self.reader
 
 
-class LightClient(asyncio.Protocol):
+class LightClient(asyncio.BufferedProtocol):
     """A lean receiver: websockets' Sans-I/O protocol for the handshake and for what it sends,
-    and a small frame reader of its own for what the server sends.
+    and a frame walker of its own for what the server sends.
 
     websockets' asyncio client costs about as much CPU per message received as the server
-    spends sending it (its parser, a queue, a future and a task switch per message), so with
-    hundreds of members one client process needs more than a core and its own delays end up
-    in the latency. This one only splits frames, inflates (permessage-deflate, with the
-    server's context takeover), keeps the bytes and answers pings and the close. Frames from
-    the server are never masked (RFC 6455, 5.1), so that is all there is to it.
+    spends sending it (its parser, a queue, a future and a task switch per message). This
+    one receives into a buffer of its own (``recv_into``, no allocation per read), walks the
+    frame headers, counts the events the run waits for, and keeps each read's complete
+    frames as one ``bytes`` with its time: the messages are split out after the run
+    (``Member.unpack``). Frames from the server are never masked (RFC 6455, 5.1). Anything
+    but a plain unfragmented text frame (pings, the close, compressed or fragmented
+    messages) takes the slow path, ``_frame``.
     """
 
     def __init__(self, member: Member, url: str, compression: str | None) -> None:
@@ -355,7 +295,9 @@ class LightClient(asyncio.Protocol):
         self.protocol = ClientProtocol(parse_uri(url), extensions=extensions)
         self.host, self.port = self.protocol.uri.host, self.protocol.uri.port
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.buffer = bytearray(READ_BUFFER)
+        self.view = memoryview(self.buffer)
+        self.end = 0  # bytes in the buffer
         self.inflate: Any = None  # a zlib decompressor, once permessage-deflate is agreed
         self.fragments: list[bytes] = []
         self.compressed = False  # the message being reassembled from fragments is
@@ -414,17 +356,24 @@ class LightClient(asyncio.Protocol):
 
     # what the server sends
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self.buffer) - self.end < READ_BUFFER // 2:  # a large frame: grow
+            self.buffer = self.buffer[: self.end] + bytearray(2 * len(self.buffer))
+            self.view = memoryview(self.buffer)
+        return self.view[self.end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.end += nbytes
         assert self.opened is not None
         if not self.opened.done():
+            data, self.end = bytes(self.buffer[: self.end]), 0
             self._handshake(data)
             return
-        buffer = self.buffer
-        buffer += data
-        size, at, now = len(buffer), 0, time.time()
+        buffer, size, at, now = self.buffer, self.end, 0, time.time()
+        member = self.member
+        fast = self.first is not None and self.first.done() and self.inflate is None
         while size - at >= 2:
-            first, second = buffer[at], buffer[at + 1]
-            length, head = second & 0x7F, 2
+            first, length, head = buffer[at], buffer[at + 1] & 0x7F, 2
             if length == 126:
                 if size - at < 4:
                     break
@@ -436,9 +385,27 @@ class LightClient(asyncio.Protocol):
             end = at + head + length
             if end > size:
                 break
-            self._frame(first, bytes(buffer[at + head : end]), now)
+            if first == 0x81 and fast:  # a whole text frame: count it, keep it in the chunk
+                if buffer.startswith(MESSAGE_PREFIX, at + head):
+                    member.delivered += 1
+                elif buffer.startswith(JOINED_PREFIX, at + head):
+                    member.joined_seen += 1
+            else:
+                if at and fast and not member.closing:
+                    member.chunks.append((now, bytes(buffer[:at])))
+                self._frame(first, bytes(buffer[at + head : end]), now)
+                buffer[: size - end] = buffer[end:size]
+                size -= end
+                at = 0
+                fast = self.first is not None and self.first.done() and self.inflate is None
+                continue
             at = end
-        del buffer[:at]
+        if at and fast and not member.closing:
+            # While the clients leave, the server still posts what it had queued: not kept.
+            member.chunks.append((now, bytes(buffer[:at])))
+        if at:
+            buffer[: size - at] = buffer[at:size]
+        self.end = size - at
 
     def _frame(self, first: int, payload: bytes, now: float) -> None:
         opcode, fin = first & 0x0F, first & 0x80
@@ -531,6 +498,7 @@ class Run:
     server_cpu: float  # s of CPU in the window
     client_cpu: float
     server_cpu_idle: float  # % while the room sat still, before the window
+    run_queue: tuple[float, float]  # s the server's and the client's threads waited for a CPU
     per_second: list[tuple[float, float]]  # (server %, client %) for each second
     client_lags: list[float]
     drain: float  # s from the end of the window until every client had every message
@@ -549,8 +517,8 @@ async def _sample_cpu(pid: int, out: list[tuple[float, float]]) -> None:
         last = now
 
 
-async def run_clients(args: argparse.Namespace, child: Child) -> Run:
-    url = f"ws://{HOST}:{child.port}/chat"
+async def run_clients(args: argparse.Namespace, child: Child, port: int) -> Run:
+    url = f"ws://{HOST}:{port}/chat"
     compression = None if args.compression == "none" else "deflate"
     members = [Member(i, f"c{i}") for i in range(args.clients)]
     clients: list[Client] = [CLIENTS[args.client](m, url, compression) for m in members]
@@ -594,6 +562,7 @@ async def run_clients(args: argparse.Namespace, child: Child) -> Run:
         end = start + (count - 1) * period + period  # the last client's last send, at most
         sampler = asyncio.create_task(_sample_cpu(child.pid, per_second))
         cpu_start = (cpu_seconds(child.pid), cpu_seconds(os.getpid()))
+        waits_start = (run_queue_seconds(child.pid), run_queue_seconds(os.getpid()))
         senders = [
             asyncio.create_task(_send(c, m, start + period * i / args.clients, count, period))
             for i, (c, m) in enumerate(zip(clients, members, strict=True))
@@ -601,10 +570,11 @@ async def run_clients(args: argparse.Namespace, child: Child) -> Run:
         await asyncio.gather(*senders)
         await asyncio.sleep(max(0.0, end - loop.time()))
         cpu_end = (cpu_seconds(child.pid), cpu_seconds(os.getpid()))
+        waits_end = (run_queue_seconds(child.pid), run_queue_seconds(os.getpid()))
         wall_end = time.time()
         sampler.cancel()
         probe.cancel()
-        child.set_window(wall_start, wall_end)
+        child.send(f"WINDOW {wall_start} {wall_end}")
 
         # Stragglers: wait until every client has every message sent, or --grace is over.
         total = sum(m.sent for m in members)
@@ -622,6 +592,7 @@ async def run_clients(args: argparse.Namespace, child: Child) -> Run:
             server_cpu=cpu_end[0] - cpu_start[0],
             client_cpu=cpu_end[1] - cpu_start[1],
             server_cpu_idle=idle,
+            run_queue=(waits_end[0] - waits_start[0], waits_end[1] - waits_start[1]),
             per_second=per_second,
             client_lags=[lag for t, lag in lags if wall_start <= t <= wall_start + window],
             drain=drain,
@@ -671,9 +642,11 @@ def _parse(raw: str | bytes, sent_keys: set[tuple[str, int]]) -> tuple[Any, ...]
     return ("chat.message", event["id"], key, sent_at, event["ts"])
 
 
-def report(run: Run, child: Child) -> bool:
+def report(run: Run, stats: dict[str, Any]) -> bool:
     """Parse what every client received, print the figures; True if every goal is met."""
     members = run.members
+    for member in members:
+        member.unpack()
     sent = sum(m.sent for m in members)
     sent_keys = {(m.name, seq) for m in members for seq in range(m.sent)}
     ids_of: dict[tuple[str, int], int] = {}
@@ -740,7 +713,6 @@ def report(run: Run, child: Child) -> bool:
     p99 = percentile(total_lat, 0.99) if total_lat else float("inf")
     server_cpu = 100 * run.server_cpu / window
     client_cpu = 100 * run.client_cpu / window
-    stats = child.stats
 
     print()
     print(f"window {window:.1f} s; stragglers waited for {run.drain:.2f} s after it")
@@ -787,6 +759,11 @@ def report(run: Run, child: Child) -> bool:
         f"client process {client_cpu:.0f} % (busiest second {busiest[1]:.0f} %)"
     )
     print("  per second, server/client %: " + " ".join(f"{s:.0f}/{c:.0f}" for s, c in seconds[:60]))
+    print(
+        f"waited for a CPU (run queue; other processes, or each other): server "
+        f"{100 * run.run_queue[0] / window:.0f} %, client {100 * run.run_queue[1] / window:.0f} %"
+        " of the window"
+    )
     print(
         f"server event-loop lag: p50 {_ms(stats.get('lag_p50', 0))}  "
         f"p99 {_ms(stats.get('lag_p99', 0))}  max {_ms(stats.get('lag_max', 0))} ms"
@@ -879,11 +856,14 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     began = time.monotonic()
-    with child_server() as child:
-        print(f"server process {child.pid} on port {child.port}", flush=True)
-        run = asyncio.run(run_clients(args, child))
+    with child(__file__, ["--serve", "0"], "server process") as server:
+        port = int(server.expect("PORT ", 15))
+        wait_for_port(port)
+        check_health(port, server.pid)
+        print(f"server process {server.pid} on port {port}", flush=True)
+        run = asyncio.run(run_clients(args, server, port))
     print(f"(clients closed and server stopped {time.monotonic() - began:.1f} s in)", flush=True)
-    passed = report(run, child)
+    passed = report(run, server.stats[-1] if server.stats else {})
     print(f"\n({time.monotonic() - began:.1f} s)")
     return 1 if args.strict and not passed else 0
 

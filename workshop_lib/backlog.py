@@ -1,8 +1,9 @@
 """How far behind is a client? The bytes written to its connection and not yet sent.
 
-``websockets.broadcast()`` writes without waiting, so a client that does not read lets
-these grow. The ball skips such a client (it only needs the latest state); the chat
-disconnects it (every message matters, and it cannot keep up)::
+``websockets.broadcast()`` (and ``fanout.fanout()``) write without waiting, so a client that
+does not read lets these grow. The ball skips such a client (it only needs the latest
+state); the chat disconnects it (every message matters, and it cannot keep up); both through
+``fanout(..., backlog_limit=...)``, which reads this figure in its pass over the clients::
 
     if unsent_bytes(websocket) > limit: ...
 """
@@ -14,7 +15,7 @@ import socket
 
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["limit_send_buffer", "still_writable", "unsent_bytes"]
+__all__ = ["limit_send_buffer", "unsent_bytes"]
 
 logger = logging.getLogger("workshop_lib.backlog")
 
@@ -23,17 +24,6 @@ def unsent_bytes(connection: ServerConnection) -> int:
     """Bytes waiting in the connection's transport (0 once it is gone)."""
     transport = connection.transport
     return transport.get_write_buffer_size() if transport is not None else 0
-
-
-def still_writable(connection: ServerConnection) -> bool:
-    """False once the connection's transport is closing or gone.
-
-    ``broadcast()`` skips connections whose WebSocket state is no longer OPEN, but under a
-    heavy backlog the TCP side can be lost before that state changes; writing to it then
-    makes asyncio log "socket.send() raised exception." on every write.
-    """
-    transport = connection.transport
-    return transport is not None and not transport.is_closing()
 
 
 def limit_send_buffer(connection: ServerConnection, size: int) -> None:

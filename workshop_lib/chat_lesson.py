@@ -4,8 +4,9 @@
     app.route("/chat", lesson.handler)
 
 Every message goes to every member in one and the same order. That is easy to keep on one
-event loop: each event is written to all members by one synchronous ``broadcast()`` call,
-so nothing can interleave between two members' copies.
+event loop: each event is written to all members by one synchronous ``fanout()`` call
+(``websockets.broadcast()``, framing the event once for everyone), so nothing can interleave
+between two members' copies.
 
 Unlike the ball's states, every chat message matters: a member is never skipped. A member
 whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is disconnected
@@ -19,18 +20,26 @@ import logging
 import time
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
-from .backlog import limit_send_buffer, still_writable, unsent_bytes
+from .backlog import limit_send_buffer
 from .chat import Room, TokenBucket
-from .protocol import ProtocolError, encode, error_event, parse_event
+from .fanout import fanout
+from .protocol import (
+    HEARTBEAT,
+    HEARTBEAT_REPLY,
+    ProtocolError,
+    encode,
+    error_event,
+    parse_event,
+)
 
 __all__ = ["RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
 
 logger = logging.getLogger("workshop_lib.chat")
 
-EVENTS = {"chat.join", "chat.send"}
+EVENTS = {"chat.join", "chat.send", HEARTBEAT}
 RATE_LIMITED = 4029  # close code for sustained flooding
 TOO_SLOW = CloseCode.POLICY_VIOLATION  # 1008: the member could not keep up
 
@@ -79,7 +88,9 @@ class ChatLesson:
                     continue
                 try:
                     event = parse_event(message, EVENTS)
-                    if event["type"] == "chat.join":
+                    if event["type"] == HEARTBEAT:
+                        await websocket.send(HEARTBEAT_REPLY)
+                    elif event["type"] == "chat.join":
                         name = self._join(websocket, name, event)
                     else:
                         self._send(name, event)
@@ -95,7 +106,7 @@ class ChatLesson:
         name = self.room.join(event.get("name"))
         self.members[name] = websocket
         # Synchronous writes: nothing else can reach this member between the two.
-        broadcast([websocket], encode(self.room.welcome(name)))
+        fanout([websocket], encode(self.room.welcome(name)))
         self._publish({"type": "chat.joined", "name": name})
         logger.info("%s joined the chat (%d here)", name, len(self.members))
         return name
@@ -107,22 +118,21 @@ class ChatLesson:
 
     def _publish(self, event: dict[str, Any]) -> None:
         """Write ``event`` to every member, in one synchronous pass: one order for all."""
-        # One pass over the members: this runs for every message, for every member.
-        members, too_slow = [], []
-        for name, websocket in self.members.items():
-            if unsent_bytes(websocket) > self.queue_limit:
-                too_slow.append(name)
-            elif still_writable(websocket):
-                members.append(websocket)
-        for name in too_slow:
-            websocket = self._remove(name, announce=False)
+        # One pass over the members, for every message: fanout() frames the event once for
+        # all of them and returns, unwritten, the members whose unsent data is over the limit.
+        behind = fanout(self.members.values(), encode(event), backlog_limit=self.queue_limit).behind
+        if not behind:
+            return
+        names = {websocket: name for name, websocket in self.members.items()}
+        for websocket in behind:
+            name = names[websocket]
+            self._remove(name, announce=False)
             logger.warning("%s could not keep up and was disconnected", name)
             asyncio.get_running_loop().create_task(
                 websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
             )
-        broadcast(members, encode(event))
-        for name in too_slow:
-            broadcast(members, encode({"type": "chat.left", "name": name}))
+        for websocket in behind:
+            self._publish({"type": "chat.left", "name": names[websocket]})
 
     def _remove(self, name: str, announce: bool = True) -> ServerConnection:
         websocket = self.members.pop(name)

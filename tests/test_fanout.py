@@ -1,0 +1,200 @@
+"""fanout(): one frame for every connection, with broadcast()'s checks, on real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
+
+from workshop_lib.fanout import fanout, serialize
+from workshop_lib.rawclient import RawClient
+
+HOST = "127.0.0.1"
+
+
+def run(main) -> None:
+    """``asyncio.run(main())`` on a thread of its own: Playwright's sync API (the browser
+    tests' session fixture) keeps an event loop running on the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result(timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def server(compression: str | None = None) -> AsyncIterator[tuple[int, list]]:
+    """A bare websockets server on port 0; yields its port and its live connections."""
+    connections: list[ServerConnection] = []
+
+    async def handler(websocket: ServerConnection) -> None:
+        connections.append(websocket)
+        await websocket.wait_closed()
+
+    async with serve(handler, HOST, 0, compression=compression) as running:
+        yield running.sockets[0].getsockname()[1], connections
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def test_every_client_decodes_text_and_binary_and_the_byte_count_matches():
+    async def main() -> None:
+        async with server() as (port, connections):
+            clients = [await connect(f"ws://{HOST}:{port}", compression=None) for _ in range(5)]
+            await until(lambda: len(connections) == 5)
+            text = fanout(connections, "héllo, ball ⚽")
+            binary = fanout(connections, b"\x00\x01\xff")
+            for client in clients:
+                assert await client.recv() == "héllo, ball ⚽"
+                assert await client.recv() == b"\x00\x01\xff"
+            # Exactly websockets' own unmasked frame, once per connection.
+            frame = Frame(Opcode.TEXT, "héllo, ball ⚽".encode()).serialize(mask=False)
+            assert (text.sent, text.written, text.behind) == (5, 5 * len(frame), [])
+            assert binary.written == 5 * (2 + 3)
+            for client in clients:
+                await client.close()
+
+    run(main)
+
+
+def test_the_bytes_on_the_wire_are_the_frame():
+    async def main() -> None:
+        async with server() as (port, connections):
+            raw = await asyncio.to_thread(RawClient, HOST, port, "/")  # offers no extension
+            await until(lambda: len(connections) == 1)
+            result = fanout(connections, "x" * 300)  # a 2-byte extended length
+            _, frame, _ = serialize("x" * 300)
+            assert frame[:4] == b"\x81\x7e\x01\x2c" and result.written == len(frame)
+            received = b""
+            while len(received) < len(frame):
+                received += await asyncio.to_thread(raw.sock.recv, 4096)
+            assert received == frame
+            raw.vanish()
+
+    run(main)
+
+
+def test_closed_and_closing_connections_are_skipped(caplog):
+    async def main() -> None:
+        async with server() as (port, connections):
+            clients = [await connect(f"ws://{HOST}:{port}", compression=None) for _ in range(4)]
+            await until(lambda: len(connections) == 4)
+            gone, closing_handshake, lost_tcp, _ = connections
+            await clients[0].close()  # closed: state CLOSED on the server
+            await until(lambda: gone.protocol.state.name == "CLOSED")
+            closer = asyncio.create_task(closing_handshake.close())
+            await asyncio.sleep(0)  # its close frame is out: state CLOSING
+            assert closing_handshake.protocol.state.name == "CLOSING"
+            lost_tcp.transport.close()  # the TCP side is going; websockets does not know yet
+            assert lost_tcp.protocol.state.name == "OPEN"
+            result = fanout(connections, "only for the open one")
+            assert (result.sent, result.behind) == (1, [])
+            assert await clients[3].recv() == "only for the open one"
+            await closer
+            await clients[3].close()
+
+    with caplog.at_level(logging.WARNING):
+        run(main)
+    assert "socket.send() raised exception." not in caplog.text
+
+
+def test_permessage_deflate_connections_get_websockets_own_framing():
+    async def main() -> None:
+        async with server(compression="deflate") as (port, connections):
+            deflate = await connect(f"ws://{HOST}:{port}")  # offers permessage-deflate
+            plain = await connect(f"ws://{HOST}:{port}", compression=None)
+            await until(lambda: len(connections) == 2)
+            assert "permessage-deflate" in deflate.response.headers["Sec-WebSocket-Extensions"]
+            # Several messages, with the connection's own send() in between: the deflate
+            # context is shared with websockets, so the fallback must use websockets' framing.
+            messages = [
+                f'{{"type":"chat.message","id":{i},"text":"{"ab" * 40}"}}' for i in range(5)
+            ]
+            for i, message in enumerate(messages):
+                result = fanout(connections, message)
+                assert result.sent == 2
+                # The compressed frame is shorter than the plain one: it was deflated.
+                assert result.written < 2 * len(serialize(message)[1])
+                if i == 2:
+                    for connection in connections:
+                        await connection.send("direct")
+            for client in (deflate, plain):
+                got = [await client.recv() for _ in range(6)]
+                assert got == [*messages[:3], "direct", *messages[3:]]
+                await client.close()
+
+    run(main)
+
+
+def test_backlog_limit_skips_and_reports_connections_that_are_behind():
+    async def main() -> None:
+        async with server() as (port, connections):
+            client = await connect(f"ws://{HOST}:{port}", compression=None)
+            await until(lambda: len(connections) == 1)
+            # Nothing is unsent, so a negative limit puts every connection "behind".
+            result = fanout(connections, "skipped", backlog_limit=-1)
+            assert (result.sent, result.written, result.behind) == (0, 0, connections)
+            assert fanout(connections, "sent", backlog_limit=0).sent == 1
+            assert await client.recv() == "sent"
+            await client.close()
+
+    run(main)
+
+
+def test_a_fragmented_message_in_progress_is_not_interrupted(caplog):
+    async def main() -> None:
+        async with server() as (port, connections):
+            client = await connect(f"ws://{HOST}:{port}", compression=None)
+            await until(lambda: len(connections) == 1)
+            release = asyncio.Event()
+
+            async def fragments() -> AsyncIterator[str]:
+                yield "first half, "
+                await release.wait()
+                yield "second half"
+
+            sending = asyncio.create_task(connections[0].send(fragments()))
+            await until(lambda: connections[0].send_in_progress is not None)
+            assert fanout(connections, "would cut in").sent == 0
+            release.set()
+            await sending
+            assert fanout(connections, "after").sent == 1
+            assert await client.recv() == "first half, second half"
+            assert await client.recv() == "after"
+            await client.close()
+
+    with caplog.at_level(logging.WARNING):
+        run(main)
+    assert "skipped broadcast: sending a fragmented message" in caplog.text
+
+
+def test_client_connections_mask_their_frames():
+    async def main() -> None:
+        received: list[str] = []
+
+        async def echo_back(websocket: ServerConnection) -> None:
+            async for message in websocket:
+                received.append(message)
+
+        async with serve(echo_back, HOST, 0, compression=None) as running:
+            port = running.sockets[0].getsockname()[1]
+            client = await connect(f"ws://{HOST}:{port}", compression=None)
+            # A server would close with 1002 on an unmasked frame: this one must be masked.
+            assert fanout([client], "from a client").sent == 1
+            await until(lambda: received == ["from a client"])
+            await client.close()
+
+    run(main)
+
+
+@pytest.mark.parametrize("limit", [None, 8 * 1024])
+def test_no_connections_is_fine(limit):
+    assert fanout([], "nobody", backlog_limit=limit).sent == 0
