@@ -10,6 +10,7 @@ import { mountBallPage } from "./ball.js";
 import { mountChatPage } from "./chat.js";
 import { el } from "./dom.js";
 import { mountEchoPage } from "./echo.js";
+import { mountRoomPage } from "./room.js";
 
 /**
  * The lesson pages, by their #fragment. To add a page: write `mountXPage(root)` in its
@@ -20,6 +21,9 @@ const PAGES = {
   echo: { title: "Echo", mount: mountEchoPage },
   ball: { title: "Bouncing ball", mount: mountBallPage },
   chat: { title: "Chat", mount: mountChatPage },
+  // Not a lesson but the instructor's overview (no LESSON_PAGES entry: the server's banner
+  // prints its link itself, without a token, which the page does not need).
+  room: { title: "Room", mount: mountRoomPage },
 };
 
 // The page an empty fragment shows: the first lesson, so "/" is immediately useful.

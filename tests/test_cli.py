@@ -91,6 +91,7 @@ def test_help_explains_both_commands():
 def test_serve_prints_working_links_and_ctrl_c_stops_within_two_seconds(served):
     assert f"http://127.0.0.1:{served.port}/" in served.banner
     assert f"http://127.0.0.1:{served.port}/#echo" in served.banner
+    assert f"http://127.0.0.1:{served.port}/#room" in served.banner  # for the projector
     with connect(served.echo_url, open_timeout=5) as websocket:
         websocket.send("before ctrl-c")
         assert websocket.recv(timeout=5) == "before ctrl-c"

@@ -161,6 +161,7 @@ def _print_addresses(links: Links, host: str) -> None:
         print(f"  Browser client:  {links.url('/')}")
     for page, title in LESSON_PAGES.items():
         print(f"  {title + ' page:':<16} {links.page(page)}")
+    print(f"  Room page:       {links.http}/#room  (for the projector: clients and message rates)")
     print(f"  Echo WebSocket:  {links.ws('/echo')}  (and {links.websocket})")
     if links.token is not None:
         # The page links carry the token after "#": browsers never send that part to a
