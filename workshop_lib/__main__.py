@@ -158,15 +158,16 @@ def _print_addresses(links: Links, host: str) -> None:
         if room is not None:
             links = Links(room, links.port, links.token)
     if links.token is None:
-        print(f"  Browser client:  {links.url('/')}")
+        print(f"  {'Browser client:':<20} {links.url('/')}")
     for page, title in LESSON_PAGES.items():
-        print(f"  {title + ' page:':<16} {links.page(page)}")
-    print(f"  Room page:       {links.http}/#room  (for the projector: clients and message rates)")
-    print(f"  Echo WebSocket:  {links.ws('/echo')}  (and {links.websocket})")
+        print(f"  {title + ' page:':<20} {links.page(page)}")
+    room = f"{links.http}/#room  (for the projector: clients and message rates)"
+    print(f"  {'Room page:':<20} {room}")
+    print(f"  {'Echo WebSocket:':<20} {links.ws('/echo')}  (and {links.websocket})")
     if links.token is not None:
         # The page links carry the token after "#": browsers never send that part to a
         # server, so it stays out of every log, and the page removes it from the address bar.
-        print(f"  Token:           {links.token}")
+        print(f"  {'Token:':<20} {links.token}")
         print("  Learners open the page links above (the token travels in the part after #).")
         print("  Notebooks join this server with:")
         print(f"    {SERVER_VARIABLE}={links.http}")
