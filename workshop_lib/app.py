@@ -57,11 +57,6 @@ _CONTENT_TYPES = {
 
 logger = logging.getLogger("workshop_lib.app")
 
-# Loggers whose records could quote a token: websockets' debug log prints each handshake's
-# headers and each frame. (A logger's filters see only records logged on it by name, and
-# this course's own modules never log a token.)
-_LOGGERS = (WEBSOCKETS_LOGGER_NAME,)
-
 
 class App:
     """Routes WebSocket paths to lesson handlers and answers plain HTTP requests."""
@@ -128,9 +123,10 @@ class App:
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
         if self.guard.token is not None:
+            # websockets' debug log prints each handshake's headers and each frame: the one
+            # place a token could be quoted (this course's own modules never log it).
             self._redact = RedactFilter(self.guard.token)
-            for name in _LOGGERS:
-                logging.getLogger(name).addFilter(self._redact)
+            logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
         self.ball.start()
         return server
 
@@ -138,8 +134,7 @@ class App:
         """Stop the lessons' background tasks (after the server stopped listening)."""
         await self.ball.stop()
         if self._redact is not None:
-            for name in _LOGGERS:
-                logging.getLogger(name).removeFilter(self._redact)
+            logging.getLogger(WEBSOCKETS_LOGGER_NAME).removeFilter(self._redact)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
