@@ -49,7 +49,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-RATE = 60.0  # the ball lesson's tick rate (workshop_lib.ball_lesson.BallLesson)
+RATE = 60.0  # the ball lesson's tick rate (workshop_lib.ball.server.BallLesson)
 CPU_GOAL = 1.0  # server CPU, workshop/bare
 CPU_NOISE = 1.05  # a CPU ratio up to this is reported as within noise, not as a miss
 WORST_GOAL = 0.95  # share of the ticks the worst client receives, at 300 connections
@@ -903,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("this benchmark reads CPU time and memory from /proc (Linux)")
 
     print_header("ball fan-out: workshop /ball vs bare websockets broadcast()")
-    from workshop_lib.ball_lesson import BallLesson
+    from workshop_lib.ball.server import BallLesson
 
     lesson = BallLesson()
     print(

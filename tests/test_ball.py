@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from workshop_lib.ball import (
+from workshop_lib.ball.model import (
     MAX_SPEED,
     BallState,
     apply_control,

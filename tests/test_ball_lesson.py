@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from workshop_lib import ball_lesson
-from workshop_lib.ball_lesson import BallLesson
+from workshop_lib.ball import server as ball_lesson
+from workshop_lib.ball.server import BallLesson
 from workshop_lib.rawclient import RawClient
 
 
@@ -82,7 +82,7 @@ def test_a_control_from_one_client_is_seen_by_the_other(server):
 )
 def test_bad_events_get_an_error_and_the_connection_stays(server, message, code):
     with connect(server.links.ws("/ball")) as websocket:
-        before = server.app.ball.state
+        before = server.lesson("ball").state
         websocket.send(message)
         error = next_matching(websocket, lambda e: e["type"] == "error")
         assert error["code"] == code and error["message"]
@@ -106,15 +106,15 @@ def test_a_stalled_client_does_not_slow_the_others(server):
     assert len(received) >= 0.95 * ticks  # the healthy client missed (almost) nothing
     assert len(received) >= 0.95 * 60 * seconds - 5
     # Once the stalled client's buffers were full, it was skipped rather than queued for.
-    assert server.app.ball.frames_skipped > 0
+    assert server.lesson("ball").frames_skipped > 0
     backlog = stalled_backlog(server)
-    assert backlog <= server.app.ball.backlog_limit + 1024, backlog
+    assert backlog <= server.lesson("ball").backlog_limit + 1024, backlog
     stalled.vanish()
 
 
 def stalled_backlog(server) -> int:
     async def largest() -> int:
-        return max(c.transport.get_write_buffer_size() for c in server.app.ball.clients)
+        return max(c.transport.get_write_buffer_size() for c in server.lesson("ball").clients)
 
     return server.run(largest())
 
@@ -124,7 +124,7 @@ def test_api_ball_returns_the_current_state(server):
         assert reply.headers["Cache-Control"] == "no-store"
         state = json.loads(reply.read())
     assert state["type"] == "ball.state"
-    assert abs(state["tick"] - server.app.ball.state.tick) <= 2
+    assert abs(state["tick"] - server.lesson("ball").state.tick) <= 2
     assert abs(state["ts"] - time.time()) < 1
 
 
@@ -140,7 +140,7 @@ def test_the_ticker_does_not_drift_even_when_each_tick_costs_time(monkeypatch):
 
     async def count_ticks(seconds: float) -> int:
         lesson = BallLesson(rate=60)
-        lesson.start()
+        await lesson.start()
         await asyncio.sleep(seconds)
         await lesson.stop()
         return lesson.state.tick
@@ -150,7 +150,7 @@ def test_the_ticker_does_not_drift_even_when_each_tick_costs_time(monkeypatch):
 
 
 def test_stopping_the_server_stops_the_ticker(server):
-    ticker = server.app.ball._ticker
+    ticker = server.lesson("ball")._ticker
     assert ticker is not None and not ticker.done()
     server.stop()
-    assert server.app.ball._ticker is None and ticker.done()
+    assert server.lesson("ball")._ticker is None and ticker.done()

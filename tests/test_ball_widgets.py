@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from workshop_lib.ball_client import BallClient
-from workshop_lib.ball_widgets import BallControls, BallView
-from workshop_lib.compare import measure_poll, measure_push
+from workshop_lib.ball.client import BallClient
+from workshop_lib.ball.compare import measure_poll, measure_push
+from workshop_lib.ball.widgets import BallControls, BallView
 
 
 def test_ball_client_keeps_the_latest_frame_and_measures(server):
@@ -41,7 +41,7 @@ def test_controls_steer_the_ball_for_every_client(server):
             wait_for(lambda: other.latest["paused"] and other.latest["color"] == "#00aa00")
             assert other.latest["radius"] == 0.12
             assert "paused=True" in controls.status.value
-            vx = server.app.ball.state.vx
+            vx = server.lesson("ball").state.vx
             controls.kick(0.5, 0.25)
             wait_for(lambda: other.latest["vx"] == pytest.approx(vx + 0.5))
             controls.speed.value = 1.5

@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.chat_client import ChatClient
+from workshop_lib.chat.client import ChatClient
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +102,7 @@ def test_a_token_link_joins_and_the_token_leaves_the_address_bar(
     expect(page.locator("#chat-status")).to_have_attribute("data-state", "joined")
     expect(page.locator("#chat-you")).to_have_text("ada")
     expect(page.locator("#auth-form")).to_be_hidden()
-    assert server.app.chat.room.users == ["ada"]
+    assert server.lesson("chat").room.users == ["ada"]
 
     # The address bar keeps the page and the name, not the token; the tab's storage has it.
     assert page.url == f"{server.http_url}/?name=ada#chat"
@@ -160,7 +160,7 @@ def test_a_wrong_token_shows_the_form_and_the_right_one_joins(
     expect(status).to_have_attribute("data-state", "joined")
     expect(page.locator("#chat-you")).to_have_text("ada")
     expect(form).to_be_hidden()
-    assert server.app.chat.room.users == ["ada"]
+    assert server.lesson("chat").room.users == ["ada"]
     assert page.evaluate("sessionStorage.getItem('workshop.token')") == TOKEN
     assert page.page_errors == []
 
@@ -274,7 +274,7 @@ def test_the_ball_resumes_after_a_restart(token_server: Restartable, page: Page)
     )
     # The frames on the canvas are the new server's (its ticks started again from 0).
     tick = int(page.locator("#ball-push-canvas").get_attribute("data-tick"))
-    assert tick <= server.app.ball.state.tick
+    assert tick <= server.lesson("ball").state.tick
     expect(page.locator("#ball-reconnect")).to_be_hidden()
     expect(page.locator("#ball-pause")).to_be_enabled()
     assert page.page_errors == []

@@ -99,7 +99,7 @@ def test_two_pages_draw_the_servers_frames_and_share_a_pause(
         open_ball(page, server)
         with second_page(browser, server) as other:
             # Both pages keep receiving frames, and both get past a tick the server reached.
-            start_tick = server.app.ball.state.tick
+            start_tick = server.lesson("ball").state.tick
             counts = [stat(p, "push-count") for p in (page, other)]
             assert wait_until(
                 lambda: min(drawn(p)["tick"] for p in (page, other)) >= start_tick + 30
@@ -129,12 +129,12 @@ def test_two_pages_draw_the_servers_frames_and_share_a_pause(
                 expect(p.locator("#ball-pause")).to_have_text("Resume")
                 expect(p.locator("#ball-pause")).to_have_attribute("aria-pressed", "true")
                 expect(p.locator("#ball-push-canvas")).to_have_attribute("data-paused", "true")
-            assert server.app.ball.state.paused
-            paused_tick = server.app.ball.state.tick
+            assert server.lesson("ball").state.paused
+            paused_tick = server.lesson("ball").state.tick
             # Frames keep coming while paused (the tick counts on), the position does not move.
             assert wait_until(lambda: drawn(other)["tick"] > paused_tick + 10)
             a, b = drawn(page), drawn(other)
-            server_state = server.app.ball.state
+            server_state = server.lesson("ball").state
             assert abs(a["x"] - b["x"]) < 1e-9 and abs(a["y"] - b["y"]) < 1e-9
             assert abs(a["x"] - server_state.x) < 1e-9 and abs(a["y"] - server_state.y) < 1e-9
 
@@ -157,12 +157,12 @@ def test_colour_and_radius_from_one_page_reach_the_other(
         page.locator("#ball-color").fill("#1f77b4")
         expect(canvas_b).to_have_attribute("data-color", "#1f77b4")
         expect(other.locator("#ball-color")).to_have_value("#1f77b4")  # B's picker follows
-        assert server.app.ball.state.color == "#1f77b4"
+        assert server.lesson("ball").state.color == "#1f77b4"
 
         page.locator("#ball-radius").fill("0.12")
         expect(canvas_b).to_have_attribute("data-radius", "0.12")
         expect(other.locator("#ball-radius")).to_have_value("0.12")
-        assert server.app.ball.state.radius == 0.12
+        assert server.lesson("ball").state.radius == 0.12
 
         # Speed 0 from B stops the ball on A.
         other.locator("#ball-speed").fill("0")
@@ -247,7 +247,7 @@ def test_server_errors_show_and_the_connection_stays(server: WorkshopServer, pag
     count = stat(page, "push-count")
     assert wait_until(lambda: stat(page, "push-count") > count + 10)
     expect(page.locator("#ball-status")).to_have_attribute("data-state", "open")
-    assert server.app.ball.state.speed <= 3
+    assert server.lesson("ball").state.speed <= 3
     assert page.page_errors == []
 
 
@@ -260,7 +260,7 @@ def test_kick_changes_the_velocity(server: WorkshopServer, page: Page) -> None:
     assert wait_until(
         lambda: (drawn(page)["vx"], drawn(page)["vy"]) != (before["vx"], before["vy"])
     )
-    state = server.app.ball.state
+    state = server.lesson("ball").state
     assert abs(state.vx - before["vx"]) <= 1 and abs(state.vy - before["vy"]) <= 1
     assert page.page_errors == []
 

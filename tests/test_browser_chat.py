@@ -1,7 +1,7 @@
 """The browser client's chat page, driven in real Chromium pages against a real server.
 
 Pages join through the deep link ``/?name=ada#chat``; Python members
-(:class:`~workshop_lib.chat_client.ChatClient`) sit in the same room, so the tests compare
+(:class:`~workshop_lib.chat.client.ChatClient`) sit in the same room, so the tests compare
 what each page *shows* (``#chat-messages li[data-kind="message"]``, with ``data-id``,
 ``.from`` and ``.text``) with what the server sent.
 
@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.chat_client import ChatClient
+from workshop_lib.chat.client import ChatClient
 
 pytestmark = pytest.mark.browser
 
@@ -206,7 +206,7 @@ def test_deep_link_in_form_encoding(server: WorkshopServer, page: Page) -> None:
     page.goto(f"{server.http_url}/?{urlencode({'name': ' ada lovelace '})}#chat")
     expect(page.locator("#chat-status")).to_have_attribute("data-state", "joined")
     expect(page.locator("#chat-you")).to_have_text("ada lovelace")
-    assert server.app.chat.room.users == ["ada lovelace"]
+    assert server.lesson("chat").room.users == ["ada lovelace"]
     assert page.page_errors == []
 
 
@@ -240,8 +240,8 @@ def test_join_form_leave_and_leaving_the_page(server: WorkshopServer, page: Page
     expect(page.locator("#chat-you")).to_have_text("grace")
     expect(page.locator("#chat-input")).to_be_enabled()
     expect(page.locator("#chat-input")).to_have_attribute("maxlength", "500")
-    assert server.app.chat.room.users == ["grace"]
-    assert list(server.app.chat.room.history) == []  # the sneaky submit never went out
+    assert server.lesson("chat").room.users == ["grace"]
+    assert list(server.lesson("chat").room.history) == []  # the sneaky submit never went out
 
     # Leave: closed on purpose (not red), no reconnecting, and the name form is back.
     page.locator("#chat-leave").click()
@@ -252,7 +252,7 @@ def test_join_form_leave_and_leaving_the_page(server: WorkshopServer, page: Page
     expect(page.locator("#chat-input")).to_be_disabled()
     expect(page.locator("#chat-join")).to_be_visible()
     expect(page.locator("#chat-users li")).to_have_count(0)
-    assert wait_until(lambda: server.app.chat.room.users == [])
+    assert wait_until(lambda: server.lesson("chat").room.users == [])
     page.wait_for_timeout(800)  # longer than the first reconnect delay would be
     expect(status).to_have_attribute("data-state", "closed")
     assert server.app.clients["/chat"] == 0
@@ -263,7 +263,7 @@ def test_join_form_leave_and_leaving_the_page(server: WorkshopServer, page: Page
     page.evaluate("location.hash = '#echo'")
     expect(page.locator("#echo-connect")).to_be_visible()
     assert wait_until(lambda: server.app.clients["/chat"] == 0), "the socket stayed open"
-    assert server.app.chat.room.users == []
+    assert server.lesson("chat").room.users == []
     assert page.page_errors == []
 
 
@@ -321,7 +321,7 @@ def test_rejoining_the_same_room_does_not_repeat_messages(
         expect(page.locator(MESSAGES)).to_have_count(2)
 
         # The server drops the page's connection (1012: service restart); the room stays.
-        ada = server.app.chat.members["ada"]
+        ada = server.lesson("chat").members["ada"]
         server.run(ada.close(1012, "test: dropped"))
         py.send("said while ada was away")  # most likely arrives in ada's welcome history
 
@@ -360,7 +360,7 @@ def test_rate_limit_shows_an_error_and_stays_joined(server: WorkshopServer, page
     assert wait_until(lambda: sum(tally()) == 15), tally()
     delivered, dropped = tally()
     assert 9 <= delivered < 15 and dropped == 15 - delivered
-    assert len(server.app.chat.room.history) == delivered
+    assert len(server.lesson("chat").room.history) == delivered
     assert 1 <= errors.count() <= dropped
 
     status = page.locator("#chat-status")
@@ -380,7 +380,7 @@ def test_sustained_flooding_closes_with_4029_and_offers_rejoin(
     # message then passes and resets the count: on a busy machine 20 messages may not get
     # through Chromium and the server's thread within 200 ms. One a second (read when the
     # page connects) keeps this test about the page's answer to 4029, not about speed.
-    server.app.chat.rate = 1
+    server.lesson("chat").rate = 1
     open_chat(page, server, "ada")
     flood(page, 100)
 
@@ -397,7 +397,7 @@ def test_sustained_flooding_closes_with_4029_and_offers_rejoin(
     # Not retried on its own: the same flood would only be closed again.
     page.wait_for_timeout(1200)
     expect(status).to_have_attribute("data-state", "closed")
-    assert server.app.chat.room.users == []
+    assert server.lesson("chat").room.users == []
 
     # The 19 errors before the close came in a row: one line counts them.
     counts = page.locator('#chat-messages li[data-kind="error"][data-code="rate_limited"]')
@@ -423,7 +423,7 @@ def test_leaving_the_page_cancels_reconnecting(server: WorkshopServer, page: Pag
         # Longer than the next few backoff delays: a leftover timer would have connected.
         page.wait_for_timeout(3000)
         assert restarted.app.clients["/chat"] == 0
-        assert restarted.app.chat.room.users == []
+        assert restarted.lesson("chat").room.users == []
     finally:
         restarted.stop()
     assert page.page_errors == []

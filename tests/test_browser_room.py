@@ -20,8 +20,8 @@ from websockets.sync.client import connect
 
 from tests.conftest import ARTIFACTS
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.chat_client import ChatClient
-from workshop_lib.echo import echo
+from workshop_lib.chat.client import ChatClient
+from workshop_lib.echo.server import echo
 
 pytestmark = pytest.mark.browser
 
@@ -124,7 +124,7 @@ def test_message_rate_follows_a_poster(server: WorkshopServer, page: Page) -> No
             stop.set()
             poster.join(timeout=5)
         assert ada.errors == [], ada.errors  # no rate-limit error: the numbers are real
-        sent = server.app.chat.room.history[-1]["id"]
+        sent = server.lesson("chat").room.history[-1]["id"]
         expect(page.locator("#room-chat-messages")).to_have_text(str(sent))
     assert page.page_errors == []
 
@@ -135,7 +135,7 @@ def test_ball_ticks_about_60_a_second(server: WorkshopServer, page: Page) -> Non
     rate = value(page, "ball-rate")
     assert 50 <= rate <= 70, rate
     assert re.fullmatch(r"\d+", page.locator("#room-ball-rate").text_content())
-    expect(page.locator("#room-ball-skipped")).to_have_text(str(server.app.ball.frames_skipped))
+    expect(page.locator("#room-ball-skipped")).to_have_text(str(server.lesson("ball").frames_skipped))
     assert page.page_errors == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop_lib.chat import HISTORY, MAX_NAME, Room, TokenBucket, clean_name, clean_text
+from workshop_lib.chat.model import HISTORY, MAX_NAME, Room, TokenBucket, clean_name, clean_text
 from workshop_lib.protocol import ProtocolError
 
 

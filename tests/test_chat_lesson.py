@@ -12,7 +12,7 @@ from websockets.frames import Opcode
 from websockets.sync.client import connect
 
 from tests.helpers import wait_for
-from workshop_lib.chat_client import ChatBot, ChatClient
+from workshop_lib.chat.client import ChatBot, ChatClient
 from workshop_lib.rawclient import RawClient
 
 
@@ -60,7 +60,7 @@ def test_every_client_receives_every_message_in_one_order(server):
 
 def test_late_joiners_get_the_recent_history(server):
     url = server.links.ws("/chat")
-    server.app.chat.burst = 100  # this test is about history, not the rate limit
+    server.lesson("chat").burst = 100  # this test is about history, not the rate limit
     with ChatClient(url, "early") as early:
         for i in range(55):
             early.send(f"m{i}")
@@ -148,7 +148,7 @@ def test_sustained_flooding_is_closed_even_when_spaced_out(server):
 
 def test_a_member_that_stops_reading_is_disconnected_not_queued_for(server):
     url = server.links.ws("/chat")
-    chat = server.app.chat
+    chat = server.lesson("chat")
     chat.queue_limit = 16 * 1024  # reached in a second, not after minutes
     chat.burst = chat.rate = 10_000  # this test is about the queue, not the rate limit
     stalled = RawClient("127.0.0.1", server.port, "/chat", receive_buffer=4096)

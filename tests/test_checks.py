@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from workshop_lib.checks import CheckResult
 from workshop_lib.checks.echo import ECHO_DELAYS_MS, q1, q2
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "workshop_lib" / "checks" / "solutions"
 
 
 def load_solution(name: str, **names: object) -> dict[str, object]:
@@ -158,6 +158,6 @@ def test_q2_gives_up_on_a_coroutine_that_never_ends(monkeypatch):
 def test_hint_and_solution_render():
     assert "perf_counter" in q2.hint()
     solution = q1.solution()
-    assert "%load solutions/01_shout.py" in solution
+    assert "%load q1.code" in solution
     assert "message.upper()" in solution
     assert "white-space:pre-wrap" in solution._repr_html_()

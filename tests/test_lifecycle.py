@@ -13,8 +13,8 @@ from websockets.sync.client import connect
 
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.backoff import backoff_delays
-from workshop_lib.ball_client import BallClient
-from workshop_lib.chat_client import ChatClient
+from workshop_lib.ball.client import BallClient
+from workshop_lib.chat.client import ChatClient
 from workshop_lib.rawclient import RawClient
 from workshop_lib.reading_client import Event, ReadingClient
 

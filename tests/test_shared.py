@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.chat_client import ChatClient
+from workshop_lib.chat.client import ChatClient
 from workshop_lib.shared import SharedServer, SharedServerError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -100,7 +100,7 @@ def test_a_lesson_notebook_runs_against_the_rooms_server(in_the_room, notebook, 
     assert errors == []
     served = in_the_room.app.served
     assert served["/ball" if notebook.startswith("02") else "/chat"] >= 3
-    posted = [m["from"] for m in in_the_room.app.chat.room.history]
+    posted = [m["from"] for m in in_the_room.lesson("chat").room.history]
     assert expected <= set(posted), posted
     # The flood and the sleepy client never reached the room.
     assert not {"chatterbox", "sleepy", "spammer"} & set(posted)

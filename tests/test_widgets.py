@@ -10,7 +10,8 @@ import time
 import uuid
 
 from workshop_lib import start_server
-from workshop_lib.widgets import EchoPanel, LogView
+from workshop_lib.echo.widgets import EchoPanel
+from workshop_lib.logview import LogView
 
 
 def test_echo_panel_sends_receives_and_times(server):

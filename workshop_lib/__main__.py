@@ -23,9 +23,9 @@ from websockets.sync.client import connect
 
 from . import __version__
 from .auth import is_loopback, new_token
-from .client import DEFAULT_URL, echo_round_trips, format_handshake
+from .echo.client import DEFAULT_URL, echo_round_trips, format_handshake
 from .handle import bearer
-from .links import LESSON_PAGES, Links, lan_address
+from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
 from .shared import SERVER_VARIABLE, TOKEN_VARIABLE
@@ -156,11 +156,11 @@ def _print_addresses(links: Links, host: str) -> None:
     if not is_loopback(host):
         room = lan_address() if host in ("0.0.0.0", "::", "") else host
         if room is not None:
-            links = Links(room, links.port, links.token)
+            links = links.at(room)
     if links.token is None:
         print(f"  {'Browser client:':<20} {links.url('/')}")
-    for page, title in LESSON_PAGES.items():
-        print(f"  {title + ' page:':<20} {links.page(page)}")
+    for page in links.pages:
+        print(f"  {page.title + ' page:':<20} {links.page(page.name)}")
     room = f"{links.http}/#room  (for the projector: clients and message rates)"
     print(f"  {'Room page:':<20} {room}")
     print(f"  {'Echo WebSocket:':<20} {links.ws('/echo')}  (and {links.websocket})")

@@ -4,11 +4,13 @@ websockets is not a web framework, but its ``process_request`` hook sees every H
 before the WebSocket handshake. A request that asks for an upgrade goes on to the lesson
 routed at its path; any other request gets a plain HTTP response from here::
 
-    app = App()                          # "/" and "/echo" are the echo, "/ball" the ball
-    app.route("/shout", shout_handler)   # add a lesson (or an exercise) at a path
+    app = App(default_lessons())         # the lessons' routes, pages and counts
+    app.route("/shout", shout_handler)   # a learner's handler at a path
     server = await app.serve("127.0.0.1", 0)
     ...
-    await app.shutdown()                 # after server.close(): stops the lessons' tasks
+    await app.shutdown()                 # after server.close(): stops the lessons
+
+The app knows lessons only through :class:`~workshop_lib.lesson.Lesson`: it names none.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import mimetypes
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -31,16 +34,13 @@ from websockets.http11 import Request, Response
 
 from . import __version__
 from .auth import Guard, RedactFilter
-from .ball_lesson import BallLesson
-from .chat_lesson import ChatLesson
-from .echo import echo
+from .lesson import Handler, JsonRoute, Lesson, Page
 from .logs import WEBSOCKETS_LOGGER_NAME
 
-__all__ = ["DEFAULT_MAX_SIZE", "STATIC_DIR", "App", "Handler"]
+__all__ = ["DEFAULT_MAX_SIZE", "STATIC", "App", "Handler"]
 
-Handler = Callable[[ServerConnection], Awaitable[None]]
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The browser client, inside the package: found the same way in a clone and in a wheel.
+STATIC: Traversable = files(__package__) / "static"
 
 # Large enough for any lesson's event, small enough that one client can't eat the memory.
 DEFAULT_MAX_SIZE = 64 * 1024
@@ -63,33 +63,54 @@ class App:
 
     def __init__(
         self,
-        static_dir: Path = STATIC_DIR,
+        lessons: Sequence[Lesson] = (),
+        *,
+        static: Traversable = STATIC,
         max_size: int = DEFAULT_MAX_SIZE,
-        ball_rate: float = 60.0,
         guard: Guard | None = None,
         ping_interval: float | None = 20.0,
     ) -> None:
-        self.static_dir = static_dir.resolve()
+        self.static = static
         self.max_size = max_size
         self.guard = guard or Guard()
         self.ping_interval = ping_interval
-        self.ball = BallLesson(rate=ball_rate)
-        self.chat = ChatLesson()
-        self.routes: dict[str, Handler] = {
-            "/": echo,
-            "/echo": echo,
-            "/ball": self.ball.handler,
-            "/chat": self.chat.handler,
-        }
+        self.lessons: dict[str, Lesson] = {}
+        self.routes: dict[str, Handler] = {}
         # Small JSON endpoints: path -> function returning the payload.
-        self.json_routes: dict[str, Callable[[], object]] = {
+        self.json_routes: dict[str, JsonRoute] = {
             "/healthz": self._health,
-            "/api/ball": self.ball.snapshot,  # for the push-against-polling comparison
             "/api/stats": self._stats,  # for the instructor's page (static/room.js)
+            "/api/pages": self._pages,  # the browser client's navigation (static/main.js)
         }
+        for lesson in lessons:
+            self._add_lesson(lesson)
         self.clients: Counter[str] = Counter()  # open connections per path
         self.served: Counter[str] = Counter()  # connections per path since the start
         self._redact: RedactFilter | None = None  # keeps the token out of every log line
+
+    def _add_lesson(self, lesson: Lesson) -> None:
+        if not lesson.name or lesson.name in self.lessons:
+            raise ValueError(f"{lesson!r}: each lesson needs a name, and its own")
+        for path in (*lesson.websocket_routes(), *lesson.http_routes()):
+            if path in self.routes or path in self.json_routes:
+                raise ValueError(f"{lesson!r} wants {path}, which another route already serves")
+        self.lessons[lesson.name] = lesson
+        self.routes.update(lesson.websocket_routes())
+        self.json_routes.update(lesson.http_routes())
+
+    def lesson(self, name: str) -> Lesson:
+        """The running lesson called ``name``, e.g. ``app.lesson("ball").state``."""
+        try:
+            return self.lessons[name]
+        except KeyError:
+            raise KeyError(
+                f"this server runs no lesson {name!r}; it runs {', '.join(self.lessons) or 'none'}"
+            ) from None
+
+    @property
+    def pages(self) -> list[Page]:
+        """The lessons' browser pages, in the lessons' order."""
+        return [page for lesson in self.lessons.values() for page in lesson.pages]
 
     def route(self, path: str, handler: Handler) -> None:
         """Serve WebSocket connections to ``path`` with ``handler`` (replaces any previous)."""
@@ -100,8 +121,10 @@ class App:
     async def serve(self, host: str, port: int) -> Server:
         """Listen on ``host:port`` (0 picks a free port) and return the websockets server.
 
-        Also starts the lessons' background tasks (the ball's ticker).
+        Also starts the lessons (the ball's ticker), before the first client can connect.
         """
+        for lesson in self.lessons.values():
+            await lesson.start()
         server = await serve(
             self._handle,
             host,
@@ -127,12 +150,15 @@ class App:
             # place a token could be quoted (this course's own modules never log it).
             self._redact = RedactFilter(self.guard.token)
             logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
-        self.ball.start()
         return server
 
     async def shutdown(self) -> None:
-        """Stop the lessons' background tasks (after the server stopped listening)."""
-        await self.ball.stop()
+        """Stop the lessons (after the server stopped listening)."""
+        for lesson in self.lessons.values():
+            try:
+                await lesson.stop()
+            except Exception:  # one lesson's bug must not keep the others running
+                logger.exception("lesson %r failed to stop", lesson.name)
         if self._redact is not None:
             logging.getLogger(WEBSOCKETS_LOGGER_NAME).removeFilter(self._redact)
 
@@ -173,31 +199,34 @@ class App:
             "version": __version__,
             "pid": os.getpid(),
             "routes": sorted(self.routes),
+            "pages": self._pages(),
             # Lets a page ask for a token before it connects, instead of after a 4001.
             "auth": "token" if self.guard.token is not None else "none",
         }
 
     def _stats(self) -> dict[str, object]:
         """Counts for a room's overview: no names, no messages, nothing a token protects."""
-        history = self.chat.room.history
         return {
             "ts": time.time(),
             "clients": {path: n for path, n in sorted(self.clients.items()) if n},
             "connections": dict(sorted(self.served.items())),
-            "chat": {
-                "members": len(self.chat.members),
-                "messages": history[-1]["id"] if history else 0,  # ids count every message
-            },
-            "ball": {"tick": self.ball.state.tick, "frames_skipped": self.ball.frames_skipped},
+            **{name: stats for name, lesson in self.lessons.items() if (stats := lesson.stats())},
         }
 
+    def client_count(self) -> int:
+        """Open WebSocket connections (read it on the server's loop: the loop changes it)."""
+        return sum(self.clients.values())
+
+    def _pages(self) -> list[dict[str, str]]:
+        return [{"name": p.name, "title": p.title, "module": p.module} for p in self.pages]
+
     def _static(self, connection: ServerConnection, relative: str) -> Response:
-        file = (self.static_dir / relative).resolve()
-        # resolve() folds "..", so this also refuses paths that climb out of static/.
-        if not file.is_relative_to(self.static_dir) or not file.is_file():
+        file = _static_file(self.static, unquote(relative))
+        if file is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Not found: /{relative}\n")
         body = file.read_bytes()
-        content_type = _CONTENT_TYPES.get(file.suffix) or (
+        suffix = "." + file.name.rpartition(".")[2]
+        content_type = _CONTENT_TYPES.get(suffix) or (
             mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         )
         response = connection.respond(http.HTTPStatus.OK, "")
@@ -243,6 +272,15 @@ class App:
                 path,
                 connection.close_code if connection.close_code is not None else "none",
             )
+
+
+def _static_file(root: Traversable, relative: str) -> Traversable | None:
+    """The file at ``relative`` below ``root``, or None: no "..", no absolute path, no folder."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") or "\\" in part for part in parts):
+        return None  # nothing may climb out of static/, whatever the platform's separators
+    file = root.joinpath(*parts)
+    return file if file.is_file() else None
 
 
 def _wants_websocket(request: Request) -> bool:

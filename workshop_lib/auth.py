@@ -37,7 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from .protocol import encode
+from .protocol import Close, encode
 
 __all__ = [
     "AUTH_GRACE",
@@ -49,7 +49,7 @@ __all__ = [
     "tokens_match",
 ]
 
-UNAUTHORIZED = 4001  # close code: no token, or a wrong one
+UNAUTHORIZED = Close.UNAUTHORIZED  # close code: no token, or a wrong one
 AUTH_GRACE = 5.0  # seconds a browser has to send its auth event
 
 Refusal = tuple[http.HTTPStatus, str]

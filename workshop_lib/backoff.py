@@ -3,7 +3,8 @@
 When a server restarts, every client loses its connection at the same moment. Retrying on a
 fixed schedule would bring them all back at once, again and again; doubling the wait spreads
 the attempts over time, and a random ±20 % spreads clients that failed at the same instant.
-The browser client uses the same schedule (static/reconnect.js)::
+The schedule is ``protocol.BACKOFF``; the browser client follows the same one
+(``static/rules.js``, ``static/reconnect.js``)::
 
     for delay in backoff_delays():      # about 0.5, 1, 2, 4, 8, 10, 10, ... seconds
         time.sleep(delay)
@@ -19,14 +20,16 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Callable, Iterator
 
+from .protocol import BACKOFF
+
 __all__ = ["backoff_delays"]
 
 
 def backoff_delays(
-    first: float = 0.5,
-    factor: float = 2.0,
-    cap: float = 10.0,
-    jitter: float = 0.2,
+    first: float = BACKOFF.first,
+    factor: float = BACKOFF.factor,
+    cap: float = BACKOFF.cap,
+    jitter: float = BACKOFF.jitter,
     random: Callable[[], float] = _random.random,
 ) -> Iterator[float]:
     """Endless waits in seconds: ``first``, times ``factor`` each time, at most ``cap``.

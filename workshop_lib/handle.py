@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from .links import LESSON_PAGES, Links
+from .links import Links
 
 __all__ = ["ServerHandle", "bearer"]
 
@@ -74,7 +74,7 @@ class ServerHandle:
         links = self.links
         # With a token, only the lesson pages' links carry it (in their fragment).
         rows = [] if self.token is not None else [("Browser client", _a(links.url("/")))]
-        rows += [(f"{title} page", _a(links.page(page))) for page, title in LESSON_PAGES.items()]
+        rows += [(f"{page.title} page", _a(links.page(page.name))) for page in links.pages]
         rows.append(("Health check", _a(links.url("/healthz"))))
         if self.token is not None:
             rows.append(

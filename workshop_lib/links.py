@@ -4,7 +4,7 @@ The server's repr, the notebooks and the command line all ask a :class:`Links` f
 URLs, so that a proxied address (JupyterHub's ``/user/NAME/proxy/8765/``, Binder) needs one
 change in this file and nowhere else::
 
-    links = Links(host="127.0.0.1", port=8765)
+    links = Links(host="127.0.0.1", port=8765, pages=app.pages)
     links.ws("/echo")      # 'ws://127.0.0.1:8765/echo'
     links.page("echo")     # 'http://127.0.0.1:8765/#echo'
 
@@ -16,13 +16,12 @@ without landing in any server's or proxy's log, and the page removes it from the
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlencode
 
-__all__ = ["LESSON_PAGES", "Links", "lan_address"]
+from .lesson import Page
 
-# Pages of the browser client (static/index.html), by their #fragment.
-LESSON_PAGES: dict[str, str] = {"echo": "Echo", "ball": "Bouncing ball", "chat": "Chat"}
+__all__ = ["Links", "lan_address"]
 
 # A server bound to every interface is reached on this machine through loopback.
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
@@ -35,6 +34,11 @@ class Links:
     host: str
     port: int
     token: str | None = None  # goes into page links' fragments, nowhere else
+    pages: tuple[Page, ...] = ()  # the lessons' pages of the browser client
+
+    def at(self, host: str) -> Links:
+        """The same server's links under another host name (the room's address)."""
+        return replace(self, host=host)
 
     @property
     def display_host(self) -> str:
@@ -67,8 +71,9 @@ class Links:
         ``http://127.0.0.1:8765/?name=ada#chat``, the chat's deep link that joins at once.
         The token, if any, goes after the page in the fragment: ``#chat&token=...``.
         """
-        if lesson not in LESSON_PAGES:
-            raise ValueError(f"no browser page {lesson!r}; pages: {', '.join(LESSON_PAGES)}")
+        names = [page.name for page in self.pages]
+        if lesson not in names:
+            raise ValueError(f"no browser page {lesson!r}; pages: {', '.join(names) or 'none'}")
         search = f"?{urlencode(query)}" if query else ""
         secret = f"&token={quote(self.token, safe='')}" if self.token else ""
         return f"{self.http}/{search}#{lesson}{secret}"

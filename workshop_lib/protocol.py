@@ -13,17 +13,69 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from enum import IntEnum
 from typing import Any
 
 __all__ = [
+    "BACKOFF",
     "HEARTBEAT",
     "HEARTBEAT_REPLY",
+    "NO_RETRY",
+    "Backoff",
+    "Close",
     "ProtocolError",
+    "client_rules",
     "encode",
     "error_event",
     "number_field",
     "parse_event",
 ]
+
+class Close(IntEnum):
+    """The close codes this course's servers send, and what each means."""
+
+    NORMAL = 1000  # done: the client or the server closed on purpose
+    GOING_AWAY = 1001  # the server is stopping (or restarting)
+    POLICY = 1008  # a rule was broken; in the chat: too slow to keep up with the room
+    TOO_BIG = 1009  # a message over the size limit
+    INTERNAL = 1011  # a bug in a handler, or a peer that stopped answering pings
+    UNAUTHORIZED = 4001  # no token, or a wrong one
+    RATE_LIMITED = 4029  # kept sending far over the rate limit
+
+
+# Closes that a new connection would not mend: a normal close, or being told to go away
+# for a reason (too slow, a wrong token, flooding). Anything else (1001 the server
+# restarting, 1006 the network lost, 1011 a dead peer) is worth a reconnect.
+NO_RETRY = frozenset({Close.NORMAL, Close.POLICY, Close.UNAUTHORIZED, Close.RATE_LIMITED})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between reconnect attempts: ``first`` seconds, times ``factor`` each time, at
+    most ``cap``, each scaled by a random ``1 ± jitter`` and still at most ``cap``."""
+
+    first: float = 0.5
+    factor: float = 2.0
+    cap: float = 10.0
+    jitter: float = 0.2
+
+
+BACKOFF = Backoff()
+
+
+def client_rules() -> dict[str, Any]:
+    """The rules every client follows, as JSON: what ``static/rules.js`` must equal.
+
+    The browser client and the ball's widget get them from here (a test keeps
+    ``rules.js`` equal to this; the widget receives them as a trait).
+    """
+    return {
+        "close": {code.name: int(code) for code in Close},
+        "noRetry": sorted(int(code) for code in NO_RETRY),
+        "backoff": asdict(BACKOFF),
+    }
+
 
 # A browser's page cannot see WebSocket pings, so it sends {"type": "heartbeat"} now and
 # then, and counts the connection dead if no answer (nor anything else) comes back.

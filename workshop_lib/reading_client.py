@@ -25,9 +25,9 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
-from .auth import UNAUTHORIZED
 from .backoff import backoff_delays
 from .handle import bearer
+from .protocol import NO_RETRY
 
 __all__ = ["FINAL_CLOSE_CODES", "Event", "ReadingClient"]
 
@@ -35,10 +35,8 @@ Event = dict[str, Any]
 
 logger = logging.getLogger("workshop_lib.client")
 
-# Closes that a new connection would not mend: a normal close, or being told to go away for
-# a reason (too slow, a wrong token, flooding). Anything else (1001 server restarting, 1006
-# network lost, 1011 dead peer) is worth a reconnect.
-FINAL_CLOSE_CODES = frozenset({1000, 1008, UNAUTHORIZED, 4029})
+# Closes after which a reconnect would be refused for the same reason (protocol.NO_RETRY).
+FINAL_CLOSE_CODES = NO_RETRY
 
 
 class ReadingClient:

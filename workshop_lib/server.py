@@ -18,15 +18,16 @@ import html
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.server import Server
 
-from .app import DEFAULT_MAX_SIZE, App, Handler
+from .app import DEFAULT_MAX_SIZE, App
 from .auth import Guard, is_loopback
 from .handle import ServerHandle
+from .lesson import Handler, Lesson
 from .links import Links
 from .ports import describe_port_holder
 from .runner import LoopThread
@@ -85,7 +86,7 @@ class WorkshopServer(ServerHandle):
     @property
     def links(self) -> Links:
         """Every URL of this server (see :mod:`workshop_lib.links`)."""
-        return Links(self.host, self._port, self.app.guard.token)
+        return Links(self.host, self._port, self.app.guard.token, tuple(self.app.pages))
 
     @property
     def running(self) -> bool:
@@ -135,6 +136,22 @@ class WorkshopServer(ServerHandle):
         """Serve WebSocket connections to ``path`` with ``handler``, from now on."""
         self.app.route(path, handler)
 
+    def lesson(self, name: str) -> Any:
+        """The lesson ``name`` this server runs, e.g. ``server.lesson("ball").frames_skipped``.
+
+        Its state lives on the server's loop: read it freely, change it with :meth:`run`.
+        """
+        return self.app.lesson(name)
+
+    def client_count(self) -> int | None:
+        """Open WebSocket connections, counted on the server's loop (None if it is stopped)."""
+        if not self.running:
+            return None
+        try:
+            return self._loop.run(_count(self.app), timeout=2)
+        except (TimeoutError, RuntimeError):
+            return None  # a loop too busy to answer in time: the repr shows no count
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Schedule ``coro`` on the server's loop and return a concurrent future at once."""
         if not self.running:
@@ -164,10 +181,18 @@ class WorkshopServer(ServerHandle):
             f"<code>{html.escape(self.links.ws(p))}</code>" for p in sorted(self.app.routes)
         )
         rows = [("WebSocket", paths), *super()._rows()]
-        rows.append(("Clients connected", str(sum(self.app.clients.values()))))
+        count = self.client_count()
+        if count is not None:
+            rows.append(("Clients connected", str(count)))
         if self.note:
             rows.append(("Note", f'<span style="color:#9a6700">{html.escape(self.note)}</span>'))
         return rows
+
+
+async def _count(app: App) -> int:
+    # A coroutine so that the count is read on the loop, which changes it: summing a dict
+    # from another thread can meet it mid-change ("dictionary changed size").
+    return app.client_count()
 
 
 async def _close(server: Server, app: App) -> None:
@@ -182,9 +207,9 @@ def start_server(
     *,
     host: str = ...,
     name: str = ...,
+    lessons: Sequence[Lesson] | None = ...,
     routes: Mapping[str, Handler] | None = ...,
     max_size: int = ...,
-    ball_rate: float = ...,
     token: str | None = ...,
     origins: Iterable[str] = ...,
     ping_interval: float | None = ...,
@@ -199,9 +224,9 @@ def start_server(
     *,
     host: str = ...,
     name: str = ...,
+    lessons: Sequence[Lesson] | None = ...,
     routes: Mapping[str, Handler] | None = ...,
     max_size: int = ...,
-    ball_rate: float = ...,
     token: str | None = ...,
     origins: Iterable[str] = ...,
     ping_interval: float | None = ...,
@@ -215,9 +240,9 @@ def start_server(
     *,
     host: str = DEFAULT_HOST,
     name: str = "workshop",
+    lessons: Sequence[Lesson] | None = None,
     routes: Mapping[str, Handler] | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
-    ball_rate: float = 60.0,
     token: str | None = None,
     origins: Iterable[str] = (),
     ping_interval: float | None = 20.0,
@@ -231,9 +256,12 @@ def start_server(
     ``port=None`` means 8765, falling back to a free port with a
     :class:`PortFallbackWarning` if 8765 is taken; an explicit port that is taken raises
     :class:`PortInUseError`. A running server of the same ``name`` is stopped first, so
-    re-running a cell replaces its server. ``routes`` adds WebSocket paths, e.g.
-    ``{"/shout": shout}``; ``ball_rate`` is the ball's ticks per second. Startup errors are
-    raised here, in the caller.
+    re-running a cell replaces its server. Startup errors are raised here, in the caller.
+
+    ``lessons``: the lessons to run, fresh instances (default: the whole course,
+    :func:`~workshop_lib.course.default_lessons`, which also takes each lesson's settings:
+    ``lessons=default_lessons(ball={"rate": 25})``). ``routes`` adds WebSocket paths of your
+    own, e.g. ``{"/shout": shout}``.
 
     ``token`` makes every WebSocket client present it (see :mod:`workshop_lib.auth`); a
     server on any host but loopback refuses to start without one. ``origins`` adds web
@@ -262,7 +290,11 @@ def start_server(
         previous = _registry.pop(name, None)
         if previous is not None:
             previous.stop()
-        app = App(max_size=max_size, ball_rate=ball_rate, guard=guard, ping_interval=ping_interval)
+        if lessons is None:
+            from .course import default_lessons  # the course's registry names the lessons
+
+            lessons = default_lessons()
+        app = App(lessons, max_size=max_size, guard=guard, ping_interval=ping_interval)
         for path, handler in (routes or {}).items():
             app.route(path, handler)
 

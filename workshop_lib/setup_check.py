@@ -22,7 +22,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .client import echo_round_trips
+from .echo.client import echo_round_trips
 from .ports import describe_port_holder, port_is_free
 from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
 from .shared import SERVER_VARIABLE, SharedServerError, shared_server_from_env

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .handle import ServerHandle
+from .lesson import Page
 from .links import Links
 
 __all__ = ["SERVER_VARIABLE", "TOKEN_VARIABLE", "SharedServer", "shared_server_from_env"]
@@ -58,6 +60,12 @@ class SharedServer(ServerHandle):
                 f"No workshop server answers at {self.http_url} ({exc}). Check "
                 f"{SERVER_VARIABLE} with your instructor, or unset it to run your own server."
             ) from None
+        pages = health.get("pages")
+        if isinstance(pages, list):  # the lessons that server runs, for the page links
+            self.links = replace(
+                self.links,
+                pages=tuple(Page(p["name"], p["title"], p["module"]) for p in pages),
+            )
         if health.get("auth") == "token" and self.token is None:
             raise SharedServerError(
                 f"The shared server at {self.http_url} needs a token: set {TOKEN_VARIABLE} "

@@ -6,28 +6,33 @@ import asyncio
 import concurrent.futures
 import html
 import inspect
+import io
+import textwrap
+import tokenize
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
 from ..server import WorkshopServer, start_server
 
 __all__ = [
-    "SOLUTIONS_DIR",
+    "SOLUTIONS",
     "CheckResult",
     "Exercise",
+    "Failed",
     "Text",
     "____",
-    "not_async",
     "run_coroutine",
     "scratch_server",
 ]
 
 T = TypeVar("T")
 
-SOLUTIONS_DIR = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
+# Inside the package, so a wheel has them too.
+SOLUTIONS: Traversable = files(__package__) / "solutions"
 
 
 class _Placeholder:
@@ -68,11 +73,27 @@ class Text(str):
         return f'<div style="color:#0550ae;white-space:pre-wrap">{html.escape(self)}</div>'
 
 
+class Failed(Exception):
+    """Raised inside a check to end it with a "not yet" and this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class Exercise:
-    """One exercise: subclasses define ``_check``, ``hint_text`` and ``solution_file``."""
+    """One exercise: subclasses define ``_check``, ``hint_text`` and ``solution_file``.
+
+    ``answer_name``: what the learner's function is called in the notebook; set it for an
+    exercise whose answer is an ``async def`` coroutine function, and :meth:`run` it.
+    """
 
     hint_text = ""
     solution_file = ""
+    answer_name = ""
+
+    def __init__(self, label: str) -> None:
+        self.label = label  # the name the notebook imports it as: q1, q2, ...
 
     def check(self, answer: Callable[..., Any]) -> CheckResult:
         """Check ``answer``; returns a result, never raises."""
@@ -80,40 +101,63 @@ class Exercise:
             return CheckResult(
                 False, "replace every ____ with your code, run that cell, then run this check again"
             )
+        if self.answer_name and not inspect.iscoroutinefunction(answer):
+            return CheckResult(False, f"{self.answer_name} must be defined with `async def`")
         try:
             return self._check(answer)
+        except Failed as failed:
+            return CheckResult(False, failed.message)
         except Exception as exc:  # a learner's bug is feedback, not a crash of the notebook
             return CheckResult(False, f"your code raised {type(exc).__name__}: {exc}")
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         raise NotImplementedError
 
+    def run(self, answer: Callable[..., Coroutine[Any, Any, T]], *args: Any, timeout: float) -> T:
+        """Run the learner's ``answer(*args)`` on a loop of its own; :class:`Failed` if it hangs.
+
+        Usage in a check: ``fps = self.run(answer, url, 2.0, timeout=15)``.
+        """
+        try:
+            return run_coroutine(answer(*args), timeout)
+        except concurrent.futures.TimeoutError:
+            raise Failed(
+                f"{self.answer_name or 'your code'} did not finish within {timeout:g} s"
+                + (f": {self.timeout_hint}" if self.timeout_hint else "")
+            ) from None
+
+    timeout_hint = ""
+    """What usually makes this exercise's answer hang, added to the "did not finish" line."""
+
     def hint(self) -> Text:
         """A nudge in the right direction."""
         return Text(f"Hint: {self.hint_text}")
 
+    @property
+    def code(self) -> str:
+        """The solution's source: ``%load q1.code`` puts it into a cell."""
+        return (SOLUTIONS / self.solution_file).read_text(encoding="utf-8")
+
     def solution(self) -> Text:
-        """Where the solution is, and how to load it into a cell."""
-        path = SOLUTIONS_DIR / self.solution_file
+        """The solution, and how to load it into a cell."""
         return Text(
-            f"Solution: run `%load solutions/{self.solution_file}` in a new cell, "
-            f"read it, then run it. It reads:\n\n{path.read_text()}"
+            f"Solution: run `%load {self.label}.code` in a new cell, read it, then run it. "
+            f"It reads:\n\n{self.code}"
         )
 
 
 def _uses_placeholder(answer: object) -> bool:
+    """True if the source of ``answer`` still has a ``____`` in its code (not in a comment)."""
     try:
-        source = inspect.getsource(answer)  # type: ignore[arg-type]
+        source = textwrap.dedent(inspect.getsource(answer))  # type: ignore[arg-type]
     except (OSError, TypeError):
         return False
-    return "____" in source
-
-
-def not_async(answer: Callable[..., Any], what: str) -> CheckResult | None:
-    """A failed result if ``answer`` is not an ``async def`` function, else None."""
-    if inspect.iscoroutinefunction(answer):
-        return None
-    return CheckResult(False, f"{what} must be defined with `async def`")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return "____" in source  # cannot be read as code: the plain search is all there is
+    # Only the name itself: a comment or a string that mentions ____ is not a blank.
+    return any(tok.type == tokenize.NAME and tok.string == "____" for tok in tokens)
 
 
 def scratch_server(port: int = 0, **options: Any) -> WorkshopServer:

@@ -5,7 +5,6 @@ from workshop_lib.checks.auth import q1, q2, ____
 
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +13,9 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..auth import new_token
-from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+from ..ball.server import BallLesson
+from ..echo.server import EchoLesson
+from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
 __all__ = ["____", "q1", "q2"]
 
@@ -28,17 +29,13 @@ class FirstMessageLogin(Exercise):
         "return the next message."
     )
     solution_file = "04_login.py"
+    answer_name = "echo_as_browser"
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "echo_as_browser")) is not None:
-            return problem
         token = new_token()  # a fresh one, so no token typed into the cell can pass
-        with scratch_server(token=token) as server:
+        with scratch_server(token=token, lessons=[EchoLesson()]) as server:
             url, origin = server.links.ws("/echo"), server.http_url
-            try:
-                echoed = run_coroutine(answer(url, origin, token, "it's me"), 10)
-            except concurrent.futures.TimeoutError:
-                return CheckResult(False, "echo_as_browser did not finish within 10 s")
+            echoed = self.run(answer, url, origin, token, "it's me", timeout=10)
             if echoed != "it's me":
                 return CheckResult(
                     False,
@@ -46,8 +43,8 @@ class FirstMessageLogin(Exercise):
                     + (": read the auth.ok first, then send" if "auth.ok" in str(echoed) else ""),
                 )
             try:
-                wrong = run_coroutine(answer(url, origin, "not-the-token", "hello"), 10)
-            except concurrent.futures.TimeoutError:
+                wrong = self.run(answer, url, origin, "not-the-token", "hello", timeout=10)
+            except Failed:
                 return CheckResult(False, "with a wrong token, echo_as_browser hung for 10 s")
             except InvalidStatus:
                 return CheckResult(
@@ -74,12 +71,11 @@ class SurviveRestart(Exercise):
         "and start a fresh `backoff_delays()` after each successful connect."
     )
     solution_file = "04_reconnect.py"
+    answer_name = "collect_ticks"
     count = 150  # 2.5 s at 60 Hz: the restart comes in the middle
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "collect_ticks")) is not None:
-            return problem
-        servers = [scratch_server()]
+        servers = [scratch_server(lessons=[BallLesson()])]
         port = servers[0].port
         restarted = threading.Event()
 
@@ -87,14 +83,12 @@ class SurviveRestart(Exercise):
             time.sleep(0.8)
             servers[0].stop()  # every client gets 1001; the port is closed for a moment
             time.sleep(0.5)
-            servers.append(scratch_server(port))
+            servers.append(scratch_server(port, lessons=[BallLesson()]))
             restarted.set()
 
         threading.Thread(target=restart, daemon=True).start()
         try:
-            ticks = run_coroutine(answer(servers[0].links.ws("/ball"), self.count), 20)
-        except concurrent.futures.TimeoutError:
-            return CheckResult(False, "collect_ticks did not finish within 20 s")
+            ticks = self.run(answer, servers[0].links.ws("/ball"), self.count, timeout=20)
         finally:
             restarted.wait(5)
             reconnected = len(servers) == 2 and servers[1].app.served["/ball"] > 0
@@ -108,5 +102,5 @@ class SurviveRestart(Exercise):
         return CheckResult(True, f"{self.count} frames across a server restart")
 
 
-q1 = FirstMessageLogin()
-q2 = SurviveRestart()
+q1 = FirstMessageLogin("q1")
+q2 = SurviveRestart("q2")

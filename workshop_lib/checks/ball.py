@@ -5,11 +5,11 @@ from workshop_lib.checks.ball import q1, q2, ____
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable
 from typing import Any
 
-from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+from ..ball.server import BallLesson
+from ._base import CheckResult, Exercise, ____, scratch_server
 
 __all__ = ["CHECK_RATE", "____", "q1", "q2"]
 
@@ -25,16 +25,12 @@ class FrameCounter(Exercise):
         "`time.perf_counter() - start >= seconds`; return count / elapsed seconds."
     )
     solution_file = "02_count_frames.py"
+    answer_name = "count_frames"
     seconds = 2.0
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "count_frames")) is not None:
-            return problem
-        with scratch_server(ball_rate=CHECK_RATE) as server:
-            try:
-                fps = run_coroutine(answer(server.links.ws("/ball"), self.seconds), 15)
-            except concurrent.futures.TimeoutError:
-                return CheckResult(False, "count_frames did not finish within 15 s")
+        with scratch_server(lessons=[BallLesson(rate=CHECK_RATE)]) as server:
+            fps = self.run(answer, server.links.ws("/ball"), self.seconds, timeout=15)
         if isinstance(fps, bool) or not isinstance(fps, int | float):
             return CheckResult(False, f"return a number of frames per second, not {fps!r}")
         if abs(fps - CHECK_RATE) > 0.15 * CHECK_RATE:
@@ -60,17 +56,13 @@ class CornerSteerer(Exercise):
         '{"type": "ball.control", "paused": true} once x and y are within 0.02 of the corner.'
     )
     solution_file = "02_steer.py"
+    answer_name = "steer_to_corner"
     tolerance = 0.03
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "steer_to_corner")) is not None:
-            return problem
-        with scratch_server() as server:
-            try:
-                run_coroutine(answer(server.links.ws("/ball")), 20)
-            except concurrent.futures.TimeoutError:
-                return CheckResult(False, "steer_to_corner did not finish within 20 s")
-            state = server.app.ball.state
+        with scratch_server(lessons=[BallLesson()]) as server:
+            self.run(answer, server.links.ws("/ball"), timeout=20)
+            state = server.lesson("ball").state
         r = state.radius
         corners = [(cx, cy) for cx in (r, 1 - r) for cy in (r, 1 - r)]
         distance = min(max(abs(state.x - cx), abs(state.y - cy)) for cx, cy in corners)
@@ -86,5 +78,5 @@ class CornerSteerer(Exercise):
         return CheckResult(True, f"{where}: in the corner, paused")
 
 
-q1 = FrameCounter()
-q2 = CornerSteerer()
+q1 = FrameCounter("q1")
+q2 = CornerSteerer("q2")

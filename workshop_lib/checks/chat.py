@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..chat_client import ChatBot, ChatClient
-from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+from ..chat.client import ChatBot, ChatClient
+from ..chat.server import ChatLesson
+from ._base import CheckResult, Exercise, ____, scratch_server
 
 __all__ = ["____", "q1", "q2"]
 
@@ -59,7 +60,7 @@ class BotReply(Exercise):
 
     def _live(self, answer: Callable[..., Any]) -> CheckResult:
         """The same function as a bot in a real room."""
-        with scratch_server() as server:
+        with scratch_server(lessons=[ChatLesson()]) as server:
             url = server.links.ws("/chat")
             with ChatBot(url, "bot", answer), ChatClient(url, "ada") as ada:
                 ada.send("!hello")
@@ -88,17 +89,16 @@ class MessageCounter(Exercise):
         "timeout, so a quiet room cannot keep you waiting)."
     )
     solution_file = "03_count_messages.py"
+    answer_name = "count_messages"
     posts = (("ada", 3), ("bob", 2), ("cy", 1))
     seconds = 3.0
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "count_messages")) is not None:
-            return problem
-        with scratch_server() as server:
+        with scratch_server(lessons=[ChatLesson()]) as server:
             url = server.links.ws("/chat")
             pool = concurrent.futures.ThreadPoolExecutor(1, "check-runner")
             try:
-                counted = pool.submit(run_coroutine, answer(url, self.seconds), 15)
+                counted = pool.submit(self.run, answer, url, self.seconds, timeout=15)
                 if not self._wait_for_listener(server):
                     return CheckResult(
                         False, "count_messages never joined the room: send chat.join first"
@@ -108,10 +108,7 @@ class MessageCounter(Exercise):
                     for client, (_, n) in zip(clients, self.posts, strict=True):
                         for i in range(n):
                             client.send(f"message {i + 1} from {client.you}")
-                    try:
-                        counts = counted.result(timeout=15)
-                    except concurrent.futures.TimeoutError:
-                        return CheckResult(False, "count_messages did not finish within 15 s")
+                    counts = counted.result()  # self.run() gives up after 15 s
                 finally:
                     for client in clients:
                         client.close()
@@ -128,11 +125,11 @@ class MessageCounter(Exercise):
     def _wait_for_listener(server: Any) -> bool:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if server.app.chat.members:
+            if server.lesson("chat").members:
                 return True
             time.sleep(0.02)
         return False
 
 
-q1 = BotReply()
-q2 = MessageCounter()
+q1 = BotReply("q1")
+q2 = MessageCounter("q2")

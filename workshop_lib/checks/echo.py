@@ -6,7 +6,6 @@ from workshop_lib.checks.echo import q1, q2, ____
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from ._base import CheckResult, Exercise, ____, not_async, run_coroutine, scratch_server
+from ._base import CheckResult, Exercise, ____, scratch_server
 
 __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
 
@@ -33,13 +32,12 @@ class ShoutHandler(Exercise):
         '`await websocket.send(...)` with `message.upper() + "!"`.'
     )
     solution_file = "01_shout.py"
+    answer_name = "a handler"
     messages = ("hello", "WebSockets are fun", "straße, ü and 1, 2, 3")
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "a handler")) is not None:
-            return problem
         with (
-            scratch_server(routes={"/shout": answer}) as server,
+            scratch_server(lessons=[], routes={"/shout": answer}) as server,
             connect(server.links.ws("/shout"), open_timeout=5) as websocket,
         ):
             for message in self.messages:
@@ -78,12 +76,12 @@ class RoundTripTimer(Exercise):
         "`await websocket.recv()`, then append `(time.perf_counter() - start) * 1000`."
     )
     solution_file = "01_round_trips.py"
+    answer_name = "measure_round_trips"
+    timeout_hint = "does every send get its recv?"
     count = len(ECHO_DELAYS_MS)
     timeout = 15.0  # seconds
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
-        if (problem := not_async(answer, "measure_round_trips")) is not None:
-            return problem
         received: list[str | bytes] = []
 
         async def slow_echo(websocket: ServerConnection) -> None:
@@ -92,16 +90,9 @@ class RoundTripTimer(Exercise):
                 await asyncio.sleep(ECHO_DELAYS_MS[(len(received) - 1) % self.count] / 1e3)
                 await websocket.send(message)
 
-        with scratch_server(routes={"/echo": slow_echo}) as server:
+        with scratch_server(lessons=[], routes={"/echo": slow_echo}) as server:
             started = time.perf_counter()
-            try:
-                times = run_coroutine(answer(server.links.ws("/echo"), self.count), self.timeout)
-            except concurrent.futures.TimeoutError:
-                return CheckResult(
-                    False,
-                    f"measure_round_trips did not finish within "
-                    f"{self.timeout:g} s: does every send get its recv?",
-                )
+            times = self.run(answer, server.links.ws("/echo"), self.count, timeout=self.timeout)
             wall_ms = (time.perf_counter() - started) * 1e3
         return self._judge(times, received, wall_ms)
 
@@ -149,5 +140,5 @@ def _listed(values: Sequence[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values) + " ms"
 
 
-q1 = ShoutHandler()
-q2 = RoundTripTimer()
+q1 = ShoutHandler("q1")
+q2 = RoundTripTimer("q2")

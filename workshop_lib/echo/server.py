@@ -10,9 +10,13 @@ examples::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["echo"]
+from ..lesson import Handler, Lesson, Page
+
+__all__ = ["EchoLesson", "echo"]
 
 
 async def echo(websocket: ServerConnection) -> None:
@@ -20,3 +24,13 @@ async def echo(websocket: ServerConnection) -> None:
     # `async for` ends when the client closes; a str stays a str and bytes stay bytes.
     async for message in websocket:
         await websocket.send(message)
+
+
+class EchoLesson(Lesson):
+    """The echo at ``/echo``, and at ``/`` so that ``ws://HOST:PORT`` is an echo server too."""
+
+    name = "echo"
+    pages = (Page("echo", "Echo", "echo.js"),)
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        return {"/": echo, "/echo": echo}

@@ -403,3 +403,6 @@ function formatBytes(bytes) {
   if (bytes < 10 * 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+// What main.js mounts for this lesson's page (its module is named in /api/pages).
+export default mountBallPage;

@@ -4,9 +4,8 @@ The server owns the only ball. A ticker advances it at a fixed rate and pushes t
 ``ball.state`` frame to every client; clients steer it with ``ball.control`` and
 ``ball.kick``, and every client sees the effect on the next frame::
 
-    lesson = BallLesson(rate=60)
-    lesson.start()                      # on the server's loop
-    app.route("/ball", lesson.handler)
+    start_server(lessons=[BallLesson(rate=60)])   # /ball and /api/ball; the ticker runs
+                                                  # while the server does
 
 **Conflation.** A state stream only needs the latest state. A client whose connection is
 not keeping up (its write buffer holds more than ``backlog_limit`` bytes) skips frames
@@ -21,14 +20,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from .backlog import limit_send_buffer
-from .ball import BallState, apply_control, apply_kick, state_event, step
-from .fanout import fanout
-from .protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
+from ..backlog import limit_send_buffer
+from ..fanout import fanout
+from ..lesson import Handler, JsonRoute, Lesson, Page
+from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
+from .model import BallState, apply_control, apply_kick, state_event, step
 
 __all__ = ["BallLesson"]
 
@@ -37,8 +38,14 @@ logger = logging.getLogger("workshop_lib.ball")
 EVENTS = {"ball.control", "ball.kick", HEARTBEAT}
 
 
-class BallLesson:
-    """The ball's state, its ticker, and the ``/ball`` handler."""
+class BallLesson(Lesson):
+    """The ball's state, its ticker, the ``/ball`` handler and ``GET /api/ball``.
+
+    ``rate``: ticks (frames) per second.
+    """
+
+    name = "ball"
+    pages = (Page("ball", "Bouncing ball", "ball.js"),)
 
     def __init__(
         self,
@@ -55,10 +62,21 @@ class BallLesson:
         self.frames_skipped = 0  # frames not sent to a client that was behind
         self._ticker: asyncio.Task[None] | None = None
 
+    # -- the plug-in ----------------------------------------------------------------------------
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        return {"/ball": self.handler}
+
+    def http_routes(self) -> Mapping[str, JsonRoute]:
+        return {"/api/ball": self.snapshot}  # for the push-against-polling comparison
+
+    def stats(self) -> dict[str, object]:
+        return {"tick": self.state.tick, "frames_skipped": self.frames_skipped}
+
     # -- the ticker ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start ticking (call on the server's loop)."""
+    async def start(self) -> None:
+        """Start ticking (on the server's loop)."""
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever(), name="ball-ticker")
 

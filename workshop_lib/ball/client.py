@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from .reading_client import Event, ReadingClient
+from ..reading_client import Event, ReadingClient
 
 __all__ = ["BallClient", "BallStats"]
 

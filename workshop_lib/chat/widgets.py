@@ -15,8 +15,8 @@ from datetime import datetime
 
 import ipywidgets as widgets
 
-from .chat_client import ChatClient
-from .reading_client import Event
+from ..reading_client import Event
+from .client import ChatClient
 
 __all__ = ["ChatWidget"]
 

@@ -1,19 +1,15 @@
-"""ipywidgets live displays for the notebooks.
+"""The echo lesson's live display: type a message, see it come back with its round trip.
 
-    from workshop_lib.widgets import EchoPanel, LogView
+    from workshop_lib.echo import EchoPanel
     EchoPanel(server.links.ws("/echo"))    # text box, Send, log with round-trip times
-    LogView()                               # the server's log, instead of prints in cells
 
-Widgets are created and displayed in the kernel's main thread. Only :class:`LogView`'s
-logging handler runs on the server thread, and it only sets a widget's value, which
-ipywidgets allows from any thread; it never prints into a cell.
-Widgets read what clients receive: lessons never import this module.
+Widgets are created and displayed in the kernel's main thread, and read what clients
+receive: the lesson's server never imports this module.
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import time
 from collections import deque
 from contextlib import ExitStack
@@ -24,9 +20,7 @@ import ipywidgets as widgets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from . import logs
-
-__all__ = ["EchoPanel", "LogEntry", "LogView"]
+__all__ = ["EchoPanel", "LogEntry"]
 
 
 @dataclass(frozen=True)
@@ -134,36 +128,3 @@ def _explain(exc: BaseException, url: str) -> str:
     if isinstance(exc, ConnectionClosed):
         return f"connection closed ({exc}); press Send again to reconnect"
     return f"{type(exc).__name__}: {exc}"
-
-
-class LogView(widgets.HTML):
-    """The workshop server's recent log lines, updated live.
-
-    Usage: ``LogView()`` in a cell; ``.close()`` detaches it. Logging is the server's only
-    way to speak: it never prints, so nothing lands in whatever cell happens to be running.
-    """
-
-    def __init__(self, max_lines: int = 200) -> None:
-        super().__init__()
-        self.add_class("workshop-log-view")
-        self.lines: deque[str] = deque(logs.recent_lines(), maxlen=max_lines)
-        self._lock = threading.Lock()
-        self._render()
-        self._unsubscribe = logs.subscribe(self.add_line)
-
-    def add_line(self, line: str) -> None:
-        """Append a line (called from any thread, by the log's subscription)."""
-        with self._lock:
-            self.lines.append(line)
-            self._render()
-
-    def _render(self) -> None:
-        text = html.escape("\n".join(self.lines)) or "(nothing logged yet)"
-        self.value = (
-            f'<pre style="max-height:14em;overflow:auto;font-size:12px;margin:0">{text}</pre>'
-        )
-
-    def close(self) -> None:
-        """Stop showing the log and unsubscribe from it."""
-        self._unsubscribe()
-        super().close()

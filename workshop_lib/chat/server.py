@@ -1,7 +1,6 @@
 """The chat room on the network: join, send, presence, one order for everyone.
 
-    lesson = ChatLesson()
-    app.route("/chat", lesson.handler)
+    start_server(lessons=[ChatLesson(rate=2)])    # /chat, at most 2 messages a second each
 
 Every message goes to every member in one and the same order. That is easy to keep on one
 event loop: each event is written to all members by one synchronous ``fanout()`` call
@@ -16,36 +15,45 @@ whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is discon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import CloseCode
 
-from .backlog import limit_send_buffer
-from .chat import Room, TokenBucket
-from .fanout import fanout
-from .protocol import (
+from ..backlog import limit_send_buffer
+from ..fanout import fanout
+from ..lesson import Handler, Lesson, Page
+from ..protocol import (
     HEARTBEAT,
     HEARTBEAT_REPLY,
+    Close,
     ProtocolError,
     encode,
     error_event,
     parse_event,
 )
+from .model import Room, TokenBucket
 
 __all__ = ["RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
 
 logger = logging.getLogger("workshop_lib.chat")
 
 EVENTS = {"chat.join", "chat.send", HEARTBEAT}
-RATE_LIMITED = 4029  # close code for sustained flooding
-TOO_SLOW = CloseCode.POLICY_VIOLATION  # 1008: the member could not keep up
+RATE_LIMITED = Close.RATE_LIMITED  # 4029: sustained flooding
+TOO_SLOW = Close.POLICY  # 1008: the member could not keep up
 
 
-class ChatLesson:
-    """One room: its members' connections, the rules in :class:`~workshop_lib.chat.Room`."""
+class ChatLesson(Lesson):
+    """One room: its members' connections, the rules in :class:`~workshop_lib.chat.model.Room`.
+
+    ``burst`` and ``rate``: each connection's token bucket (messages, messages a second).
+    """
+
+    name = "chat"
+    pages = (Page("chat", "Chat", "chat.js"),)
 
     def __init__(
         self,
@@ -61,6 +69,29 @@ class ChatLesson:
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        # Closes of members that were too slow, kept until done: the loop holds only weak
+        # references to tasks, and one that is collected mid-way never sends its close.
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # -- the plug-in ----------------------------------------------------------------------------
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        return {"/chat": self.handler}
+
+    def stats(self) -> dict[str, object]:
+        history = self.room.history
+        return {
+            "members": len(self.members),
+            "messages": history[-1]["id"] if history else 0,  # ids count every message
+        }
+
+    async def stop(self) -> None:
+        """Let the closes of dropped members finish."""
+        if self._closing:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(self._closing, timeout=2)
+
+    # -- the handler ----------------------------------------------------------------------------
 
     async def handler(self, websocket: ServerConnection) -> None:
         """Take ``chat.join`` first, then ``chat.send``; answer bad events with ``error``."""
@@ -128,9 +159,11 @@ class ChatLesson:
             name = names[websocket]
             self._remove(name, announce=False)
             logger.warning("%s could not keep up and was disconnected", name)
-            asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
             )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         for websocket in behind:
             self._publish({"type": "chat.left", "name": names[websocket]})
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from websockets.sync.client import ClientConnection
 
-from .reading_client import Event, ReadingClient
+from ..reading_client import Event, ReadingClient
 
 __all__ = ["ChatBot", "ChatClient", "Reply"]
 

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol import ProtocolError
+from ..protocol import ProtocolError
 
 __all__ = [
     "HISTORY",

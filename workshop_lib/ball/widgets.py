@@ -22,8 +22,8 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from .ball import MAX_KICK, MAX_SPEED, RADIUS_RANGE
-from .ball_client import BallClient
+from .client import BallClient
+from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
 
 __all__ = ["BallControls", "BallView"]
 
@@ -35,7 +35,7 @@ class BallView(anywidget.AnyWidget):
     front end (twice a second); without a front end (nbval, a console) they stay at 0.
     """
 
-    _esm = Path(__file__).with_name("ball_view.js")
+    _esm = Path(__file__).with_name("view.js")
     url = traitlets.Unicode().tag(sync=True)
     token = traitlets.Unicode("").tag(sync=True)  # sent as the first message, if set
     size = traitlets.Int(320).tag(sync=True)

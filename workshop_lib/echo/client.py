@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.sync.client import ClientConnection, connect
 
-from .handle import bearer
+from ..handle import bearer
 
 __all__ = ["DEFAULT_URL", "EchoReply", "echo_round_trips", "format_handshake"]
 

@@ -477,3 +477,6 @@ function timeOf(date) {
     text: `${pad(date.getHours())}:${pad(date.getMinutes())}`,
   });
 }
+
+// What main.js mounts for this lesson's page (its module is named in /api/pages).
+export default mountChatPage;

@@ -279,3 +279,6 @@ function isAuthOk(data) {
     return false;
   }
 }
+
+// What main.js mounts for this lesson's page (its module is named in /api/pages).
+export default mountEchoPage;

@@ -1,0 +1,80 @@
+"""What a lesson is to the server: a plug-in with routes, a page, a lifecycle and counts.
+
+The core (``app.py``, ``server.py``) knows lessons only through this interface, so adding
+one touches no core file: write a subclass in the lesson's own folder and add it to
+:func:`workshop_lib.course.default_lessons`::
+
+    class ShoutLesson(Lesson):
+        name = "shout"
+        pages = (Page("shout", "Shout", "shout.js"),)    # a page of the browser client
+
+        def websocket_routes(self):
+            return {"/shout": self.handler}
+
+        async def handler(self, websocket):
+            async for message in websocket:
+                await websocket.send(message.upper())
+
+``start()`` and ``stop()`` run on the server's loop (a ticker is started there);
+``stats()`` is read on the loop too, for ``/api/stats``, so it may read the lesson's state
+without locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from websockets.asyncio.server import ServerConnection
+
+__all__ = ["Handler", "JsonRoute", "Lesson", "Page"]
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+"""A WebSocket handler: ``async def handler(websocket)``, websockets' own shape."""
+
+JsonRoute = Callable[[], object]
+"""A small HTTP endpoint: a function returning what ``GET`` answers, as JSON."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the browser client: ``/#name``, titled ``title``, drawn by ``module``.
+
+    ``module`` is a file of the package's ``static/`` folder whose default export is
+    ``mount(root) -> unmount``; the browser client finds it through ``/api/pages``.
+    """
+
+    name: str
+    title: str
+    module: str
+
+
+class Lesson:
+    """Base of every lesson: override what the lesson has; the defaults are "nothing"."""
+
+    name: str = ""
+    """Short and unique: the key of its counts in ``/api/stats``, and of its settings."""
+
+    pages: tuple[Page, ...] = ()
+    """The browser client's pages for this lesson, in the order of the navigation bar."""
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        """WebSocket paths this lesson serves, e.g. ``{"/ball": self.handler}``."""
+        return {}
+
+    def http_routes(self) -> Mapping[str, JsonRoute]:
+        """Plain HTTP JSON endpoints, e.g. ``{"/api/ball": self.snapshot}``."""
+        return {}
+
+    async def start(self) -> None:
+        """Start background work (on the server's loop, before the first client)."""
+
+    async def stop(self) -> None:
+        """Stop background work (on the server's loop, after the last client left)."""
+
+    def stats(self) -> dict[str, object]:
+        """Counts for the room's overview page: no names, no messages, nothing secret."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
