@@ -1,9 +1,7 @@
-"""Shared fixtures: a real server on port 0, and a real Chromium where one is installed."""
+"""Shared fixtures: a real server on port 0. Chromium's are in tests/browser/conftest.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,84 +13,8 @@ from workshop_lib import WorkshopServer, start_server
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots a person can look at after a run
 
-# Flags this machine's closed network needs: without the background-networking ones,
-# Chromium keeps trying to reach Google's hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 @pytest.fixture
 def server() -> Iterator[WorkshopServer]:
     """A workshop server on a free port, stopped after the test."""
     with start_server(port=0, name=f"test-{uuid.uuid4().hex[:8]}") as running:
         yield running
-
-
-def find_chromium() -> str | None:
-    """Path of a Chromium or Chrome binary, or None."""
-    explicit = os.environ.get("WORKSHOP_CHROMIUM")
-    if explicit:
-        return explicit if os.path.isfile(explicit) else None
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """A headless Chromium driven by Playwright.
-
-    Skips with the reason where no Chromium (or Playwright) is found, and fails instead
-    when WORKSHOP_REQUIRE_BROWSER=1, as CI sets it: a green run must have used a browser.
-    """
-    required = os.environ.get("WORKSHOP_REQUIRE_BROWSER") == "1"
-
-    def unavailable(reason: str):
-        if required:
-            pytest.fail(f"{reason}, and WORKSHOP_REQUIRE_BROWSER=1 requires a browser")
-        pytest.skip(reason)
-
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed (pip install -r requirements.txt)")
-    executable = find_chromium()
-    if executable is None:
-        unavailable(
-            "no Chromium found (Debian/Ubuntu: apt-get install chromium; "
-            "or set WORKSHOP_CHROMIUM to the path of a Chrome/Chromium binary)"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser, request):
-    """A fresh browser page; its screenshot is saved in test-artifacts/ after the test."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.page_errors = errors  # tests assert that no script error happened
-    try:
-        yield page
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        try:
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-        finally:
-            context.close()

@@ -3,8 +3,8 @@
 nbval executes notebooks without a front end, so it cannot prove that a widget renders or
 that a click reaches the kernel; this harness can. Usage in a test module:
 
-    from tests import jupyterlab
-    from tests.jupyterlab import error_outputs, open_notebook, run_all_cells
+    from tests.browser import jupyterlab
+    from tests.browser.jupyterlab import error_outputs, open_notebook, run_all_cells
 
     lab = jupyterlab.lab            # bind the fixtures where pytest looks for them
     lab_page = jupyterlab.lab_page
@@ -48,7 +48,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts"  # the same folder conftest.py's `page` fixture uses
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_browser_test(require: bool) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def run_browser_test(require: bool) -> subprocess.CompletedProcess[str]:
             "-rs",
             "-p",
             "no:cacheprovider",
-            "tests/test_browser_echo.py::test_echo_round_trip_shows_reply_and_rtt",
+            "tests/browser/test_echo.py::test_echo_round_trip_shows_reply_and_rtt",
         ],
         cwd=ROOT,
         env=env,

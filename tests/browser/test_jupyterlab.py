@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests import jupyterlab
-from tests.jupyterlab import (
+from tests.browser import jupyterlab
+from tests.browser.jupyterlab import (
     JupyterLab,
     cell_durations,
     error_outputs,
