@@ -33,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--wheel-dir", str(out), str(ROOT)],  # noqa: RUF005 (two lines read better)
+        + ["--wheel-dir", str(out), str(ROOT)],
         check=True,
         capture_output=True,
         timeout=300,

@@ -10,12 +10,13 @@ page's screenshot is taken while the server still runs, and shows the state the 
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers import wait_until
-from workshop_lib import WorkshopServer
+from workshop_lib import WorkshopServer, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -197,4 +198,21 @@ def test_narrow_screen_has_no_sideways_scroll(server: WorkshopServer, page: Page
     for selector in ("#echo-url", "#echo-input", "#echo-send", "#echo-log"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, selector
+    assert page.page_errors == []
+
+
+def test_the_navigation_lists_the_lessons_the_server_runs(page: Page) -> None:
+    """A server with other lessons gets other pages, with no change to main.js or index.html."""
+    from tests.test_lesson import ShoutLesson  # a lesson the browser client never heard of
+
+    with start_server(port=0, name=f"nav-{uuid.uuid4().hex[:6]}", lessons=[ShoutLesson()]) as s:
+        page.goto(f"{s.http_url}/#shout")
+        nav = page.locator(".site-nav a")
+        expect(nav).to_have_text(["Shout", "Room"])
+        expect(page.locator('.site-nav a[data-page="shout"]')).to_have_attribute(
+            "aria-current", "page"
+        )
+        expect(page.locator("#echo-status")).to_be_visible()  # its page module was mounted
+        page.goto(f"{s.http_url}/#ball")
+        expect(page.get_by_test_id("page-index")).to_contain_text("no page called “ball”")
     assert page.page_errors == []

@@ -28,6 +28,9 @@ async function loadPages() {
   if (!response.ok) throw new Error(`api/pages answered ${response.status}`);
   const list = [...(await response.json()), ROOM_PAGE];
   pages = Object.fromEntries(list.map((page) => [page.name, page]));
+  // Every page's module now, while the server answers: a page chosen later (say, while the
+  // server restarts) must still open, and show that it is reconnecting.
+  await Promise.all(list.map(mountFunction));
   nav.replaceChildren(
     ...list.map(({ name, title }) => el("a", { href: `#${name}`, "data-page": name, text: title })),
   );
@@ -47,13 +50,7 @@ async function route() {
   const name = parseFragment(location.hash).page || Object.keys(pages)[0];
   // Own properties only: "#toString" must not find Object.prototype.toString.
   const page = Object.hasOwn(pages, name) ? pages[name] : null;
-  let mount = null;
-  try {
-    mount = page ? await mountFunction(page) : null;
-  } catch (error) {
-    if (current === routing) showProblem(`The page “${page.title}” could not load: ${error.message}`);
-    return;
-  }
+  const mount = page ? await mountFunction(page) : null; // loaded already by loadPages()
   if (current !== routing) return; // another fragment was chosen meanwhile
 
   unmount?.(); // close the old page's connections before the new page opens its own
@@ -93,6 +90,8 @@ function showProblem(text) {
   );
 }
 
+// First of all, before any request: the token leaves the address bar at once.
+takeTokenFromUrl();
 try {
   await loadPages();
   window.addEventListener("hashchange", route);
