@@ -31,9 +31,9 @@ PACKAGE = ROOT / "workshop_lib"
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of this checkout, built without network (the build tools are installed)."""
     out = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--wheel-dir", str(out), str(ROOT)],
+        [*build, "--wheel-dir", str(out), str(ROOT)],
         check=True,
         capture_output=True,
         timeout=300,
