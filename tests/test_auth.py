@@ -67,6 +67,11 @@ def test_new_tokens_are_random_and_url_safe():
     assert all(len(t) == 22 and t.replace("-", "").replace("_", "").isalnum() for t in tokens)
 
 
+def test_a_new_token_never_reads_as_a_command_line_option():
+    # One token in 64 would start with "-" by chance; 2000 draws all but surely include some.
+    assert not [t for t in (new_token() for _ in range(2000)) if t.startswith("-")]
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [

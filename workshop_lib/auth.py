@@ -56,8 +56,14 @@ Refusal = tuple[http.HTTPStatus, str]
 
 
 def new_token() -> str:
-    """A fresh random token, easy to read out and type: 22 URL-safe characters (128 bits)."""
-    return secrets.token_urlsafe(16)
+    """A fresh random token, easy to read out and type: 22 URL-safe characters (128 bits).
+
+    Never one that starts with "-": ``--token -x...`` would read as an option on a command
+    line (it made ``client echo --token`` fail, about one time in 32).
+    """
+    while (token := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return token
 
 
 def tokens_match(given: str, expected: str) -> bool:
