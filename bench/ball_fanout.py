@@ -94,7 +94,7 @@ def serve_workshop() -> None:
     from workshop_lib import start_server
 
     server = start_server(port=0, name="bench-ball")
-    ball = server.app.ball
+    ball = server.lesson("ball")
 
     async def nothing() -> None:
         pass

@@ -155,7 +155,7 @@ def serve(port: int) -> None:
 
         # Read from this thread rather than wait for a turn on a loop that may be far behind:
         # a deque's last item and a dict's length are safe to read while the loop runs.
-        chat = server.app.chat
+        chat = server.lesson("chat")
         history = chat.room.history
         stats = {
             "members": len(chat.members),
