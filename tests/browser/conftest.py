@@ -1,6 +1,6 @@
 """Fixtures of the browser tests: a real Chromium (Debian's, through Playwright) and pages.
 
-Everything in this folder drives a browser; the fast loop leaves it out:
+Everything in this folder drives a browser or runs whole notebooks; the fast loop leaves it out:
 ``pytest tests --ignore=tests/browser``.
 """
 
@@ -23,7 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
 
 
 def find_chromium() -> str | None:
