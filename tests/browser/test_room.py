@@ -135,7 +135,9 @@ def test_ball_ticks_about_60_a_second(server: WorkshopServer, page: Page) -> Non
     rate = value(page, "ball-rate")
     assert 50 <= rate <= 70, rate
     assert re.fullmatch(r"\d+", page.locator("#room-ball-rate").text_content())
-    expect(page.locator("#room-ball-skipped")).to_have_text(str(server.lesson("ball").frames_skipped))
+    expect(page.locator("#room-ball-skipped")).to_have_text(
+        str(server.lesson("ball").frames_skipped)
+    )
     assert page.page_errors == []
 
 
