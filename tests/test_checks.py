@@ -84,6 +84,16 @@ def test_q1_notices_the_placeholder():
     assert "replace every ____" in result.message
 
 
+def test_a_blank_mentioned_in_a_comment_or_a_string_is_not_a_blank():
+    async def finished(websocket):
+        # I replaced the ____ with the reply
+        async for message in websocket:
+            await websocket.send(message.upper() + "!" + "____"[:0])
+
+    result = q1.check(finished)
+    assert result.ok, result.message
+
+
 # -- q2: the round-trip timer ----------------------------------------------------------------
 
 
