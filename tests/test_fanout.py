@@ -1,4 +1,8 @@
-"""fanout(): one frame for every connection, with broadcast()'s checks, on real sockets."""
+"""fanout(): one frame for every connection, with broadcast()'s checks, on real sockets.
+
+Most tests run twice (``fan``): with the direct implementation, and with the fallback that
+:mod:`workshop_lib.fanout` selects when websockets lacks an internal it reads.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,15 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
-from workshop_lib.fanout import fanout, serialize
+from workshop_lib import fanout as fanout_module
+from workshop_lib.fanout import (
+    IMPLEMENTATION,
+    _frame_size,
+    _select,
+    fanout,
+    missing_internals,
+    serialize,
+)
 from workshop_lib.rawclient import RawClient
 
 HOST = "127.0.0.1"
@@ -45,13 +57,51 @@ async def until(condition, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-def test_every_client_decodes_text_and_binary_and_the_byte_count_matches():
+SIMULATED = ["Connection.send_in_progress (set in __init__)"]  # as missing_internals() says
+
+
+@pytest.fixture(params=["direct", "broadcast"])
+def fan(request):
+    """``fanout`` as imported, or the fallback ``_select()`` picks when an internal is missing."""
+    if request.param == "direct":
+        return fanout
+    implementation, fallback = _select(SIMULATED)
+    assert implementation == "broadcast"
+    return fallback
+
+
+def test_the_installed_websockets_has_every_internal_fanout_reads():
+    assert missing_internals() == []
+    assert IMPLEMENTATION == "direct"
+    assert fanout.__name__ == "_direct_fanout"
+
+
+def test_a_missing_internal_selects_the_fallback_with_one_warning(caplog):
+    with caplog.at_level(logging.DEBUG, logger="workshop_lib.fanout"):
+        implementation, chosen = _select(SIMULATED)
+        assert _select([]) == ("direct", fanout)  # nothing missing: no warning either
+    assert implementation == "broadcast"
+    assert chosen is fanout_module._broadcast_fanout
+    [record] = caplog.records
+    assert (record.name, record.levelno) == ("workshop_lib.fanout", logging.WARNING)
+    assert "falls back to websockets.broadcast() (slower, still correct)" in record.getMessage()
+    assert "Connection.send_in_progress" in record.getMessage()
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 300, 65535, 65536, 70000])
+def test_the_fallback_counts_the_bytes_of_the_serialized_frame(length):
+    assert _frame_size(length, masked=False) == len(serialize(b"x" * length)[1])
+    masked = Frame(Opcode.BINARY, b"x" * length).serialize(mask=True)
+    assert _frame_size(length, masked=True) == len(masked)
+
+
+def test_every_client_decodes_text_and_binary_and_the_byte_count_matches(fan):
     async def main() -> None:
         async with server() as (port, connections):
             clients = [await connect(f"ws://{HOST}:{port}", compression=None) for _ in range(5)]
             await until(lambda: len(connections) == 5)
-            text = fanout(connections, "héllo, ball ⚽")
-            binary = fanout(connections, b"\x00\x01\xff")
+            text = fan(connections, "héllo, ball ⚽")
+            binary = fan(connections, b"\x00\x01\xff")
             for client in clients:
                 assert await client.recv() == "héllo, ball ⚽"
                 assert await client.recv() == b"\x00\x01\xff"
@@ -65,12 +115,12 @@ def test_every_client_decodes_text_and_binary_and_the_byte_count_matches():
     run(main)
 
 
-def test_the_bytes_on_the_wire_are_the_frame():
+def test_the_bytes_on_the_wire_are_the_frame(fan):
     async def main() -> None:
         async with server() as (port, connections):
             raw = await asyncio.to_thread(RawClient, HOST, port, "/")  # offers no extension
             await until(lambda: len(connections) == 1)
-            result = fanout(connections, "x" * 300)  # a 2-byte extended length
+            result = fan(connections, "x" * 300)  # a 2-byte extended length
             _, frame, _ = serialize("x" * 300)
             assert frame[:4] == b"\x81\x7e\x01\x2c" and result.written == len(frame)
             received = b""
@@ -82,7 +132,7 @@ def test_the_bytes_on_the_wire_are_the_frame():
     run(main)
 
 
-def test_closed_and_closing_connections_are_skipped(caplog):
+def test_closed_and_closing_connections_are_skipped(fan, caplog):
     async def main() -> None:
         async with server() as (port, connections):
             clients = [await connect(f"ws://{HOST}:{port}", compression=None) for _ in range(4)]
@@ -95,7 +145,7 @@ def test_closed_and_closing_connections_are_skipped(caplog):
             assert closing_handshake.protocol.state.name == "CLOSING"
             lost_tcp.transport.close()  # the TCP side is going; websockets does not know yet
             assert lost_tcp.protocol.state.name == "OPEN"
-            result = fanout(connections, "only for the open one")
+            result = fan(connections, "only for the open one")
             assert (result.sent, result.behind) == (1, [])
             assert await clients[3].recv() == "only for the open one"
             await closer
@@ -106,7 +156,7 @@ def test_closed_and_closing_connections_are_skipped(caplog):
     assert "socket.send() raised exception." not in caplog.text
 
 
-def test_permessage_deflate_connections_get_websockets_own_framing():
+def test_permessage_deflate_connections_get_websockets_own_framing(fan):
     async def main() -> None:
         async with server(compression="deflate") as (port, connections):
             deflate = await connect(f"ws://{HOST}:{port}")  # offers permessage-deflate
@@ -119,10 +169,14 @@ def test_permessage_deflate_connections_get_websockets_own_framing():
                 f'{{"type":"chat.message","id":{i},"text":"{"ab" * 40}"}}' for i in range(5)
             ]
             for i, message in enumerate(messages):
-                result = fanout(connections, message)
+                result = fan(connections, message)
                 assert result.sent == 2
                 # The compressed frame is shorter than the plain one: it was deflated.
-                assert result.written < 2 * len(serialize(message)[1])
+                # (The fallback counts every frame as uncompressed: it cannot see them.)
+                if fan is fanout:
+                    assert result.written < 2 * len(serialize(message)[1])
+                else:
+                    assert result.written == 2 * len(serialize(message)[1])
                 if i == 2:
                     for connection in connections:
                         await connection.send("direct")
@@ -134,22 +188,22 @@ def test_permessage_deflate_connections_get_websockets_own_framing():
     run(main)
 
 
-def test_backlog_limit_skips_and_reports_connections_that_are_behind():
+def test_backlog_limit_skips_and_reports_connections_that_are_behind(fan):
     async def main() -> None:
         async with server() as (port, connections):
             client = await connect(f"ws://{HOST}:{port}", compression=None)
             await until(lambda: len(connections) == 1)
             # Nothing is unsent, so a negative limit puts every connection "behind".
-            result = fanout(connections, "skipped", backlog_limit=-1)
+            result = fan(connections, "skipped", backlog_limit=-1)
             assert (result.sent, result.written, result.behind) == (0, 0, connections)
-            assert fanout(connections, "sent", backlog_limit=0).sent == 1
+            assert fan(connections, "sent", backlog_limit=0).sent == 1
             assert await client.recv() == "sent"
             await client.close()
 
     run(main)
 
 
-def test_a_fragmented_message_in_progress_is_not_interrupted(caplog):
+def test_a_fragmented_message_in_progress_is_not_interrupted(fan, caplog):
     async def main() -> None:
         async with server() as (port, connections):
             client = await connect(f"ws://{HOST}:{port}", compression=None)
@@ -163,10 +217,10 @@ def test_a_fragmented_message_in_progress_is_not_interrupted(caplog):
 
             sending = asyncio.create_task(connections[0].send(fragments()))
             await until(lambda: connections[0].send_in_progress is not None)
-            assert fanout(connections, "would cut in").sent == 0
+            assert fan(connections, "would cut in").sent == 0
             release.set()
             await sending
-            assert fanout(connections, "after").sent == 1
+            assert fan(connections, "after").sent == 1
             assert await client.recv() == "first half, second half"
             assert await client.recv() == "after"
             await client.close()
@@ -176,7 +230,7 @@ def test_a_fragmented_message_in_progress_is_not_interrupted(caplog):
     assert "skipped broadcast: sending a fragmented message" in caplog.text
 
 
-def test_client_connections_mask_their_frames():
+def test_client_connections_mask_their_frames(fan):
     async def main() -> None:
         received: list[str] = []
 
@@ -188,7 +242,7 @@ def test_client_connections_mask_their_frames():
             port = running.sockets[0].getsockname()[1]
             client = await connect(f"ws://{HOST}:{port}", compression=None)
             # A server would close with 1002 on an unmasked frame: this one must be masked.
-            assert fanout([client], "from a client").sent == 1
+            assert fan([client], "from a client").sent == 1
             await until(lambda: received == ["from a client"])
             await client.close()
 
@@ -196,5 +250,5 @@ def test_client_connections_mask_their_frames():
 
 
 @pytest.mark.parametrize("limit", [None, 8 * 1024])
-def test_no_connections_is_fine(limit):
-    assert fanout([], "nobody", backlog_limit=limit).sent == 0
+def test_no_connections_is_fine(fan, limit):
+    assert fan([], "nobody", backlog_limit=limit).sent == 0

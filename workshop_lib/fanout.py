@@ -39,19 +39,33 @@ off. Write errors are logged as ``broadcast()`` logs them and the loop goes on.
 
 What this does not do: it sends whole messages only (no fragmentation, as ``broadcast()``),
 and it leaves the frame's payload as it is (text must be valid UTF-8: a ``str`` always is).
+
+It fails safe. All of the above reads websockets internals (``Connection.protocol``,
+``.send_in_progress``, ``.transport``, ``.send_data()``, the protocol's ``writes`` and
+friends, ``Frame.serialize()``), which a websockets release may rename. At import,
+:func:`missing_internals` checks that they are all there; if one is not, one WARNING is
+logged and ``fanout`` is a fallback with the same signature and result that does the checks
+with public API and sends with ``websockets.broadcast()``: slower, still correct.
+:data:`IMPLEMENTATION` says which one is in use (``"direct"`` or ``"broadcast"``).
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import SERVER, State
+from websockets.server import ServerProtocol
 
-__all__ = ["FanoutResult", "fanout", "serialize"]
+__all__ = ["IMPLEMENTATION", "FanoutResult", "fanout", "missing_internals", "serialize"]
+
+logger = logging.getLogger("workshop_lib.fanout")
 
 OPEN = State.OPEN
 
@@ -73,7 +87,7 @@ def serialize(message: str | bytes) -> tuple[bytes, bytes, bool]:
     return payload, frame.serialize(mask=False, extensions=[]), text
 
 
-def fanout(
+def _direct_fanout(
     connections: Iterable[Connection],
     message: str | bytes,
     *,
@@ -127,3 +141,132 @@ def fanout(
         sent += 1
     result.sent, result.written = sent, written
     return result
+
+
+# -- failing safe: the internals above, checked at import ----------------------------------
+
+# Read on the Sans-I/O protocol of every connection (checked on a ServerProtocol()).
+PROTOCOL_ATTRIBUTES = (
+    "state",
+    "extensions",
+    "side",
+    "debug",
+    "expect_continuation_frame",
+    "writes",
+    "send_text",
+    "send_binary",
+)
+# Instance attributes of the asyncio Connection, and the method that sets each of them (a
+# Connection needs a running loop, so the check reads the names its code assigns).
+CONNECTION_ATTRIBUTES = {
+    "protocol": "__init__",
+    "send_in_progress": "__init__",
+    "logger": "__init__",
+    "transport": "connection_made",
+}
+CONNECTION_METHODS = ("send_data",)
+
+
+def missing_internals() -> list[str]:
+    """The websockets internals :func:`fanout` reads that this websockets lacks ([] if none)."""
+    missing: list[str] = []
+    try:
+        protocol = ServerProtocol()
+    except Exception as exc:
+        missing.append(f"ServerProtocol() ({exc!r})")
+    else:
+        missing += [
+            f"ServerProtocol.{name}" for name in PROTOCOL_ATTRIBUTES if not hasattr(protocol, name)
+        ]
+    missing += [
+        f"Connection.{name}()"
+        for name in CONNECTION_METHODS
+        if not callable(getattr(Connection, name, None))
+    ]
+    for name, method in CONNECTION_ATTRIBUTES.items():
+        code = getattr(getattr(Connection, method, None), "__code__", None)
+        if code is None or name not in code.co_names:
+            missing.append(f"Connection.{name} (set in {method})")
+    try:
+        serialized = Frame(Opcode.TEXT, b"ok").serialize(mask=False, extensions=[])
+    except Exception as exc:
+        missing.append(f"Frame.serialize(mask=, extensions=) ({exc!r})")
+    else:
+        if serialized != b"\x81\x02ok":
+            missing.append(f"Frame.serialize(mask=, extensions=) (got {serialized!r})")
+    return missing
+
+
+def _frame_size(length: int, masked: bool) -> int:
+    """Bytes of an uncompressed frame with a ``length``-byte payload (RFC 6455, 5.2)."""
+    header = 2 if length < 126 else 4 if length < 65536 else 10
+    return header + (4 if masked else 0) + length
+
+
+def _broadcast_fanout(
+    connections: Iterable[Connection],
+    message: str | bytes,
+    *,
+    backlog_limit: int | None = None,
+) -> FanoutResult:
+    """:func:`fanout` with public API and ``websockets.broadcast()``: same checks, same result.
+
+    ``written`` counts each frame as serialized without compression (header and payload,
+    plus the mask key on client connections): with permessage-deflate fewer bytes go out.
+    """
+    payload = len(message.encode()) if isinstance(message, str) else len(bytes(message))
+    result = FanoutResult()
+    ready: list[Connection] = []
+    written = 0
+    for connection in connections:
+        if connection.state is not OPEN:
+            continue
+        transport = getattr(connection, "transport", None)
+        if transport is not None:
+            if transport.is_closing():
+                continue
+            if backlog_limit is not None and transport.get_write_buffer_size() > backlog_limit:
+                result.behind.append(connection)
+                continue
+        ready.append(connection)
+        written += _frame_size(payload, isinstance(connection, ClientConnection))
+    if not ready:
+        return result
+    failures: tuple[BaseException, ...] = ()
+    try:
+        websockets.broadcast(ready, message, raise_exceptions=True)
+    except ExceptionGroup as group:  # broadcast() went on with the others, as fanout() does
+        failures = group.exceptions
+    for failure in failures:  # what broadcast() logs when it does not raise
+        cause = failure.__cause__
+        if cause is None:  # "sending a fragmented message"
+            logger.warning("skipped broadcast: %s", failure)
+        else:
+            logger.warning(
+                "skipped broadcast: failed to write message: %s",
+                traceback.format_exception_only(cause)[0].strip(),
+            )
+    # Which connections failed is not reported: each one counts as an unmasked frame.
+    result.sent = len(ready) - len(failures)
+    result.written = written - len(failures) * _frame_size(payload, False)
+    return result
+
+
+Fanout = Callable[..., FanoutResult]
+
+
+def _select(missing: list[str]) -> tuple[str, Fanout]:
+    """``(IMPLEMENTATION, fanout)`` given :func:`missing_internals`'s answer; warns if any."""
+    if not missing:
+        return "direct", _direct_fanout
+    logger.warning(
+        "websockets %s lacks internals fanout() uses (%s): fanout falls back to "
+        "websockets.broadcast() (slower, still correct)",
+        websockets.__version__,
+        ", ".join(missing),
+    )
+    return "broadcast", _broadcast_fanout
+
+
+IMPLEMENTATION, fanout = _select(missing_internals())
+"""``fanout(connections, message, *, backlog_limit=None) -> FanoutResult``: see the module."""

@@ -11,19 +11,47 @@ longer run. So every server gets a loop of its own, on a thread of its own::
 
 The thread runs ``asyncio.run()``, so stopping it cancels whatever tasks are left and shuts
 down async generators and the default executor, exactly as a script would.
+
+Nothing the loop reports goes to stderr, where a notebook would show it in whatever cell runs
+next: the loop's exception handler ("Exception in callback", "Task exception was never
+retrieved", ...) logs through ``logging.getLogger("workshop_lib.runner")`` instead. And the
+loop keeps a strong reference to every task made through this API (:meth:`LoopThread.submit`,
+:meth:`LoopThread.spawn`) until it is done, since asyncio itself only keeps a weak one: a
+fire-and-forget task can otherwise be garbage-collected in the middle of its work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread"]
 
+logger = logging.getLogger("workshop_lib.runner")
+
 T = TypeVar("T")
+
+
+def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception handler for ``loop.set_exception_handler()``: asyncio's default handler's
+    message, logged at ERROR through ``workshop_lib.runner`` instead of ``asyncio``."""
+    message = context.get("message") or "Unhandled exception in event loop"
+    exception = context.get("exception")
+    details = [
+        f"{key}: {value!r}"
+        for key, value in sorted(context.items())
+        if key not in ("message", "exception")  # the exception: exc_info, with its traceback
+    ]
+    exc_info = (
+        (type(exception), exception, exception.__traceback__)
+        if isinstance(exception, BaseException)
+        else None
+    )
+    logger.error("%s", "\n".join([message, *details]), exc_info=exc_info)
 
 
 class LoopThread:
@@ -38,6 +66,7 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()  # strong references until done
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -64,14 +93,65 @@ class LoopThread:
         asyncio.run(self._serve_until_stopped())
 
     async def _serve_until_stopped(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(log_loop_exception)
+        self._loop = loop
         self._stopping = asyncio.Event()
         self._ready.set()
         await self._stopping.wait()
+        # The leftovers, cancelled and awaited here rather than by asyncio.run()'s sweep.
+        while self._tasks:
+            leftovers = list(self._tasks)
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _kept(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``await coro``, with the task running it kept until done."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._keep(task)
+        return await coro
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the loop from any other thread; return its future."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Schedule ``coro`` on the loop from any other thread; return its future.
+
+        The task is kept until done even if the caller drops the future.
+        """
+        if not asyncio.iscoroutine(coro):
+            raise TypeError("A coroutine object is required")
+        return asyncio.run_coroutine_threadsafe(self._kept(coro), self.loop)
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
+    ) -> asyncio.Task[Any]:
+        """Start ``coro`` as a fire-and-forget task; call it on the loop's own thread.
+
+        The loop keeps the task until it is done (asyncio only keeps a weak reference), logs
+        its exception if it fails, and cancels and awaits it at :meth:`stop` if still running.
+        """
+        if threading.current_thread() is not self._thread:
+            coro.close()
+            raise RuntimeError("LoopThread.spawn() is for the loop's own thread; use submit()")
+        task = self.loop.create_task(coro, name=name)
+        self._keep(task)
+        task.add_done_callback(self._report)
+        return task
+
+    def _report(self, task: asyncio.Task[Any]) -> None:
+        """Log a spawned task's failure now: nobody awaits it, so nobody else would."""
+        if not task.cancelled() and (exception := task.exception()) is not None:
+            task.get_loop().call_exception_handler(
+                {
+                    "message": f"Spawned task {task.get_name()!r} failed",
+                    "exception": exception,
+                    "task": task,
+                }
+            )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
         """Run ``coro`` on the loop and wait for its result (exceptions are re-raised here).
