@@ -37,3 +37,10 @@ def in_the_room(room, monkeypatch) -> WorkshopServer:
     monkeypatch.setenv("WORKSHOP_SERVER", room.http_url)
     monkeypatch.setenv("WORKSHOP_TOKEN", ROOM_TOKEN)
     return room
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first, browser tests last: a failure shows within a minute, and no fast
+    test runs while Playwright's session loop is running in this thread (asyncio.run()
+    refuses to start there)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))  # a stable sort
