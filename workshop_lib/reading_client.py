@@ -9,8 +9,13 @@ event to :meth:`ReadingClient.handle`, while the notebook's thread sends::
         def handle(self, event):
             print(event["type"])
 
-    with Printer(url) as client:
+    with Printer(url) as client:      # connected, greeted (on_open) and reading
         client.send_event({"type": "ball.kick", "dx": 1, "dy": 0})
+
+The constructor returns a started client: once every ``__init__`` in the class chain has
+run, :meth:`ReadingClient.start` connects, runs :meth:`~ReadingClient.on_open` and starts
+the reader thread. ``Printer(url, start=False)`` returns it unstarted, for a caller that
+must set something up first; it then calls ``client.start()`` itself, once.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import json
 import logging
 import threading
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
@@ -38,15 +43,43 @@ logger = logging.getLogger("workshop_lib.client")
 # Closes after which a reconnect would be refused for the same reason (protocol.NO_RETRY).
 FINAL_CLOSE_CODES = NO_RETRY
 
+_Client = TypeVar("_Client", bound="ReadingClient")
 
-class ReadingClient:
-    """Opens a connection to ``url``; :meth:`start_reading` starts the reader thread.
+
+class _StartsWhenBuilt(type):
+    """Calls ``start()`` on a new client after the whole ``__init__`` chain has run.
+
+    Why a metaclass: ``type.__call__`` runs ``__init__`` (every ``super().__init__`` in it
+    included) and only then returns, so this is the one place that knows an object is fully
+    built, whatever the depth of the subclassing (ReadingClient, ChatClient, ChatBot...).
+    Starting from a base ``__init__`` ran the subclass's ``on_open`` on an object whose
+    ``__init__`` had not finished; an ``__init_subclass__`` wrapper around each ``__init__``
+    would need a depth counter to find the outermost one; a ``start=True`` parameter would
+    have to be passed down by every subclass, and one that forgets starts too early. The
+    cost: a ReadingClient cannot also derive from a class with another metaclass (the
+    widgets hold a client instead of being one).
+    """
+
+    def __call__(cls: type[_Client], *args: Any, start: bool = True, **kwargs: Any) -> _Client:
+        client = type.__call__(cls, *args, **kwargs)
+        if start:
+            client.start()
+        return client
+
+
+class ReadingClient(metaclass=_StartsWhenBuilt):
+    """A client of ``url`` whose reader thread hands each event to :meth:`handle`.
 
     ``token``: sent as ``Authorization: Bearer ...`` to a server that asks for one.
     ``reconnect``: when the connection drops (the server restarts, the network blips), the
     reader thread connects again after a backoff (:func:`~workshop_lib.backoff.backoff_delays`)
     and :meth:`on_open` runs again on the new connection, so a chat member rejoins.
+
+    ``__init__`` only stores settings; :meth:`start` (called for you once the object is
+    built, see :class:`_StartsWhenBuilt`) connects. ``thread_name`` names the reader thread.
     """
+
+    thread_name = "reading-client"
 
     def __init__(
         self,
@@ -62,8 +95,55 @@ class ReadingClient:
         self.reconnect = reconnect
         self.reconnects = 0  # how many times the connection was restored
         self._closing = threading.Event()
-        self._exit_stack, self._websocket = self._open()
+        # Guards the connection's swap (reader thread, in _reopen) against close() (any
+        # thread): under it, either the new connection is kept and close() closes it, or
+        # close() came first and the reader closes the new connection itself.
+        self._lock = threading.Lock()
+        self._started = False
+        self._exit_stack = ExitStack()  # the `with` of the current connection
+        self._websocket: ClientConnection | None = None
+        self._pending: ClientConnection | None = None  # opened, being greeted by on_open
         self._reader: threading.Thread | None = None
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def start(self: _Client) -> _Client:
+        """Connect, run :meth:`on_open`, then read on a daemon thread; once per client."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError(
+                    f"{type(self).__name__}.start() was already called: a client starts once "
+                    "(the constructor starts it unless given start=False)"
+                )
+            if self._closing.is_set():
+                raise RuntimeError(f"{type(self).__name__} was closed before it started")
+            self._started = True
+        try:
+            stack, websocket = self._open()
+        except BaseException:
+            with self._lock:
+                self._started = False  # nothing is running: start() may be tried again
+            raise
+        with self._lock:
+            closed_meanwhile = self._closing.is_set()
+            if not closed_meanwhile:
+                self._exit_stack, self._websocket = stack, websocket
+        if closed_meanwhile:  # close() ran on another thread during on_open
+            stack.close()
+            raise RuntimeError(f"{type(self).__name__} was closed while it started")
+        self._reader = threading.Thread(target=self._read, name=self.thread_name, daemon=True)
+        self._reader.start()
+        return self
+
+    def start_reading(self, name: str) -> None:
+        """Name the reader thread (older subclasses call this in ``__init__``).
+
+        Reading itself starts in :meth:`start`, after ``__init__``; set ``thread_name``
+        instead in new code.
+        """
+        if self._started:
+            raise RuntimeError("start_reading() names the reader before start(); it is too late")
+        self.thread_name = name
 
     def _open(self) -> tuple[ExitStack, ClientConnection]:
         """A new connection, greeted by :meth:`on_open`, inside the ``with`` that closes it."""
@@ -71,28 +151,38 @@ class ReadingClient:
             websocket = stack.enter_context(
                 connect(self.url, open_timeout=self.timeout, additional_headers=bearer(self.token))
             )
-            self.on_open(websocket)
+            with self._lock:
+                self._pending = websocket  # close() may end the greeting early
+            try:
+                if self._closing.is_set():
+                    raise ConnectionClosedOK(None, None)  # closed while connecting
+                self.on_open(websocket)
+            finally:
+                with self._lock:
+                    self._pending = None
             return stack.pop_all(), websocket  # an exception above closes it at once
 
     def on_open(self, websocket: ClientConnection) -> None:
-        """Runs on each new connection before reading starts; subclasses greet the server."""
+        """Runs on each new connection before reading starts; subclasses greet the server.
 
-    def start_reading(self, name: str) -> None:
-        """Read every message on a daemon thread called ``name``, until the connection ends."""
-        self._reader = threading.Thread(target=self._read, name=name, daemon=True)
-        self._reader.start()
+        The object is fully built by then (every ``__init__`` has run).
+        """
+
+    # -- reading --------------------------------------------------------------------------------
 
     def _read(self) -> None:
         while True:
+            websocket = self._websocket
+            assert websocket is not None  # start() set it before starting this thread
             try:
-                for message in self._websocket:
+                for message in websocket:
                     self.handle(json.loads(message))
             except ConnectionClosed:
                 pass  # close(), or the server went away
             if (
                 self._closing.is_set()
                 or not self.reconnect
-                or self._websocket.close_code in FINAL_CLOSE_CODES
+                or websocket.close_code in FINAL_CLOSE_CODES
                 or not self._reopen()
             ):
                 return  # the thread ends
@@ -107,8 +197,16 @@ class ReadingClient:
             except (OSError, TimeoutError, WebSocketException) as exc:
                 logger.info("reconnecting to %s: %s", self.url, exc)
                 continue
-            self._exit_stack.close()  # the old connection's `with`: it is closed already
-            self._exit_stack, self._websocket = stack, websocket
+            with self._lock:
+                closed_meanwhile = self._closing.is_set()
+                if not closed_meanwhile:
+                    old, self._exit_stack, self._websocket = self._exit_stack, stack, websocket
+            if closed_meanwhile:
+                # close() has already closed the connection it saw: this newer one is ours
+                # to close, or it would stay open with nobody reading it.
+                stack.close()
+                return False
+            old.close()  # the old connection's `with`: it is closed already
             self.reconnects += 1
             logger.info("reconnected to %s", self.url)
             return True
@@ -120,6 +218,8 @@ class ReadingClient:
 
     def send_event(self, event: Event) -> None:
         """Send one event as JSON text (safe from any thread but the reader's)."""
+        if self._websocket is None:
+            raise RuntimeError(f"{type(self).__name__} is not started: call start() first")
         self._websocket.send(json.dumps(event))
 
     @property
@@ -128,22 +228,33 @@ class ReadingClient:
         return (
             self._reader is not None
             and self._reader.is_alive()
+            and self._websocket is not None
             and self._websocket.protocol.state is State.OPEN
         )
 
     @property
     def close_code(self) -> int | None:
-        """How the connection ended (None while it is open)."""
-        return self._websocket.close_code
+        """How the connection ended (None while it is open, or before it opened)."""
+        return None if self._websocket is None else self._websocket.close_code
+
+    # -- closing --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (closing handshake included) and end the reader thread."""
-        self._closing.set()
-        self._exit_stack.close()
-        if self._reader is not None:
-            self._reader.join(5)
+        """Close the connection (closing handshake included) and end the reader thread.
 
-    def __enter__(self) -> ReadingClient:
+        Safe to call more than once, from any thread, also while the reader reconnects.
+        """
+        self._closing.set()
+        with self._lock:  # after this, no new connection is kept (see _reopen)
+            stack, pending = self._exit_stack, self._pending
+        if pending is not None:
+            pending.close()  # a greeting in progress ends now; _open gives that connection up
+        stack.close()
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(self.timeout + 5)  # enough for an open_timeout, then a close
+
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

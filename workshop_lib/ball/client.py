@@ -31,7 +31,10 @@ class BallClient(ReadingClient):
     """Connects to ``/ball``, reads every frame on a background thread, keeps the latest.
 
     Usage: ``with BallClient(url) as ball: ball.wait_for_frame(); ball.latest``.
+    The constructor returns it connected and reading (see :mod:`workshop_lib.reading_client`).
     """
+
+    thread_name = "ball-client"
 
     def __init__(
         self,
@@ -49,7 +52,6 @@ class BallClient(ReadingClient):
         self._recent: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
         self._first = threading.Event()
-        self.start_reading("ball-client")
 
     def handle(self, event: Event) -> None:
         """Keep the newest frame and the last second's arrivals; collect errors."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 
 from websockets.sync.client import ClientConnection
@@ -32,6 +33,11 @@ class ChatClient(ReadingClient):
 
     Usage: ``with ChatClient(url, "ada") as ada: ada.send("hi")``.
     ``you`` is the name the server gave (``"ada 2"`` if "ada" was taken).
+
+    With ``reconnect=True`` it rejoins after a drop, and each welcome's history is merged
+    into what it has by message id: ``messages`` holds every message once, those said while
+    it was away included. A restarted server is a new room whose ids start at 1 again; the
+    welcome's ``room`` tells it apart, and its messages follow the old room's.
     """
 
     def __init__(
@@ -44,15 +50,24 @@ class ChatClient(ReadingClient):
         token: str | None = None,
         reconnect: bool = False,
     ) -> None:
+        super().__init__(url, timeout, token=token, reconnect=reconnect)
+        self.thread_name = f"chat-{name}"
         self.on_event = on_event
         self.you = name  # until the welcome says otherwise
         self.users: list[str] = []
-        self.history: list[Event] = []  # what was said before we (last) came
-        self.messages: list[Event] = []  # history, then every new message
-        self.events: list[Event] = []  # everything received after the welcome, in order
+        self.history: list[Event] = []  # the last welcome's: what was said before we came
+        self.messages: list[Event] = []  # every message once: histories merged, then new ones
+        self.events: list[Event] = []  # everything received after a welcome, as it came
+        # What a chat window shows, in order: each message once, joined/left/error lines,
+        # and a notice when the server turned out to be a new room.
+        self.timeline: list[Event] = []
         self.errors: list[Event] = []
-        super().__init__(url, timeout, token=token, reconnect=reconnect)
-        self.start_reading(f"chat-{self.you}")
+        self.room: str | None = None  # the room instance of the last welcome
+        self._seen: set[int] = set()  # ids of the messages kept from that room
+        # on_open (a welcome) and handle() both run on the reader thread, but the first
+        # welcome comes on the thread that starts the client: the lock keeps each update
+        # whole for anyone reading the lists meanwhile.
+        self._state = threading.Lock()
 
     def on_open(self, websocket: ClientConnection) -> None:
         """Join (again, after a reconnect: under the name the room gave us)."""
@@ -60,24 +75,51 @@ class ChatClient(ReadingClient):
         welcome = json.loads(websocket.recv(timeout=self.timeout))
         if welcome.get("type") != "chat.welcome":
             raise ValueError(f"the server refused to let {self.you!r} join: {welcome}")
-        self.you = welcome["you"]
-        self.users = list(welcome["users"])
-        self.history = list(welcome["history"])
-        if not self.messages:
-            self.messages = list(self.history)
+        self._welcome(welcome)
+
+    def _welcome(self, welcome: Event) -> None:
+        """Take a welcome's name, users and history: add only the messages not kept yet."""
+        history = list(welcome["history"])
+        room = welcome.get("room")
+        with self._state:
+            self.you = welcome["you"]
+            self.users = list(welcome["users"])
+            self.history = history
+            if room != self.room:
+                if self.room is not None:  # not our first welcome: the server restarted
+                    self.timeline.append(
+                        {
+                            "type": "notice",
+                            "message": "The server was restarted: this is a new room.",
+                        }
+                    )
+                # A new room numbers from 1 again: its ids say nothing about what we kept.
+                self.room, self._seen = room, set()
+            missed = [m for m in history if m["id"] not in self._seen]
+            for message in sorted(missed, key=lambda m: m["id"]):
+                self._keep(message)
+
+    def _keep(self, message: Event) -> None:
+        self._seen.add(message["id"])
+        self.messages.append(message)
+        self.timeline.append(message)
 
     def handle(self, event: Event) -> None:
         """Update users, messages and errors, then call ``on_event`` (reader thread)."""
-        self.events.append(event)
         kind = event.get("type")
-        if kind == "chat.message":
-            self.messages.append(event)
-        elif kind == "chat.joined" and event["name"] not in self.users:
-            self.users.append(event["name"])
-        elif kind == "chat.left" and event["name"] in self.users:
-            self.users.remove(event["name"])
-        elif kind == "error":
-            self.errors.append(event)
+        with self._state:
+            self.events.append(event)
+            if kind == "chat.message":
+                if event.get("id") not in self._seen:
+                    self._keep(event)
+            elif kind in ("chat.joined", "chat.left", "error"):
+                self.timeline.append(event)
+                if kind == "chat.joined" and event["name"] not in self.users:
+                    self.users.append(event["name"])
+                elif kind == "chat.left" and event["name"] in self.users:
+                    self.users.remove(event["name"])
+                elif kind == "error":
+                    self.errors.append(event)
         if self.on_event is not None:
             try:
                 self.on_event(event)

@@ -12,6 +12,7 @@ bucket.take(now)                    # False once the client sends too fast
 from __future__ import annotations
 
 import itertools
+import secrets
 import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class Room:
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     users: list[str] = field(default_factory=list)  # in the order they joined
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Names this room instance in each welcome: a restarted server is a new Room whose ids
+    # start at 1 again, and a rejoining client must not take its messages for ones it has.
+    instance: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def join(self, wanted: object) -> str:
         """Add a user; returns the name given, with a number added if it was taken."""
@@ -101,6 +105,7 @@ class Room:
             "you": name,
             "users": list(self.users),
             "history": list(self.history),
+            "room": self.instance,
         }
 
 

@@ -11,6 +11,7 @@ user wrote is escaped: text is shown as text, never as markup.
 from __future__ import annotations
 
 import html
+import threading
 from datetime import datetime
 
 import ipywidgets as widgets
@@ -35,10 +36,13 @@ class ChatWidget(widgets.VBox):
         self.send_button = widgets.Button(description="Send", button_style="primary")
         self.send_button.add_class("workshop-chat-send")
         self.send_button.on_click(lambda _b: self.send(self.text.value))
-        self.client = ChatClient(url, name, token=token, reconnect=True)
-        # Set after the constructor returns: the reader thread may already be delivering,
-        # and whatever it delivered first is drawn by the _render() at the end of __init__.
+        # Renders run on the reader thread and on this one: each draws the client's state as
+        # it is when it holds the lock, so the last one drawn is never older than the other.
+        self._render_lock = threading.Lock()
+        # Unstarted until on_event is set, so no event comes before the widget listens.
+        self.client = ChatClient(url, name, token=token, reconnect=True, start=False)
         self.client.on_event = lambda _event: self._render()
+        self.client.start()
         title = widgets.HTML(
             f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code> (newest first)"
         )
@@ -59,20 +63,24 @@ class ChatWidget(widgets.VBox):
             self.text.value = ""
 
     def _render(self) -> None:
-        shown = [*self.client.history, *self.client.events][-self.shown :]
-        # Newest first: re-rendering resets the scroll position, so the newest lines must
-        # be where the eye already is.
-        body = "".join(_row(event) for event in reversed(shown))
-        self.log_html.value = (
-            '<ul style="list-style:none;padding:0;margin:0;width:32em;max-height:18em;'
-            f'overflow:auto;overflow-wrap:anywhere">{body or "<li><i>No messages yet.</i></li>"}'
-            "</ul>"
-        )
-        users = "".join(f"<li>{html.escape(u)}</li>" for u in self.client.users)
-        self.users_html.value = (
-            f'<div style="margin-left:1em"><b>Here ({len(self.client.users)})</b>'
-            f'<ul style="padding-left:1.2em;margin:0">{users}</ul></div>'
-        )
+        with self._render_lock:
+            # The client's one timeline: each message once (a rejoin's history is merged by
+            # id), with the joined/left/error lines where they came.
+            shown = self.client.timeline[-self.shown :]
+            here = list(self.client.users)
+            # Newest first: re-rendering resets the scroll position, so the newest lines
+            # must be where the eye already is.
+            body = "".join(_row(event) for event in reversed(shown))
+            body = body or "<li><i>No messages yet.</i></li>"
+            self.log_html.value = (
+                '<ul style="list-style:none;padding:0;margin:0;width:32em;max-height:18em;'
+                f'overflow:auto;overflow-wrap:anywhere">{body}</ul>'
+            )
+            users = "".join(f"<li>{html.escape(u)}</li>" for u in here)
+            self.users_html.value = (
+                f'<div style="margin-left:1em"><b>Here ({len(here)})</b>'
+                f'<ul style="padding-left:1.2em;margin:0">{users}</ul></div>'
+            )
 
     def close(self) -> None:
         """Leave the room and close the widgets."""
@@ -93,4 +101,6 @@ def _row(event: Event) -> str:
         return f'<li data-kind="{verb}"><i>{html.escape(event["name"])} {verb}</i></li>'
     if kind == "error":
         return f'<li data-kind="error" style="color:#cf222e">{html.escape(event["message"])}</li>'
+    if kind == "notice":
+        return f'<li data-kind="notice"><i>{html.escape(event["message"])}</i></li>'
     return ""
