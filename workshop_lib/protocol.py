@@ -32,6 +32,7 @@ __all__ = [
     "parse_event",
 ]
 
+
 class Close(IntEnum):
     """The close codes this course's servers send, and what each means."""
 

@@ -5,17 +5,31 @@
 
 const STATS_EVERY_MS = 500;
 
-// Reconnect waits: 0.5 s doubling to 10 s, each ±20 %, as static/reconnect.js and
-// workshop_lib/backoff.py do (an anywidget module cannot import the browser client's files).
-function backoffDelay(attempt) {
-  return Math.min(10_000, 500 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+/**
+ * The wait before reconnect attempt `attempt` (0 first), in ms, by the course's rules.
+ *
+ * The rules come from the kernel as the `rules` trait (workshop_lib/protocol.py's
+ * client_rules()): an anywidget module cannot import the browser client's rules.js. The
+ * schedule is static/reconnect.js's, and tests/test_protocol_rules.py checks both against
+ * Python's backoff_delays(). Never longer than the cap, jitter included.
+ *
+ * @param {number} attempt
+ * @param {{first: number, factor: number, cap: number, jitter: number}} backoff - seconds
+ * @param {() => number} [random=Math.random]
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, backoff, random = Math.random) {
+  const cap = backoff.cap * 1000;
+  const exact = Math.min(cap, backoff.first * 1000 * backoff.factor ** Math.max(0, attempt));
+  return Math.round(Math.min(cap, exact * (1 + backoff.jitter * (2 * random() - 1))));
 }
-// Closes that a new connection would not mend (normal, policy, unauthorized, rate limited).
-const FINAL_CLOSE_CODES = new Set([1000, 1008, 4001, 4029]);
 
 /** @param {{ model: any, el: HTMLElement }} context */
 function render({ model, el }) {
   const size = model.get("size");
+  const rules = model.get("rules");
+  // Closes that a new connection would not mend (normal, policy, unauthorized, rate limited).
+  const noRetry = new Set(rules.noRetry);
   const canvas = document.createElement("canvas");
   canvas.width = size;
   canvas.height = size;
@@ -61,12 +75,12 @@ function render({ model, el }) {
       connected = false;
       if (closed) return;
       const why = `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
-      if (FINAL_CLOSE_CODES.has(event.code)) {
+      if (noRetry.has(event.code)) {
         closed = true;
         caption.textContent = `disconnected (${why}): run the cell again`;
       } else {
         // The server restarted or the network dropped: try again, politely.
-        const delay = backoffDelay(attempt++);
+        const delay = backoffDelay(attempt++, rules.backoff);
         caption.textContent = `disconnected (${why}); reconnecting in ${(delay / 1000).toFixed(1)} s…`;
         retry = setTimeout(connect, delay);
       }

@@ -22,6 +22,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
+from ..protocol import client_rules
 from .client import BallClient
 from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
 
@@ -44,9 +45,11 @@ class BallView(anywidget.AnyWidget):
     delay_ms = traitlets.Float(-1).tag(sync=True)
     tick = traitlets.Int(-1).tag(sync=True)
     connected = traitlets.Bool(False).tag(sync=True)
+    # No-retry close codes and the backoff, from protocol.py: the view cannot import rules.js.
+    rules = traitlets.Dict().tag(sync=True)
 
     def __init__(self, url: str, size: int = 320, *, token: str | None = None) -> None:
-        super().__init__(url=url, size=size, token=token or "")
+        super().__init__(url=url, size=size, token=token or "", rules=client_rules())
 
 
 class BallControls(widgets.VBox):

@@ -1,6 +1,6 @@
 """Lesson 01, the echo: every message comes back unchanged.
 
-    from workshop_lib.echo import EchoPanel, format_handshake
+from workshop_lib.echo import EchoPanel, format_handshake
 """
 
 from __future__ import annotations

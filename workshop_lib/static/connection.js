@@ -19,16 +19,18 @@
 
 import { forgetServerAuth, forgetToken, serverAuth, storedToken } from "./auth.js";
 import { backoffDelay, countdown } from "./reconnect.js";
+import { CLOSE, NO_RETRY } from "./rules.js";
 import { describeClose, wsUrl } from "./socket.js";
 
 /** The close code of a missing or wrong token (workshop_lib/auth.py). */
-export const UNAUTHORIZED = 4001;
+export const UNAUTHORIZED = CLOSE.UNAUTHORIZED;
 
 /**
- * Closes after which trying again at once would only repeat the problem: the server decided
- * to drop this client (1008 could not keep up, 4001 not allowed in, 4029 flooding).
+ * Closes after which trying again would only repeat the problem: a normal close (1000), or
+ * the server decided to drop this client (1008 could not keep up, 4001 not allowed in, 4029
+ * flooding). The set is the course's (rules.js, from workshop_lib/protocol.py).
  */
-export const NO_RETRY = new Set([1008, UNAUTHORIZED, 4029]);
+export { NO_RETRY };
 
 const READY_TIMEOUT_MS = 10_000; // connected and authenticated by then, or it counts as lost
 

@@ -5,6 +5,8 @@
 // again. Doubling the wait spreads the attempts out over time, and a random ±20% spreads
 // pages that lost their connection at the same instant.
 
+import { RULES } from "./rules.js";
+
 /**
  * How long to wait before reconnect attempt number `attempt` (0 for the first retry).
  *
@@ -12,7 +14,10 @@
  *
  * @param {number} attempt - retries already made since the connection was last good
  * @param {object} [options]
+ * The defaults are the course's rules (rules.js, from workshop_lib/protocol.py's BACKOFF).
+ *
  * @param {number} [options.base=500] - the first wait, in ms
+ * @param {number} [options.factor=2] - each wait is this many times the one before
  * @param {number} [options.max=10000] - no wait is longer than this, jitter included
  * @param {number} [options.jitter=0.2] - each wait is scaled by a random 1 ± jitter
  * @param {() => number} [options.random=Math.random] - a parameter for testing
@@ -20,9 +25,15 @@
  */
 export function backoffDelay(
   attempt,
-  { base = 500, max = 10_000, jitter = 0.2, random = Math.random } = {},
+  {
+    base = RULES.backoff.first * 1000,
+    factor = RULES.backoff.factor,
+    max = RULES.backoff.cap * 1000,
+    jitter = RULES.backoff.jitter,
+    random = Math.random,
+  } = {},
 ) {
-  const exact = Math.min(max, base * 2 ** Math.max(0, attempt));
+  const exact = Math.min(max, base * factor ** Math.max(0, attempt));
   return Math.round(Math.min(max, exact * (1 + jitter * (2 * random() - 1))));
 }
 
