@@ -201,6 +201,8 @@ async def _close(server: Server, app: App) -> None:
     await app.shutdown()
 
 
+# Two overloads tell type checkers that shared=False gives a WorkshopServer (with .app,
+# .run, .lesson); they must repeat the parameters, which is the repetition `duplicates` sees.
 @overload
 def start_server(
     port: int | None = None,

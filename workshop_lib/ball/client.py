@@ -36,6 +36,8 @@ class BallClient(ReadingClient):
 
     thread_name = "ball-client"
 
+    # ReadingClient's parameters, spelled out so that help(BallClient) and type checkers
+    # show them (a *args/**kwargs pass-through would hide them).
     def __init__(
         self,
         url: str,
