@@ -22,7 +22,7 @@ from workshop_lib.protocol import BACKOFF, NO_RETRY, Close, client_rules
 
 STATIC = ROOT / "workshop_lib" / "static"
 VIEW = ROOT / "workshop_lib" / "ball" / "view.js"
-RANDOMS = (0.0, 0.5, 0.999999)  # the jitter's two extremes and its middle
+RANDOMS = (0.0, 0.5, 1.0)  # the jitter's two extremes (-20 %, +20 %) and its middle
 ATTEMPTS = 9
 
 
