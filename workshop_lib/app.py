@@ -31,6 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from . import __version__
 from .auth import Guard, RedactFilter
@@ -76,6 +77,7 @@ class App:
         self.ping_interval = ping_interval
         self.lessons: dict[str, Lesson] = {}
         self.routes: dict[str, Handler] = {}
+        self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, JsonRoute] = {
             "/healthz": self._health,
@@ -96,6 +98,7 @@ class App:
                 raise ValueError(f"{lesson!r} wants {path}, which another route already serves")
         self.lessons[lesson.name] = lesson
         self.routes.update(lesson.websocket_routes())
+        self._owners.update(dict.fromkeys(lesson.websocket_routes(), lesson))
         self.json_routes.update(lesson.http_routes())
 
     def lesson(self, name: str) -> Lesson:
@@ -117,6 +120,7 @@ class App:
         if not path.startswith("/"):
             raise ValueError(f"a route is a path starting with '/', not {path!r}")
         self.routes[path] = handler
+        self._owners.pop(path, None)
 
     async def serve(self, host: str, port: int) -> Server:
         """Listen on ``host:port`` (0 picks a free port) and return the websockets server.
@@ -130,6 +134,7 @@ class App:
             host,
             port,
             process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
             max_size=self.max_size,
             # No permessage-deflate: the lessons' messages are small JSON events, which
             # deflate barely shrinks, while compressing each one once per client costs
@@ -167,7 +172,7 @@ class App:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if _wants_websocket(request):
-            refusal = self.guard.check_handshake(request)
+            refusal = self.guard.check_handshake(request, self._credential(request, path))
             if refusal is not None:
                 status, explanation = refusal
                 response = connection.respond(status, explanation)
@@ -242,13 +247,28 @@ class App:
 
     # -- WebSocket ------------------------------------------------------------------------------
 
+    def _credential(self, request: Request, path: str) -> str | None:
+        """The token the path's lesson found in the request outside ``Authorization``."""
+        owner = self._owners.get(path)
+        return owner.credential(request) if owner is not None else None
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        """The first subprotocol the path's lesson speaks and the client offered, if any."""
+        path = urlsplit(connection.request.path).path if connection.request else "/"
+        owner = self._owners.get(path)
+        spoken = owner.subprotocols if owner is not None else ()
+        return next((Subprotocol(p) for p in spoken if p in offered), None)
+
     async def _handle(self, connection: ServerConnection) -> None:
         path = urlsplit(connection.request.path).path if connection.request else "/"
         handler = self.routes[path]  # _process_request let only known paths through
         peer = _peer(connection)
-        if self.guard.needs_first_message(connection) and not await self.guard.authenticate(
-            connection
-        ):
+        credential = self._credential(connection.request, path) if connection.request else None
+        if self.guard.needs_first_message(
+            connection, credential
+        ) and not await self.guard.authenticate(connection):
             logger.warning("%s was refused on %s: no valid auth event", peer, path)
             return
         self.clients[path] += 1

@@ -110,8 +110,12 @@ class Guard:
 
     # -- at the handshake -------------------------------------------------------------------
 
-    def check_handshake(self, request: Request) -> Refusal | None:
-        """Why this upgrade request must be refused, or None to let it through."""
+    def check_handshake(self, request: Request, credential: str | None = None) -> Refusal | None:
+        """Why this upgrade request must be refused, or None to let it through.
+
+        ``credential``: a token the lesson found elsewhere in the request (an ``api-key``
+        header, a subprotocol), checked like the header's when no ``Authorization`` came.
+        """
         query = parse_qs(urlsplit(request.path).query)
         if "token" in query or "access_token" in query:
             return (
@@ -128,6 +132,10 @@ class Guard:
                 "serves, or start the server with origins=[...] to allow another site.\n",
             )
         header = request.headers.get("Authorization")
+        if self.token is not None and header is None and credential is not None:
+            if tokens_match(credential, self.token):
+                return None
+            return (http.HTTPStatus.UNAUTHORIZED, "Wrong token (API key).\n")
         if self.token is not None and header is None and origin is None:
             return (
                 http.HTTPStatus.UNAUTHORIZED,
@@ -155,11 +163,18 @@ class Guard:
         # by DNS rebinding (a name of the attacker's that resolves to 127.0.0.1).
         return not self.loopback and host is not None and parts.netloc == host.lower()
 
-    def needs_first_message(self, connection: ServerConnection) -> bool:
-        """True if this client must still authenticate (a token is set, and no header came)."""
+    def needs_first_message(
+        self, connection: ServerConnection, credential: str | None = None
+    ) -> bool:
+        """True if this client must still authenticate (a token is set, and none came yet).
+
+        ``credential``: what the lesson found in the handshake (checked there already).
+        """
         request = connection.request
-        return self.token is not None and (
-            request is None or "Authorization" not in request.headers
+        return (
+            self.token is not None
+            and credential is None
+            and (request is None or "Authorization" not in request.headers)
         )
 
     # -- after the handshake ----------------------------------------------------------------

@@ -15,6 +15,11 @@ one touches no core file: write a subclass in the lesson's own folder and add it
             async for message in websocket:
                 await websocket.send(message.upper())
 
+A lesson whose clients log in their own way (a header other than ``Authorization``, a
+subprotocol) says where in ``credential()``; the core still compares it with the server's
+token, so no lesson handles a secret. ``subprotocols`` names the WebSocket subprotocols it
+speaks: the handshake selects the first one a client offers.
+
 ``start()`` and ``stop()`` run on the server's loop (a ticker is started there);
 ``stats()`` is read on the loop too, for ``/api/stats``, so it may read the lesson's state
 without locks.
@@ -26,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request
 
 __all__ = ["Handler", "JsonRoute", "Lesson", "Page"]
 
@@ -58,6 +64,9 @@ class Lesson:
     pages: tuple[Page, ...] = ()
     """The browser client's pages for this lesson, in the order of the navigation bar."""
 
+    subprotocols: tuple[str, ...] = ()
+    """WebSocket subprotocols its clients may offer, in order of preference."""
+
     def websocket_routes(self) -> Mapping[str, Handler]:
         """WebSocket paths this lesson serves, e.g. ``{"/ball": self.handler}``."""
         return {}
@@ -65,6 +74,14 @@ class Lesson:
     def http_routes(self) -> Mapping[str, JsonRoute]:
         """Plain HTTP JSON endpoints, e.g. ``{"/api/ball": self.snapshot}``."""
         return {}
+
+    def credential(self, request: Request) -> str | None:
+        """The token a handshake carries outside ``Authorization: Bearer``, or None.
+
+        The core reads the ``Authorization`` header itself; override this only for clients
+        that send their key elsewhere. The core checks what it returns against the token.
+        """
+        return None
 
     async def start(self) -> None:
         """Start background work (on the server's loop, before the first client)."""
