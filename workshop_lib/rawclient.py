@@ -6,6 +6,9 @@ UTF-8, an unmasked frame) and the tests use it to prove the server answers well:
     stalled = RawClient("127.0.0.1", server.port, "/ball", receive_buffer=4096)
     ...                      # it completed the handshake and will never read a byte
     stalled.vanish()         # drop the TCP connection without a closing handshake
+
+What it receives is read with websockets' own Sans-I/O frame parser, never by searching
+bytes: a ping's random payload or a JSON text can hold any byte, the close opcode's too.
 """
 
 from __future__ import annotations
@@ -14,14 +17,22 @@ import base64
 import os
 import socket
 import struct
+from collections.abc import Generator
+from typing import TypeVar
 
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
+from websockets.streams import StreamReader
 
 __all__ = ["RawClient"]
 
+T = TypeVar("T")
+
 
 class RawClient:
-    """Does the opening handshake by hand on a plain socket, then sends arbitrary frames."""
+    """Does the opening handshake by hand on a plain socket, then sends arbitrary frames.
+
+    ``response`` is the server's handshake response, as bytes.
+    """
 
     def __init__(
         self, host: str, port: int, path: str = "/echo", receive_buffer: int | None = None
@@ -37,6 +48,8 @@ class RawClient:
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
+        # The bytes after the response's head are already frames: they go to the parser.
+        self._reader = StreamReader()
         self.response = self._read_headers()
 
     def _read_headers(self) -> bytes:
@@ -46,28 +59,50 @@ class RawClient:
             if not chunk:
                 break
             data += chunk
-        return data
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        self._reader.feed_data(rest)
+        return head + separator
 
     def send_frame(self, opcode: Opcode, payload: bytes) -> None:
         """Send one masked frame, whatever it holds."""
         self.sock.sendall(Frame(opcode, payload).serialize(mask=True, extensions=[]))
 
+    def read_frame(self) -> Frame | None:
+        """The server's next frame (text, binary, ping, close, ...); None once the
+        connection ended (or nothing came within the socket's 5 s timeout)."""
+        return self._drive(self._parse_frame())
+
     def close_code(self) -> int | None:
-        """Read until the server's close frame and return its code (None if none came)."""
-        data = b""
-        while True:
-            try:
-                chunk = self.sock.recv(4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        # A close frame from a server: 0x88, length, then the 2-byte code.
-        at = data.find(b"\x88")
-        if at < 0 or len(data) < at + 4:
+        """Read frames until the server's close frame and return its code (None if the
+        connection ended without one)."""
+        while (frame := self.read_frame()) is not None:
+            if frame.opcode is Opcode.CLOSE:
+                return Close.parse(frame.data).code
+        return None
+
+    def _parse_frame(self) -> Generator[None, None, Frame | None]:
+        try:
+            # Server frames are unmasked; no size limit: this client wants to see anything.
+            return (yield from Frame.parse(self._reader.read_exact, mask=False))
+        except EOFError:
             return None
-        return int.from_bytes(data[at + 2 : at + 4], "big")
+
+    def _drive(self, parser: Generator[None, None, T]) -> T:
+        """Run a Sans-I/O parser, feeding it from the socket whenever it wants more bytes."""
+        try:
+            next(parser)
+            while True:
+                try:
+                    chunk = self.sock.recv(65536)
+                except OSError:  # a timeout or a reset: no more bytes will come
+                    chunk = b""
+                if chunk:
+                    self._reader.feed_data(chunk)
+                else:
+                    self._reader.feed_eof()
+                parser.send(None)
+        except StopIteration as done:
+            return done.value
 
     def vanish(self) -> None:
         """Drop the TCP connection without a closing handshake, like a laptop lid closing."""
