@@ -23,6 +23,7 @@ _REGISTRY: dict[str, str] = {
     "echo": "workshop_lib.echo.server:EchoLesson",
     "ball": "workshop_lib.ball.server:BallLesson",
     "chat": "workshop_lib.chat.server:ChatLesson",
+    "realtime": "workshop_lib.realtime.server:RealtimeLesson",
 }
 
 

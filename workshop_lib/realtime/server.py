@@ -1,0 +1,178 @@
+"""Lesson 05 on the network: a local, text-first server that speaks the Realtime API.
+
+The official ``openai`` SDK connects to it unmodified, at the paths the real services use::
+
+    AsyncOpenAI(api_key=..., websocket_base_url="ws://HOST:PORT/v1")       # /v1/realtime
+    AsyncAzureOpenAI(api_key=..., api_version=..., azure_deployment=...,
+                     websocket_base_url="ws://HOST:PORT/openai")           # /openai/realtime
+    AsyncOpenAI(..., websocket_base_url="ws://HOST:PORT/openai/v1")        # Azure's v1 form
+
+It takes the key where the real service does: ``Authorization: Bearer`` (read by the core),
+Azure's ``api-key`` header, or, for a browser, the subprotocols ``realtime`` and
+``openai-insecure-api-key.<key>``. On a server with a token the key is the token; a local
+server without one takes any key. Settings::
+
+    start_server(lessons=default_lessons(realtime={"responder": my_function, "delay": 0}))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request
+
+# The chat's token bucket: the same rule (a burst, then a rate), counted per connection.
+from ..chat.model import TokenBucket
+from ..lesson import Handler, Lesson, Page
+from ..protocol import Close
+from .events import Event, RealtimeError
+from .responder import Responder, echo_responder
+from .session import Counts, RealtimeSession
+
+__all__ = ["KEY_SUBPROTOCOL", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
+
+logger = logging.getLogger("workshop_lib.realtime")
+
+# Where the SDKs dial: OpenAI's GA path, Azure's classic and v1 paths.
+PATHS = ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime")
+SUBPROTOCOL = "realtime"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."  # a browser's key, as the real API takes it
+
+
+class RealtimeLesson(Lesson):
+    """Realtime sessions at :data:`PATHS`, answered by ``responder``.
+
+    ``delay``: seconds between deltas. ``burst`` and ``rate``: each connection's events
+    (a burst, then per second); ``strikes`` refused events in a row close it with 4029.
+    """
+
+    name = "realtime"
+    pages = (Page("realtime", "Realtime", "realtime.js"),)
+    subprotocols = (SUBPROTOCOL,)
+
+    def __init__(
+        self,
+        responder: Responder = echo_responder,
+        *,
+        delay: float = 0.05,
+        model: str = "workshop-local",
+        burst: float = 50,
+        rate: float = 20,
+        strikes: int = 50,
+        threads: int = 16,
+    ) -> None:
+        self.responder = responder
+        self.delay = delay
+        self.model = model
+        self.burst, self.rate, self.strikes = burst, rate, strikes
+        self.threads = threads
+        self.counts = Counts()
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- the plug-in ----------------------------------------------------------------------------
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        return dict.fromkeys(PATHS, self.handler)
+
+    def credential(self, request: Request) -> str | None:
+        """Azure's ``api-key`` header, or a browser's key subprotocol (Bearer: the core's)."""
+        keys = request.headers.get_all("api-key")
+        if keys:
+            return keys[0] if len(keys) == 1 else ""  # two keys: no key matches
+        for value in request.headers.get_all("Sec-WebSocket-Protocol"):
+            for offered in value.split(","):
+                offered = offered.strip()
+                if offered.startswith(KEY_SUBPROTOCOL):
+                    return offered.removeprefix(KEY_SUBPROTOCOL)
+        return None
+
+    async def start(self) -> None:
+        # Responders' own threads: a slow one queues here, not on asyncio's default pool
+        # that the rest of the server (and a learner's to_thread) shares.
+        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="responder")
+
+    async def stop(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def stats(self) -> dict[str, object]:
+        return asdict(self.counts) if self.counts.sessions_total else {}
+
+    # -- a connection ---------------------------------------------------------------------------
+
+    async def handler(self, websocket: ServerConnection) -> None:
+        """One Realtime session for as long as the client stays."""
+        if self._executor is None:  # a lesson used without start(): make its pool now
+            await self.start()
+        assert self._executor is not None
+        bucket = TokenBucket(self.burst, self.rate)
+        strikes = 0
+
+        async def send(event: Event) -> None:
+            await websocket.send(json.dumps(event, ensure_ascii=False))
+
+        def rate_limits() -> list[Event]:
+            remaining = max(0, int(bucket.tokens))
+            reset = (self.burst - bucket.tokens) / self.rate if self.rate else 0.0
+            return [
+                {
+                    "name": "requests",
+                    "limit": int(self.burst),
+                    "remaining": remaining,
+                    "reset_seconds": round(max(0.0, reset), 3),
+                }
+            ]
+
+        session = RealtimeSession(
+            send,
+            self.responder,
+            self._executor,
+            self.counts,
+            model=_model(websocket.request) or self.model,
+            delay=self.delay,
+            rate_limits=rate_limits,
+        )
+        self.counts.sessions += 1
+        self.counts.sessions_total += 1
+        try:
+            await session.open()
+            async for message in websocket:
+                if not bucket.take(time.monotonic()):
+                    strikes += 1
+                    self.counts.errors += 1
+                    error = RealtimeError(
+                        f"Rate limit reached: at most {self.rate:g} events a second "
+                        f"(bursts of {self.burst:g}). Slow down; this event was dropped.",
+                        code="rate_limit_exceeded",
+                        type="rate_limit_error",
+                    )
+                    await send(error.event())
+                    if strikes >= self.strikes:
+                        # In band first: a proxy in between may not pass the close code on.
+                        await websocket.close(Close.RATE_LIMITED, "too many events")
+                        return
+                    continue
+                strikes = 0
+                await session.handle(message)
+        finally:
+            self.counts.sessions -= 1
+            await session.close()
+
+
+def _model(request: Request | None) -> str | None:
+    """The model (or Azure deployment) the client asked for in the URL."""
+    if request is None:
+        return None
+    query = parse_qs(urlsplit(request.path).query)
+    for key in ("model", "deployment"):
+        if query.get(key):
+            return query[key][0][:100]
+    return None
