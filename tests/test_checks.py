@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import time
 from pathlib import Path
 
@@ -14,20 +15,26 @@ from workshop_lib.checks.echo import ECHO_DELAYS_MS, q1, q2
 SOLUTIONS = Path(__file__).resolve().parent.parent / "workshop_lib" / "checks" / "solutions"
 
 
-def load_solution(name: str, **names: object) -> dict[str, object]:
-    """Run a solution file as `%load` + run would, with the notebook's names defined."""
+def run_solution(name: str) -> CheckResult:
+    """Run a solution file as `%load` and Shift-Enter would right after a kernel restart:
+    in an empty namespace, so it must import everything it uses. Returns the value of its
+    last line, its own `qN.check(...)`, so each check runs once per test."""
     path = SOLUTIONS / name
-    namespace: dict[str, object] = dict(names)
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
+    tree = ast.parse(path.read_text(), str(path))
+    last = tree.body.pop()
+    assert isinstance(last, ast.Expr), f"{name} must end with its check"
+    namespace: dict[str, object] = {}
+    exec(compile(tree, str(path), "exec"), namespace)
+    result = eval(compile(ast.Expression(last.value), str(path), "eval"), namespace)
+    assert isinstance(result, CheckResult), f"{name}'s last line returned {result!r}"
+    return result
 
 
 # -- q1: the shout handler -------------------------------------------------------------------
 
 
 def test_q1_accepts_the_solution():
-    shout = load_solution("01_shout.py", q1=q1)["shout"]
-    result = q1.check(shout)
+    result = run_solution("01_shout.py")
     assert result.ok, result.message
 
 
@@ -98,8 +105,7 @@ def test_a_blank_mentioned_in_a_comment_or_a_string_is_not_a_blank():
 
 
 def test_q2_accepts_the_solution():
-    measure = load_solution("01_round_trips.py", q2=q2)["measure_round_trips"]
-    result = q2.check(measure)
+    result = run_solution("01_round_trips.py")
     assert result.ok, result.message
 
 

@@ -8,12 +8,12 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.test_checks import load_solution
+from tests.test_checks import run_solution
 from workshop_lib.checks.chat import q1, q2
 
 
 def test_q1_accepts_the_solution():
-    result = q1.check(load_solution("03_bot.py", q1=q1)["reply"])
+    result = run_solution("03_bot.py")
     assert result.ok, result.message
 
 
@@ -44,7 +44,7 @@ def test_q1_rejects_wrong_replies(answer, says):
 
 
 def test_q2_accepts_the_solution():
-    result = q2.check(load_solution("03_count_messages.py", q2=q2)["count_messages"])
+    result = run_solution("03_count_messages.py")
     assert result.ok, result.message
 
 

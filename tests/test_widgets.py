@@ -6,6 +6,7 @@ Whether JupyterLab renders them is proven in tests/test_jupyterlab.py, in Chromi
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
@@ -89,3 +90,55 @@ def test_log_view_shows_history_and_lines_from_the_server_thread(server):
         view.close()
     logging.getLogger("workshop_lib.test").warning("after close")
     assert "after close" not in view.value
+
+
+def _press_enter(text_box) -> None:
+    """What JupyterLab's text box sends the kernel when Enter is pressed in it."""
+    text_box._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_enter_in_the_echo_panel_sends(server):
+    panel = EchoPanel(server.links.ws("/echo"))
+    try:
+        panel.text.value = "sent with Enter"
+        _press_enter(panel.text)
+        assert [(e.direction, e.text) for e in panel.entries] == [
+            ("sent", "sent with Enter"),
+            ("received", "sent with Enter"),
+        ]
+        assert panel.text.value == ""
+        # Its columns are padded apart, not run together.
+        assert 'style="padding:' in panel.log_html.value
+    finally:
+        panel.close()
+
+
+def test_enter_in_the_chat_widget_sends_and_the_newest_line_is_at_the_bottom(server):
+    from workshop_lib.chat import ChatClient, ChatWidget
+
+    url = server.links.ws("/chat")
+    widget = ChatWidget(url, "me")
+    with ChatClient(url, "ada") as ada:
+        ada.send("first")
+        deadline = time.monotonic() + 5
+        while "first" not in widget.log_html.value:
+            assert time.monotonic() < deadline, widget.log_html.value
+            time.sleep(0.02)
+        widget.text.value = "sent with Enter"
+        _press_enter(widget.text)
+        while not any(m["text"] == "sent with Enter" for m in ada.messages):
+            assert time.monotonic() < deadline, ada.messages
+            time.sleep(0.02)
+    assert widget.text.value == ""
+    while "sent with Enter" not in widget.log_html.value:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    html = widget.log_html.value
+    widget.close()
+    # Newest first in the markup of a column-reverse list: on screen, oldest at the top
+    # and the newest line at the bottom, in view, as on the browser page.
+    assert "column-reverse" in html
+    assert html.index("sent with Enter") < html.index("first")
+    # HH:MM, as the browser page, with the full time on hover; joins have a time too.
+    assert re.search(r'<li data-kind="message"><time title="[\d-]+ [\d:]+" [^>]*>\d\d:\d\d<', html)
+    assert re.search(r'<li data-kind="joined"><time [^>]*>\d\d:\d\d</time> <i>ada joined', html)

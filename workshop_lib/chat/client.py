@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from websockets.sync.client import ClientConnection
@@ -91,6 +92,7 @@ class ChatClient(ReadingClient):
                         {
                             "type": "notice",
                             "message": "The server was restarted: this is a new room.",
+                            "at": time.time(),
                         }
                     )
                 # A new room numbers from 1 again: its ids say nothing about what we kept.
@@ -113,7 +115,8 @@ class ChatClient(ReadingClient):
                 if event.get("id") not in self._seen:
                     self._keep(event)
             elif kind in ("chat.joined", "chat.left", "error"):
-                self.timeline.append(event)
+                # When it came, for the widget's time column (a message has the server's ts).
+                self.timeline.append({**event, "at": time.time()})
                 if kind == "chat.joined" and event["name"] not in self.users:
                     self.users.append(event["name"])
                 elif kind == "chat.left" and event["name"] in self.users:

@@ -55,6 +55,9 @@ class EchoPanel(widgets.VBox):
         )
         self.send_button.add_class("workshop-echo-send")
         self.send_button.on_click(lambda _button: self.send(self.text.value))
+        # Enter in the box sends, as on the browser page. The text box tells the kernel with
+        # a "submit" message (what the deprecated Text.on_submit listens to as well).
+        self.text.on_msg(self._on_text_message)
         self.log_html = widgets.HTML()
         self.log_html.add_class("workshop-echo-log")
         title = widgets.HTML(f"<b>Echo</b> <code>{html.escape(url)}</code>")
@@ -79,6 +82,10 @@ class EchoPanel(widgets.VBox):
         received = reply if isinstance(reply, str) else f"<{len(reply)} bytes>"
         self.text.value = ""
         return self._add(LogEntry(datetime.now(), "received", received, ms))
+
+    def _on_text_message(self, _widget: object, content: dict, _buffers: object) -> None:
+        if content.get("event") == "submit":
+            self.send(self.text.value)
 
     def close(self) -> None:
         """Close the connection and the widgets."""
@@ -106,17 +113,21 @@ class EchoPanel(widgets.VBox):
             self.log_html.value = "<i>Nothing sent yet.</i>"
             return
         arrows = {"sent": "&rarr; sent", "received": "&larr; received", "error": "&#9888; error"}
+        # Cells padded apart (a bare table runs its columns together); times right-aligned
+        # in tabular digits so they line up.
+        cell = 'style="padding:0.15em 0.9em 0.15em 0;text-align:left;vertical-align:top"'
+        number = 'style="padding:0.15em 0;text-align:right;font-variant-numeric:tabular-nums"'
         rows = "".join(
             f'<tr data-direction="{e.direction}">'
-            f"<td><code>{e.time.strftime('%H:%M:%S.%f')[:-3]}</code></td>"
-            f"<td>{arrows[e.direction]}</td>"
-            f"<td>{html.escape(e.text)}</td>"  # learner text is text, never markup
-            f"<td>{'' if e.ms is None else f'{e.ms:.2f} ms'}</td></tr>"
+            f"<td {cell}><code>{e.time.strftime('%H:%M:%S.%f')[:-3]}</code></td>"
+            f"<td {cell}>{arrows[e.direction]}</td>"
+            f"<td {cell}>{html.escape(e.text)}</td>"  # learner text is text, never markup
+            f"<td {number}>{'' if e.ms is None else f'{e.ms:.2f} ms'}</td></tr>"
             for e in self.entries
         )
         self.log_html.value = (
-            '<table style="border-collapse:collapse"><tr><th>time</th><th></th>'
-            f"<th>message</th><th>round trip</th></tr>{rows}</table>"
+            f'<table style="border-collapse:collapse"><tr><th {cell}>time</th><th {cell}></th>'
+            f"<th {cell}>message</th><th {number}>round trip</th></tr>{rows}</table>"
         )
 
 

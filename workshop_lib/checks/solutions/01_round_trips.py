@@ -2,6 +2,8 @@ import time
 
 from websockets.asyncio.client import connect
 
+from workshop_lib.checks.echo import q2
+
 
 async def measure_round_trips(url, n):
     """Send n messages, one at a time; return each round trip in milliseconds."""

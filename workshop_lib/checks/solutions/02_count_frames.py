@@ -2,6 +2,8 @@ import time
 
 from websockets.asyncio.client import connect
 
+from workshop_lib.checks.ball import q1
+
 
 async def count_frames(url, seconds):
     """Listen to the ball stream for `seconds`; return the frames received per second."""

@@ -3,6 +3,8 @@ import math
 
 from websockets.asyncio.client import connect
 
+from workshop_lib.checks.ball import q2
+
 
 def clamp(value, limit=2.0):
     return max(-limit, min(limit, value))

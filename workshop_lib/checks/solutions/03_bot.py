@@ -1,5 +1,7 @@
 import time
 
+from workshop_lib.checks.chat import q1
+
 
 def reply(text, sender, users):
     """What the bot says to `text` from `sender`; None to stay quiet."""

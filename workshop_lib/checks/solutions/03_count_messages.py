@@ -5,6 +5,8 @@ from collections import Counter
 
 from websockets.asyncio.client import connect
 
+from workshop_lib.checks.chat import q2
+
 
 async def count_messages(url, seconds):
     """Join the room, listen for `seconds`, return how many messages each person sent."""

@@ -2,6 +2,8 @@ import json
 
 from websockets.asyncio.client import connect
 
+from workshop_lib.checks.auth import q1
+
 
 async def echo_as_browser(url, origin, token, text):
     """Log in with a first message, as a browser page must, then return the echo of `text`."""

@@ -5,6 +5,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from workshop_lib.backoff import backoff_delays
+from workshop_lib.checks.auth import q2
 
 
 async def collect_ticks(url, count):
