@@ -86,7 +86,7 @@ def test_two_lessons_cannot_claim_one_path():
 
 def test_the_course_gives_each_lesson_its_own_settings():
     lessons = {lesson.name: lesson for lesson in default_lessons(ball={"rate": 25})}
-    assert list(lessons) == lesson_names() == ["echo", "ball", "chat"]
+    assert list(lessons) == lesson_names() == ["echo", "ball", "chat", "realtime"]
     assert lessons["ball"].rate == 25
     with pytest.raises(ValueError, match="no lesson called 'bal'; the lessons are echo, ball"):
         default_lessons(bal={"rate": 25})
