@@ -68,3 +68,21 @@ def test_push_is_fresher_than_polling_and_counts_bytes(server):
     # Each poll carries a request and HTTP headers: more bytes per update than a frame.
     assert poll.bytes_down / poll.updates > 2 * push.bytes_down / push.updates
     assert poll.bytes_up > 0
+
+
+def test_controls_show_the_servers_state_whoever_set_it(server):
+    controls = BallControls(server.links.ws("/ball"))
+    try:
+        with BallClient(server.links.ws("/ball")) as someone_else:
+            someone_else.wait_for_frame()
+            someone_else.control(color="#1f77b4", radius=0.08, paused=True)
+            wait_for(lambda: (controls.color.value, controls.radius.value) == ("#1f77b4", 0.08))
+            wait_for(lambda: controls.pause.value is True)
+        # Showing the server's state sends nothing back: the status still says nothing sent.
+        assert controls.status.value == ""
+        # A change made here is not moved back by frames that were already on their way.
+        controls.radius.value = 0.15
+        wait_for(lambda: server.lesson("ball").state.radius == 0.15)
+        assert controls.radius.value == 0.15
+    finally:
+        controls.close()

@@ -13,14 +13,18 @@ delay as it goes::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ..reading_client import Event, ReadingClient
 
 __all__ = ["BallClient", "BallStats"]
+
+logger = logging.getLogger("workshop_lib.ball.client")
 
 
 class BallStats(dict):
@@ -54,6 +58,9 @@ class BallClient(ReadingClient):
         self._recent: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
         self._first = threading.Event()
+        # Called with each new frame on the reader thread (BallControls shows the server's
+        # state with it); it must be quick: the next frame waits behind it.
+        self.on_state: Callable[[Event], None] | None = None
 
     def handle(self, event: Event) -> None:
         """Keep the newest frame and the last second's arrivals; collect errors."""
@@ -68,6 +75,11 @@ class BallClient(ReadingClient):
             elif event.get("type") == "error":
                 self.errors.append(event)
         self._first.set()
+        if self.on_state is not None and event.get("type") == "ball.state":
+            try:
+                self.on_state(event)
+            except Exception:  # a bug in a callback must not stop the reading
+                logger.exception("on_state failed")
 
     def wait_for_frame(self, timeout: float = 5.0) -> Event:
         """The latest frame, waiting for the first one if none has come yet."""

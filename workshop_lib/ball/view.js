@@ -40,6 +40,13 @@ function render({ model, el }) {
   const caption = document.createElement("div");
   caption.className = "workshop-ball-caption";
   caption.style.font = "12px monospace";
+  // One line of fixed height: a caption that wrapped as its numbers changed would move
+  // everything below the view twice a second (plots included) while the learner reads.
+  caption.style.whiteSpace = "nowrap";
+  caption.style.overflow = "hidden";
+  caption.style.textOverflow = "ellipsis";
+  caption.style.height = "1.4em";
+  caption.style.maxWidth = `${size}px`;
   el.classList.add("workshop-ball-view");
   el.append(canvas, caption);
 
@@ -90,8 +97,19 @@ function render({ model, el }) {
   }
   connect();
 
+  // Paint only a frame not painted yet, and only while the canvas is on screen: two views
+  // repainting 60 times a second whether or not anything changed kept the page's main
+  // thread busy, and the cells scrolled into view (lesson 02's plots) were painted late.
+  let painted = null;
+  let visible = true;
+  const watcher = new IntersectionObserver((entries) => {
+    visible = entries[entries.length - 1].isIntersecting;
+  });
+  watcher.observe(canvas);
+
   function draw() {
-    if (latest) {
+    if (latest && latest !== painted && visible) {
+      painted = latest;
       ctx.clearRect(0, 0, size, size);
       ctx.beginPath();
       ctx.arc(latest.x * size, latest.y * size, latest.radius * size, 0, 2 * Math.PI);
@@ -129,6 +147,7 @@ function render({ model, el }) {
     clearInterval(timer);
     clearTimeout(retry);
     cancelAnimationFrame(frame);
+    watcher.disconnect();
     socket.close(1000, "view closed");
   };
 }

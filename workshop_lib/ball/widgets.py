@@ -1,6 +1,6 @@
 """The ball lesson's live displays: the canvas, and controls that steer the one ball.
 
-    from workshop_lib.ball_widgets import BallControls, BallView
+    from workshop_lib.ball import BallControls, BallView
     BallView(server.links.ws("/ball"))        # a canvas that is itself a client of /ball
     BallControls(server.links.ws("/ball"))    # sliders and buttons -> ball.control / kick
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 import math
 import random
+import threading
+import time
 from pathlib import Path
 
 import anywidget
@@ -53,20 +55,24 @@ class BallView(anywidget.AnyWidget):
 
 
 class BallControls(widgets.VBox):
-    """Speed, radius, colour, pause and kick: each change goes to the server as an event.
+    """Speed, radius, colour, pause and kick: each change goes to the server as an event,
+    and the controls show the server's state: what anyone (a browser tab, a cell's code)
+    set last, not only what was set here.
 
     Holds a :class:`BallClient`, which also keeps reading the stream (a connection that
     stopped reading would make the server skip it, and make closing it slow).
     """
+
+    # After a change here, the server's older frames (still on their way) would move the
+    # control back under the learner's hand: show the server's value again after this long.
+    HOLD_SECONDS = 0.5
 
     def __init__(self, url: str, *, token: str | None = None) -> None:
         self.client = BallClient(url, token=token, reconnect=True)
         state = self.client.wait_for_frame()
         style = {"description_width": "5em"}
         self.speed = widgets.FloatSlider(
-            # On a step of the slider: the front end would snap any other value and send
-            # the snapped one back, which would set a speed nobody chose.
-            value=round(math.hypot(state["vx"], state["vy"]) * 20) / 20,
+            value=_speed(state),
             min=0,
             max=MAX_SPEED,
             step=0.05,
@@ -85,10 +91,16 @@ class BallControls(widgets.VBox):
         self.pause = widgets.ToggleButton(value=state["paused"], description="pause", icon="pause")
         self.kick_button = widgets.Button(description="kick", icon="bolt")
         self.status = widgets.HTML()
-        self.speed.observe(lambda c: self._send_control(speed=c["new"]), names="value")
-        self.radius.observe(lambda c: self._send_control(radius=c["new"]), names="value")
-        self.color.observe(lambda c: self._send_control(color=c["new"]), names="value")
-        self.pause.observe(lambda c: self._send_control(paused=c["new"]), names="value")
+        self._fields = {
+            "speed": self.speed,
+            "radius": self.radius,
+            "color": self.color,
+            "paused": self.pause,
+        }
+        self._held: dict[str, float] = {}  # field -> until when the server's value waits
+        self._showing_server = threading.local()  # set while a value comes from the server
+        for name, control in self._fields.items():
+            control.observe(lambda c, name=name: self._changed(name, c["new"]), names="value")
         self.kick_button.on_click(lambda _b: self.kick())
         super().__init__(
             [
@@ -100,11 +112,32 @@ class BallControls(widgets.VBox):
             ]
         )
         self.add_class("workshop-ball-controls")
+        self.client.on_state = self._show_state
 
-    def _send_control(self, **fields: object) -> None:
-        self.client.control(**fields)
-        name, value = next(iter(fields.items()))
+    def _changed(self, name: str, value: object) -> None:
+        if getattr(self._showing_server, "active", False):
+            return  # the server's own state, shown: nothing to send back
+        self._held[name] = time.monotonic() + self.HOLD_SECONDS
+        self.client.control(**{name: value})
         self.status.value = f"sent <code>ball.control</code> {name}={html.escape(repr(value))}"
+
+    def _show_state(self, state: dict) -> None:
+        """Set each control to the server's state (reader thread: ipywidgets allows setting
+        values from any thread; unchanged values send nothing to the front end)."""
+        values = {
+            "speed": _speed(state),
+            "radius": round(state["radius"], 2),
+            "color": state["color"],
+            "paused": state["paused"],
+        }
+        now = time.monotonic()
+        self._showing_server.active = True
+        try:
+            for name, value in values.items():
+                if self._held.get(name, 0) <= now and self._fields[name].value != value:
+                    self._fields[name].value = value
+        finally:
+            self._showing_server.active = False
 
     def kick(self, dx: float | None = None, dy: float | None = None) -> None:
         """Kick the ball (random direction when dx/dy are not given)."""
@@ -115,5 +148,12 @@ class BallControls(widgets.VBox):
 
     def close(self) -> None:
         """Close the connection and the widgets."""
+        self.client.on_state = None
         self.client.close()
         super().close()
+
+
+def _speed(state: dict) -> float:
+    # On a step of the slider: the front end would snap any other value and send the
+    # snapped one back, which would set a speed nobody chose.
+    return round(math.hypot(state["vx"], state["vy"]) * 20) / 20
