@@ -14,9 +14,12 @@ __all__ = [
     "RealtimeError",
     "RealtimeLesson",
     "RealtimeSession",
-    "assemble",
+    "azure_client",
     "echo_responder",
+    "openai_client",
     "parse_client_event",
+    "realtime_url",
+    "user_message",
 ]
 
 __getattr__, __dir__ = lazy_names(
@@ -27,7 +30,10 @@ __getattr__, __dir__ = lazy_names(
         "RealtimeSession": ".session",
         "echo_responder": ".responder",
         "RealtimeLesson": ".server",
-        "assemble": ".client",
+        "user_message": ".client",
+        "openai_client": ".client",
+        "azure_client": ".client",
+        "realtime_url": ".client",
         "EventLog": ".widgets",
     },
 )
