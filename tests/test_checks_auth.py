@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -75,3 +77,24 @@ async def gives_up(url, count):
 def test_q2_rejects_a_client_that_stops_at_the_restart():
     result = q2.check(gives_up)
     assert not result.ok and "list of 150 ticks, not" in result.message, result.message
+    assert "the check's server restarted" in result.message
+
+
+async def waits_after_the_drop(url, count):
+    ticks = []
+    try:
+        async with connect(url) as websocket:
+            async for message in websocket:
+                ticks.append(json.loads(message)["tick"])
+    finally:
+        await asyncio.sleep(10)  # "wait for the server", and never connect again
+    return ticks
+
+
+def test_q2_says_the_server_restarted_and_the_client_never_came_back_within_seconds():
+    started = time.monotonic()
+    result = q2.check(waits_after_the_drop)
+    assert not result.ok
+    assert "the check's server restarted" in result.message, result.message
+    assert "your client never came back" in result.message
+    assert time.monotonic() - started < 15

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -78,3 +79,27 @@ def test_q2_rejects_wrong_counters(answer, says):
     result = q2.check(answer)
     assert not result.ok
     assert says in result.message
+
+
+async def checks_the_clock_inside_the_loop(url, seconds):
+    counts = {}
+    async with connect(url) as websocket:
+        await websocket.send(json.dumps({"type": "chat.join", "name": "counter"}))
+        start = time.perf_counter()
+        async for message in websocket:  # in a quiet room, the next message never comes
+            event = json.loads(message)
+            if event["type"] == "chat.message":
+                counts[event["from"]] = counts.get(event["from"], 0) + 1
+            if time.perf_counter() - start >= seconds:
+                break
+    return counts
+
+
+def test_q2_says_the_room_went_quiet_while_the_loop_waited_and_costs_seconds():
+    started = time.monotonic()
+    result = q2.check(checks_the_clock_inside_the_loop)
+    took = time.monotonic() - started
+    assert not result.ok
+    assert "the room went quiet after" in result.message, result.message
+    assert "still waiting for a message: check the clock outside `async for`" in result.message
+    assert took < 8, took

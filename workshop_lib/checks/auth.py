@@ -35,7 +35,7 @@ class FirstMessageLogin(Exercise):
         token = new_token()  # a fresh one, so no token typed into the cell can pass
         with scratch_server(token=token, lessons=[EchoLesson()]) as server:
             url, origin = server.links.ws("/echo"), server.http_url
-            echoed = self.run(answer, url, origin, token, "it's me", timeout=10)
+            echoed = self.run(answer, url, origin, token, "it's me", timeout=4)
             if echoed != "it's me":
                 return CheckResult(
                     False,
@@ -43,9 +43,14 @@ class FirstMessageLogin(Exercise):
                     + (": read the auth.ok first, then send" if "auth.ok" in str(echoed) else ""),
                 )
             try:
-                wrong = self.run(answer, url, origin, "not-the-token", "hello", timeout=10)
+                wrong = self.run(answer, url, origin, "not-the-token", "hello", timeout=4)
             except Failed:
-                return CheckResult(False, "with a wrong token, echo_as_browser hung for 10 s")
+                return CheckResult(
+                    False,
+                    "with a wrong token the server closed the connection with 4001, but "
+                    "echo_as_browser was still running after 4 s: let the ConnectionClosed "
+                    "out instead of catching it and waiting",
+                )
             except InvalidStatus:
                 return CheckResult(
                     False,
@@ -73,6 +78,8 @@ class SurviveRestart(Exercise):
     solution_file = "04_reconnect.py"
     answer_name = "collect_ticks"
     count = 150  # 2.5 s at 60 Hz: the restart comes in the middle
+    down_at = 0.8  # seconds after the start, the server stops ...
+    down_for = 0.5  # ... and is back this much later, on the same port
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         servers = [scratch_server(lessons=[BallLesson()])]
@@ -80,15 +87,33 @@ class SurviveRestart(Exercise):
         restarted = threading.Event()
 
         def restart() -> None:
-            time.sleep(0.8)
+            time.sleep(self.down_at)
             servers[0].stop()  # every client gets 1001; the port is closed for a moment
-            time.sleep(0.5)
+            time.sleep(self.down_for)
             servers.append(scratch_server(port, lessons=[BallLesson()]))
             restarted.set()
 
         threading.Thread(target=restart, daemon=True).start()
+        what = (
+            f"the check's server restarted {self.down_at:g} s after the start (every client "
+            f"got close code 1001) and listened again {self.down_for:g} s later"
+        )
         try:
-            ticks = self.run(answer, servers[0].links.ws("/ball"), self.count, timeout=20)
+            ticks = self.run(answer, servers[0].links.ws("/ball"), self.count, timeout=8)
+        except Failed:
+            restarted.wait(5)
+            came_back = len(servers) == 2 and servers[1].app.served["/ball"] > 0
+            raise Failed(
+                f"{what}; "
+                + (
+                    "your client came back but collect_ticks did not return within 8 s: "
+                    f"stop once you have {self.count} ticks"
+                    if came_back
+                    else "your client never came back, and collect_ticks was still running "
+                    "after 8 s: catch the ConnectionClosed (and OSError while the server "
+                    "is down), wait next(delays), and connect again"
+                )
+            ) from None
         finally:
             restarted.wait(5)
             reconnected = len(servers) == 2 and servers[1].app.served["/ball"] > 0
@@ -96,10 +121,12 @@ class SurviveRestart(Exercise):
                 server.stop()
         if not isinstance(ticks, list) or len(ticks) != self.count:
             got = len(ticks) if isinstance(ticks, list) else repr(ticks)
-            return CheckResult(False, f"return a list of {self.count} ticks, not {got}")
+            return CheckResult(False, f"{what}; return a list of {self.count} ticks, not {got}")
         if not reconnected:
-            return CheckResult(False, "the restarted server never saw your client come back")
-        return CheckResult(True, f"{self.count} frames across a server restart")
+            return CheckResult(
+                False, f"{what}, and it never saw your client come back: reconnect after the drop"
+            )
+        return CheckResult(True, f"{self.count} frames across a server restart ({what})")
 
 
 q1 = FirstMessageLogin("q1")

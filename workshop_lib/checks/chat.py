@@ -12,7 +12,7 @@ from typing import Any
 
 from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
-from ._base import CheckResult, Exercise, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
 __all__ = ["____", "q1", "q2"]
 
@@ -94,11 +94,15 @@ class MessageCounter(Exercise):
     seconds = 3.0
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        total = sum(n for _, n in self.posts)
         with scratch_server(lessons=[ChatLesson()]) as server:
             url = server.links.ws("/chat")
             pool = concurrent.futures.ThreadPoolExecutor(1, "check-runner")
+            started = time.monotonic()
             try:
-                counted = pool.submit(self.run, answer, url, self.seconds, timeout=15)
+                # Listening for 3 s, and 2 more: a loop that never stops costs 5 s, not 15.
+                timeout = self.seconds + 2
+                counted = pool.submit(self.run, answer, url, self.seconds, timeout=timeout)
                 if not self._wait_for_listener(server):
                     return CheckResult(
                         False, "count_messages never joined the room: send chat.join first"
@@ -108,7 +112,23 @@ class MessageCounter(Exercise):
                     for client, (_, n) in zip(clients, self.posts, strict=True):
                         for i in range(n):
                             client.send(f"message {i + 1} from {client.you}")
-                    counts = counted.result()  # self.run() gives up after 15 s
+                    quiet_after = time.monotonic() - started
+                    try:
+                        counts = counted.result()  # self.run() gives up after `timeout`
+                    except Failed:
+                        still_there = "counter" in server.lesson("chat").members
+                        raise Failed(
+                            f"the room went quiet after {quiet_after:.1f} s (all {total} "
+                            f"messages sent), and at {timeout:g} s your count_messages "
+                            + (
+                                "was still waiting for a message: check the clock outside "
+                                "`async for` (a loop that only looks at the time when a "
+                                "message comes waits forever in a quiet room), or give "
+                                "`recv()` a timeout"
+                                if still_there
+                                else "had left the room but not returned"
+                            )
+                        ) from None
                 finally:
                     for client in clients:
                         client.close()
@@ -123,7 +143,7 @@ class MessageCounter(Exercise):
 
     @staticmethod
     def _wait_for_listener(server: Any) -> bool:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 3  # a join takes milliseconds, even on a busy machine
         while time.monotonic() < deadline:
             if server.lesson("chat").members:
                 return True
