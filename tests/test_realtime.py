@@ -505,3 +505,69 @@ def test_stats_count_sessions_responses_and_deltas(realtime) -> None:
         "failed": 0,
         "errors": 0,
     }
+
+
+def test_a_notebook_in_the_room_talks_to_the_rooms_realtime_server(in_the_room) -> None:
+    """start_server(shared=True) joins the room's server; the SDK logs in with its token."""
+    from workshop_lib.realtime.client import LOCAL, openai_client
+
+    shared = start_server(shared=True)
+    assert shared.token == in_the_room.token and shared.port == in_the_room.port
+
+    async def main() -> str:
+        async with openai_client(shared).realtime.connect(model="m", **LOCAL) as connection:
+            await connection.conversation.item.create(item=user_item("in the room"))
+            await connection.response.create()
+            async for event in connection:
+                if event.type == "response.done":
+                    return event.response.output[0].content[0].text
+        raise AssertionError("no response.done")
+
+    assert asyncio.run(main()) == "".join(echo_responder("in the room"))
+    assert in_the_room.lesson("realtime").counts.responses == 1
+
+
+def test_an_event_over_the_size_limit_closes_with_1009(realtime) -> None:
+    async def main() -> int | None:
+        websocket = await raw_session(realtime)
+        big = base64.b64encode(bytes(60_000)).decode()  # 80 KB of base64: over 64 KiB
+        await websocket.send(json.dumps({"type": "input_audio_buffer.append", "audio": big}))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(websocket.recv(), TIMEOUT)
+        return websocket.close_code
+
+    assert asyncio.run(main()) == 1009
+
+
+def test_the_event_log_groups_events_and_assembles_the_text() -> None:
+    from workshop_lib.realtime.widgets import EventLog
+
+    log = EventLog()
+    log.sent({"type": "response.create", "event_id": "mine"})
+    log.add({"type": "response.created", "event_id": "e1", "response": {"id": "resp_1"}})
+    for piece in ("Hel", "lo <b>"):
+        log.add(
+            {
+                "type": "response.output_text.delta",
+                "event_id": "e",
+                "response_id": "resp_1",
+                "item_id": "item_1",
+                "delta": piece,
+            }
+        )
+    log.add(
+        {
+            "type": "response.done",
+            "event_id": "e2",
+            "response": {"id": "resp_1", "status": "completed"},
+        }
+    )
+    assert log.text() == log.text("resp_1") == "Hello <b>"
+    answers = log.children[0].value
+    assert "resp_1" in answers and "completed" in answers
+    assert "Hello &lt;b&gt;" in answers and "lo <b>" not in answers  # text, never markup
+    lines = log.children[1].value
+    assert lines.count("data-type='response.output_text.delta'") == 2
+    assert "padding-left:3.0em" in lines  # a delta sits under its response
+    log.clear()
+    assert log.text() == "" and "no events yet" in log.children[1].value
