@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,3 +45,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     test runs while Playwright's session loop is running in this thread (asyncio.run()
     refuses to start there)."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))  # a stable sort
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server of the tests' own (Debian's package), for the whole session.
+
+    Without one the Redis tests skip, saying how to install it, unless
+    ``WORKSHOP_REQUIRE_REDIS=1`` (CI sets it): then they fail instead.
+    """
+    from workshop_lib.redis_local import LocalRedis, RedisMissing
+
+    try:
+        server = LocalRedis().start()
+    except RedisMissing as missing:
+        if os.environ.get("WORKSHOP_REQUIRE_REDIS") == "1":
+            pytest.fail(f"WORKSHOP_REQUIRE_REDIS=1 but {missing}")
+        pytest.skip(str(missing))
+    try:
+        yield server.url
+    finally:
+        server.stop()

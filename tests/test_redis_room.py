@@ -1,0 +1,139 @@
+"""The chat room in Redis (chat/redis_room.py), with a real redis-server: one order and one
+id sequence for every process, catch-up with ``since``, presence across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+import redis.exceptions
+
+from workshop_lib.chat.redis_room import RedisRoom
+from workshop_lib.redis_local import LocalRedis
+
+
+def message(sender: str, text: str) -> dict:
+    return {"type": "chat.message", "from": sender, "text": text, "ts": time.time()}
+
+
+async def rooms(url: str, n: int, **options) -> list[RedisRoom]:
+    prefix = f"test:{uuid.uuid4().hex[:8]}"  # each test a room of its own
+    made = [RedisRoom(url, prefix=prefix, process=f"p{i}", **options) for i in range(n)]
+    for room in made:
+        await room.connect()
+    return made
+
+
+async def read(room: RedisRoom, after: int, count: int) -> list[dict]:
+    got = []
+    async with asyncio.timeout(10):
+        async for event in room.follow(after):
+            got.append(event)
+            if len(got) == count:
+                return got
+    return got
+
+
+def test_every_process_reads_one_order_and_one_id_sequence(redis_url) -> None:
+    async def main() -> tuple[list[list[dict]], list[dict]]:
+        a, b, c = await rooms(redis_url, 3)
+        readers = [asyncio.create_task(read(room, 0, 60)) for room in (a, b, c)]
+        # Three processes post at once, interleaved on the loop.
+        posted = await asyncio.gather(
+            *(
+                room.post(message(f"u{i % 3}", f"m{i}"))
+                for i, room in zip(range(60), [a, b, c] * 20, strict=True)
+            )
+        )
+        seen = await asyncio.gather(*readers)
+        for room in (a, b, c):
+            await room.close()
+        return seen, posted
+
+    seen, posted = asyncio.run(main())
+    first = [(e["id"], e["text"]) for e in seen[0]]
+    assert [e["id"] for e in seen[0]] == list(range(1, 61))  # one sequence, no gaps
+    assert all([(e["id"], e["text"]) for e in other] == first for other in seen[1:])
+    assert sorted(e["id"] for e in posted) == list(range(1, 61))  # each post told its id
+
+
+def test_since_gives_exactly_what_came_after(redis_url) -> None:
+    async def main() -> tuple[list[dict], list[dict], list[dict]]:
+        a, b = await rooms(redis_url, 2, history=5)
+        for i in range(12):
+            await (a, b)[i % 2].post(message("ada", f"m{i}"))
+        after_7 = await b.since(7)
+        latest = await b.since(None)
+        nothing = await a.since(12)
+        await a.close(), await b.close()
+        return after_7, latest, nothing
+
+    after_7, latest, nothing = asyncio.run(main())
+    assert [e["id"] for e in after_7] == [8, 9, 10, 11, 12]
+    assert [e["text"] for e in after_7] == ["m7", "m8", "m9", "m10", "m11"]
+    assert [e["id"] for e in latest] == [8, 9, 10, 11, 12]  # the last `history` only
+    assert nothing == []
+
+
+def test_names_are_unique_across_processes_and_presence_is_the_union(redis_url) -> None:
+    async def main() -> tuple[list[str], list[str], list[str]]:
+        a, b = await rooms(redis_url, 2)
+        names = [await (a, b)[i % 2].join("x") for i in range(6)]
+        names.append(await b.join("grace"))
+        users = await a.users()
+        assert await b.leave("x 2")  # b's own member
+        assert not await b.leave("x")  # a's: b cannot take it out
+        after = await b.users()
+        await a.close(), await b.close()
+        return names, users, after
+
+    names, users, after = asyncio.run(main())
+    assert names == ["x", "x 2", "x 3", "x 4", "x 5", "x 6", "grace"]
+    assert users == names  # in the order they joined
+    assert after == ["x", "x 3", "x 4", "x 5", "x 6", "grace"]
+
+
+def test_a_dead_process_s_members_leave_within_its_lifetime(redis_url) -> None:
+    async def main() -> tuple[list[str], float, list[str]]:
+        a, b = await rooms(redis_url, 2, alive_for=0.5)
+        await a.join("ada")
+        await b.join("bob")
+        await b.join("eve")
+        # b dies: no more heartbeats, no goodbye. a's heartbeats find out.
+        started = time.monotonic()
+        gone: list[str] = []
+        async with asyncio.timeout(5):
+            while not gone:
+                gone = await a.heartbeat()
+                await asyncio.sleep(0.1)  # a's heartbeat period, as the lesson runs it
+        took = time.monotonic() - started
+        users = await a.users()
+        await a.close(), await b.close()
+        return gone, took, users
+
+    gone, took, users = asyncio.run(main())
+    assert sorted(gone) == ["bob", "eve"] and users == ["ada"]
+    assert took < 2
+
+
+def test_redis_going_away_raises_and_a_restart_is_a_new_room_instance() -> None:
+    with LocalRedis() as local:
+
+        async def main() -> tuple[str, str, int]:
+            (room,) = await rooms(local.url, 1)
+            await room.post(message("ada", "before"))
+            before = room.instance
+            local.stop()
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await room.post(message("ada", "lost"))
+            local.start()
+            await room.connect()  # the lesson does this when Redis answers again
+            posted = await room.post(message("ada", "after"))
+            await room.close()
+            return before, room.instance, posted["id"]
+
+        before, after, first_id = asyncio.run(main())
+    # A scratch Redis lost its data: ids start again, under a new instance clients can tell.
+    assert before != after and first_id == 1

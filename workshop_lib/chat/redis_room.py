@@ -1,0 +1,220 @@
+"""One chat room shared by many server processes, through Redis.
+
+Every room event (a message, a join, a leave) is appended to one Redis Stream by a small
+Lua script that also takes its id from one counter, atomically: so there is one order and
+one id sequence, whichever process a member is on. Each process follows the stream with
+one reader (``follow()``) and delivers what it reads to its own members; no process
+delivers its own members' messages directly, or they would see them out of order::
+
+    room = RedisRoom("redis://127.0.0.1:6379/0")
+    await room.connect()
+    name = await room.join("ada")                    # unique across processes
+    await room.post({"type": "chat.message", "from": name, "text": "hi", "ts": ...})
+    async for event in room.follow(after=0): ...     # every event, in order, with its id
+    await room.since(41)                             # what came after id 41: catch-up
+
+Presence is a hash of who is here, each name with its process; each process proves it is
+alive with a key that expires unless renewed (``heartbeat()``), and removes (and announces
+the leave of) the members of a process whose key expired. Redis pub/sub would deliver at
+most once, and to nobody who was away; a stream keeps the recent past, so a member that
+comes back asks for what it missed (``since``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .model import HISTORY, clean_name
+
+__all__ = ["RedisRoom"]
+
+# KEYS: stream, counter. ARGV: event JSON, max length. Returns the event's id.
+_APPEND = """
+local id = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'event', ARGV[1])
+return id
+"""
+
+
+def _event(entry_id: bytes | str, fields: dict[Any, Any]) -> dict[str, Any]:
+    """A stream entry back as the room event it holds, its id from the entry's id."""
+    raw = fields.get(b"event") or fields.get("event")
+    event = json.loads(raw)
+    entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    event["id"] = int(entry.split("-", 1)[0])
+    return event
+
+
+class RedisRoom:
+    """The room's shared state: its event log, its id counter, who is here, and where.
+
+    ``process``: this server process's name in the presence hash (random by default);
+    ``alive_for``: seconds a process counts as alive after its last heartbeat.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "workshop:chat",
+        history: int = HISTORY,
+        max_length: int = 10_000,
+        process: str | None = None,
+        alive_for: float = 3.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.history = history  # messages a welcome shows when the member asks for no `since`
+        self.max_length = max_length  # events the stream keeps (about: MAXLEN ~)
+        self.process = process or secrets.token_hex(4)
+        self.alive_for = alive_for
+        self.redis: aioredis.Redis | None = None
+        self.instance = ""
+        self._append: Any = None
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    async def connect(self) -> None:
+        """Open the client; learn (or set) the room instance every process shares."""
+        if self.redis is None:
+            self.redis = aioredis.from_url(
+                self.url,
+                socket_connect_timeout=1,
+                socket_timeout=None,  # follow() blocks in XREAD on purpose
+                health_check_interval=5,
+            )
+            self._append = self.redis.register_script(_APPEND)
+        await self._learn_instance()
+
+    async def _learn_instance(self) -> None:
+        # A Redis that lost its data (restarted without saving) starts ids at 1 again: the
+        # instance changes with it, so clients never mix up the old ids with the new.
+        redis = self._client()
+        await redis.set(self._key("instance"), secrets.token_hex(8), nx=True)
+        self.instance = (await redis.get(self._key("instance"))).decode()
+
+    def _client(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise RuntimeError("call connect() first")
+        return self.redis
+
+    async def close(self) -> None:
+        """Close the client (this process's members stay until its heartbeat expires)."""
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+
+    # -- the log -------------------------------------------------------------------------
+
+    async def post(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Append ``event`` to the room's log; returns it with its id."""
+        body = json.dumps({k: v for k, v in event.items() if k != "id"}, ensure_ascii=False)
+        new_id = await self._append(
+            keys=[self._key("log"), self._key("ids")], args=[body, self.max_length]
+        )
+        return {**event, "id": int(new_id)}
+
+    async def since(self, last_id: int | None) -> list[dict[str, Any]]:
+        """The messages after ``last_id`` (or the last ``history`` ones), oldest first."""
+        redis = self._client()
+        if last_id is None:
+            entries = await redis.xrevrange(self._key("log"), count=self.history * 4)
+            messages = [
+                e
+                for e in (_event(i, f) for i, f in reversed(entries))
+                if e["type"] == "chat.message"
+            ]
+            return messages[-self.history :]
+        entries = await redis.xrange(self._key("log"), min=f"({max(0, last_id)}-1", max="+")
+        return [e for e in (_event(i, f) for i, f in entries) if e["type"] == "chat.message"]
+
+    async def last_id(self) -> int:
+        """The id of the newest event (0 for none): where a new reader starts."""
+        value = await self._client().get(self._key("ids"))
+        return int(value or 0)
+
+    async def follow(self, after: int, block_ms: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every event after id ``after``, in order, as it is appended (forever)."""
+        redis = self._client()
+        last = f"{after}-1"
+        while True:
+            answer = await redis.xread({self._key("log"): last}, block=block_ms, count=500)
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    yield _event(entry_id, fields)
+
+    # -- presence ------------------------------------------------------------------------
+
+    async def join(self, wanted: object) -> str:
+        """Claim a name for a member of this process: ``ada``, or ``ada 2`` if it is taken.
+
+        Constant time, however many share the name: the numbers come from a counter.
+        """
+        redis = self._client()
+        name = clean_name(wanted)
+        await self._alive()  # before the claim: a process with members is never "dead"
+        seq = await redis.incr(self._key("joins"))
+        value = f"{self.process} {seq}"
+        if await redis.hsetnx(self._key("here"), name, value):
+            return name
+        while True:
+            n = await redis.hincrby(self._key("numbers"), name, 1) + 1
+            given = f"{name} {n}"
+            if await redis.hsetnx(self._key("here"), given, value):
+                return given
+
+    async def leave(self, name: str) -> bool:
+        """Take this process's member ``name`` out of the room; False if it was not there."""
+        redis = self._client()
+        here = await redis.hget(self._key("here"), name)
+        if here is None or here.decode().split(" ", 1)[0] != self.process:
+            return False
+        return bool(await redis.hdel(self._key("here"), name))
+
+    async def users(self) -> list[str]:
+        """Who is here, on every process, in the order they joined."""
+        here = await self._client().hgetall(self._key("here"))
+        order = sorted(here.items(), key=lambda item: int(item[1].split(b" ", 1)[1]))
+        return [name.decode() for name, _ in order]
+
+    async def heartbeat(self) -> list[str]:
+        """Say this process is alive; remove the members of processes that are not.
+
+        Returns the names removed, for their leave to be announced (by the process that
+        removed them: ``hdel`` tells exactly one process that it did).
+        """
+        redis = self._client()
+        await redis.set(
+            self._key(f"alive:{self.process}"), time.time(), px=int(self.alive_for * 1000)
+        )
+        here = await redis.hgetall(self._key("here"))
+        processes = {value.split(b" ", 1)[0].decode() for value in here.values()}
+        processes.discard(self.process)
+        gone: list[str] = []
+        for process in processes:
+            if await redis.exists(self._key(f"alive:{process}")):
+                continue
+            for name, value in here.items():
+                if value.split(b" ", 1)[0].decode() == process and await redis.hdel(
+                    self._key("here"), name
+                ):
+                    gone.append(name.decode())
+        return gone
+
+    async def _alive(self) -> None:
+        await self._client().set(
+            self._key(f"alive:{self.process}"), time.time(), px=int(self.alive_for * 1000)
+        )
+
+    async def forget_process(self) -> None:
+        """This process is stopping: its members leave now, not when its heartbeat expires."""
+        redis = self._client()
+        await redis.delete(self._key(f"alive:{self.process}"))

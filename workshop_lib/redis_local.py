@@ -1,0 +1,118 @@
+"""A redis-server of one's own, on a free port: for notebook 06, the tests and the benchmarks.
+
+    with LocalRedis() as redis:            # starts Debian's (or any) redis-server
+        start_server(lessons=default_lessons(chat={"redis": redis.url}))
+    redis.stop() / redis.start()           # take it away and bring it back (same port)
+
+Nothing is saved to disk: it is a scratch server that lives as long as the object.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+__all__ = ["LocalRedis", "RedisMissing", "find_redis_server"]
+
+INSTALL_HINT = (
+    "Install it: `sudo apt-get install redis-server` (Debian, Ubuntu), `brew install redis` "
+    "(macOS), `conda install -c conda-forge redis-server`, or run one with Docker: "
+    "`docker run -p 6379:6379 redis` and pass redis://127.0.0.1:6379/0."
+)
+
+
+class RedisMissing(RuntimeError):
+    """No redis-server program on this machine."""
+
+
+def find_redis_server() -> str | None:
+    """The path of a ``redis-server`` program, or None."""
+    return shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalRedis:
+    """A ``redis-server`` child process on 127.0.0.1 (``port=0``: a free one)."""
+
+    def __init__(self, port: int = 0, binary: str | None = None) -> None:
+        found = binary or find_redis_server()
+        if found is None:
+            raise RedisMissing(f"no redis-server on this machine. {INSTALL_HINT}")
+        self.binary = found
+        self.port = port or _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where clients connect, e.g. ``redis://127.0.0.1:40123/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> LocalRedis:
+        """Start it (again, on the same port) and wait until it answers PING."""
+        if self.running:
+            return self
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",  # a scratch server: nothing on disk
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = (self.process.stderr.read() if self.process.stderr else b"").decode()
+                raise RuntimeError(f"redis-server exited at once: {error.strip()[-500:]}")
+            if self._pong():
+                return self
+            time.sleep(0.02)  # polling a starting process: there is no event to wait for
+        self.stop()
+        raise TimeoutError(f"redis-server did not answer on port {self.port} within {timeout:g} s")
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop it at once, as a crash would (its data goes with it)."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def __enter__(self) -> LocalRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<LocalRedis {self.url} {'running' if self.running else 'stopped'}>"
