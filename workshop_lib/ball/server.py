@@ -12,16 +12,21 @@ not keeping up (its write buffer holds more than ``backlog_limit`` bytes) skips 
 until it has caught up, instead of queueing stale ones: the server's memory stays bounded
 and the other clients do not notice. A small socket send buffer keeps the kernel from
 hiding a large queue of stale frames, too.
+
+**Many processes** (``BallLesson(redis="redis://...")``, lesson 06): one process ticks,
+the one holding the lease in Redis (:mod:`~workshop_lib.ball.redis_relay`); every
+process relays the ticker's frames to its own clients and passes their controls on to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
@@ -30,6 +35,9 @@ from ..fanout import fanout
 from ..lesson import Handler, JsonRoute, Lesson, Page
 from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
 from .model import BallState, apply_control, apply_kick, state_event, step
+
+if TYPE_CHECKING:
+    from .redis_relay import BallRelay
 
 __all__ = ["BallLesson"]
 
@@ -41,7 +49,8 @@ EVENTS = {"ball.control", "ball.kick", HEARTBEAT}
 class BallLesson(Lesson):
     """The ball's state, its ticker, the ``/ball`` handler and ``GET /api/ball``.
 
-    ``rate``: ticks (frames) per second.
+    ``rate``: ticks (frames) per second. ``redis``: a Redis URL to share one ball with
+    every server process that uses the same Redis (None: this process's ball alone).
     """
 
     name = "ball"
@@ -52,6 +61,9 @@ class BallLesson(Lesson):
         rate: float = 60.0,
         backlog_limit: int = 8 * 1024,
         send_buffer: int = 16 * 1024,
+        redis: str | None = None,
+        lease: float = 1.0,
+        redis_prefix: str = "workshop:ball",
     ) -> None:
         self.rate = rate
         self.backlog_limit = backlog_limit  # bytes waiting for one client before it skips
@@ -61,6 +73,13 @@ class BallLesson(Lesson):
         self.clients: set[ServerConnection] = set()
         self.frames_skipped = 0  # frames not sent to a client that was behind
         self._ticker: asyncio.Task[None] | None = None
+        self.redis_url = redis
+        self.lease = lease  # seconds: how soon another process ticks after the ticker died
+        self.redis_prefix = redis_prefix  # one ball per prefix in the same Redis
+        self.relay: BallRelay | None = None
+        self.redis_ok: bool | None = None  # None: no Redis; else whether it answers
+        self.leading = False  # this process ticks (always, without Redis)
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- the plug-in ----------------------------------------------------------------------------
 
@@ -71,22 +90,115 @@ class BallLesson(Lesson):
         return {"/api/ball": self.snapshot}  # for the push-against-polling comparison
 
     def stats(self) -> dict[str, object]:
-        return {"tick": self.state.tick, "frames_skipped": self.frames_skipped}
+        stats: dict[str, object] = {"tick": self.state.tick, "frames_skipped": self.frames_skipped}
+        if self.redis_ok is not None:
+            stats["redis"] = "ok" if self.redis_ok else "unreachable"
+            stats["ticking_here"] = self.leading
+        return stats
 
     # -- the ticker ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start ticking (on the server's loop)."""
+        """Start ticking (on the server's loop); with Redis, start following its ticker."""
+        if self.redis_url is None:
+            self._start_ticker()
+            self.leading = True
+            return
+        from .redis_relay import BallRelay  # only a server with Redis needs redis-py
+
+        self.relay = BallRelay(self.redis_url, prefix=self.redis_prefix, lease=self.lease)
+        self.redis_ok = False
+        self._tasks = [
+            asyncio.create_task(self._lead_forever(), name="ball-lease"),
+            asyncio.create_task(self._relay_forever(), name="ball-relay"),
+        ]
+
+    def _start_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever(), name="ball-ticker")
 
-    async def stop(self) -> None:
-        """Stop ticking."""
+    async def _stop_ticker(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+
+    async def stop(self) -> None:
+        """Stop ticking (and with Redis, give the lease up so another process ticks now)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._stop_ticker()
+        if self.relay is not None:
+            if self.leading:
+                with contextlib.suppress(Exception):  # Redis may be gone: the lease expires
+                    await self.relay.resign()
+            await self.relay.close()
+            self.relay = None
+        self.leading = False
+
+    # -- many processes -------------------------------------------------------------------
+
+    async def _lead_forever(self) -> None:
+        """Hold (or wait for) the ticker's lease, a few times per lease: tick while held."""
+        assert self.relay is not None
+        from redis.exceptions import RedisError
+
+        controls: asyncio.Task[None] | None = None
+        while True:
+            try:
+                await self.relay.connect()
+                leading = await self.relay.lead()
+                self.redis_ok = True
+            except (RedisError, OSError):
+                leading, self.redis_ok = False, False
+            if leading and not self.leading:
+                with contextlib.suppress(Exception):
+                    self.state = await self.relay.load() or self.state
+                logger.info("this process ticks the ball now (tick %d)", self.state.tick)
+                self._start_ticker()
+                controls = asyncio.create_task(self._apply_controls(), name="ball-controls")
+            elif not leading and self.leading:
+                await self._stop_ticker()
+                if controls is not None:
+                    controls.cancel()
+            self.leading = leading
+            await asyncio.sleep(self.lease / 4)
+
+    async def _apply_controls(self) -> None:
+        """The ticker's side: controls from clients on every process."""
+        assert self.relay is not None
+        async for event in self.relay.controls():
+            with contextlib.suppress(ProtocolError):  # checked where it came in already
+                if event.get("type") == "ball.control":
+                    self.state = apply_control(self.state, event)
+                else:
+                    self.state = apply_kick(self.state, event)
+
+    async def _relay_forever(self) -> None:
+        """Every process: the ticker's frames to this process's clients, conflated."""
+        assert self.relay is not None
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                await self.relay.connect()
+                async for frame in self.relay.frames():
+                    self.frame = frame
+                    if not self.leading:  # the ticker's process has the state already
+                        event = json.loads(frame)
+                        with contextlib.suppress(TypeError, ValueError):
+                            self.state = BallState(
+                                **{k: event[k] for k in BallState.__dataclass_fields__}
+                            )
+                    self._send_frame()
+            except (RedisError, OSError):
+                self.redis_ok = False
+                await asyncio.sleep(self.lease / 4)  # Redis is away: try again shortly
 
     async def _tick_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -111,11 +223,20 @@ class BallLesson(Lesson):
             # as soon as one broadcast takes longer than a tick.
             await asyncio.sleep(max(delay, 0.0))
             self.state = step(self.state, period)
-            self.publish()
+            if self.relay is None:
+                self.publish()
+                continue
+            from redis.exceptions import RedisError
+
+            with contextlib.suppress(RedisError, OSError):  # the lease loop notices
+                await self.relay.publish(self._encode(self.state), self.state)
 
     def publish(self) -> None:
         """Send the current state to every client that is keeping up."""
         self.frame = self._encode(self.state)
+        self._send_frame()
+
+    def _send_frame(self) -> None:
         if not self.clients:
             return
         # The hot path: 60 times a second for every client. fanout() frames the state once
@@ -145,6 +266,8 @@ class BallLesson(Lesson):
                     event = parse_event(message, EVENTS)
                     if event["type"] == HEARTBEAT:
                         await websocket.send(HEARTBEAT_REPLY)
+                    elif self.relay is not None:
+                        await self._pass_on(websocket, event)
                     elif event["type"] == "ball.control":
                         self.state = apply_control(self.state, event)
                     else:
@@ -154,3 +277,20 @@ class BallLesson(Lesson):
                 # The change goes out with the next tick, to everyone at once.
         finally:
             self.clients.discard(websocket)
+
+    async def _pass_on(self, websocket: ServerConnection, event: dict[str, Any]) -> None:
+        """Check a control here (an error comes back at once), then send it to the ticker."""
+        assert self.relay is not None
+        from redis.exceptions import RedisError
+
+        # Raises ProtocolError for a bad one, exactly as the ticker would.
+        (apply_control if event["type"] == "ball.control" else apply_kick)(self.state, event)
+        try:
+            await self.relay.control(event)
+        except (RedisError, OSError):
+            self.redis_ok = False
+            raise ProtocolError(
+                "unavailable",
+                "the ball's ticker is unreachable (Redis is down): your control was not "
+                "applied; the server reconnects by itself, try again in a moment",
+            ) from None

@@ -1,0 +1,121 @@
+"""One ball on several servers through a real Redis: one ticker (a lease), every server's
+clients see the same frames, controls from any server reach the ticker, takeover, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from websockets.asyncio.client import connect
+
+from tests.helpers import wait_for
+from workshop_lib import start_server
+from workshop_lib.ball.server import BallLesson
+from workshop_lib.redis_local import LocalRedis
+
+TIMEOUT = 10
+
+
+def servers(url: str, n: int, prefix: str):
+    """``n`` servers sharing one ball in Redis under ``prefix`` (a ball of this test's own)."""
+    made = []
+    for i in range(n):
+        lesson = BallLesson(redis=url, lease=0.5, redis_prefix=f"test:{prefix}")
+        made.append(start_server(port=0, name=f"ball-{prefix}-{i}", lessons=[lesson]))
+    return made
+
+
+def ball(server) -> BallLesson:
+    return server.lesson("ball")
+
+
+async def frames(server, count: int) -> list[dict]:
+    async with connect(server.links.ws("/ball"), proxy=None) as websocket:
+        return [json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT)) for _ in range(count)]
+
+
+def test_one_ticker_and_every_server_sends_the_same_frames(redis_url) -> None:
+    a, b = servers(redis_url, 2, uuid.uuid4().hex[:8])
+    try:
+        wait_for(lambda: ball(a).leading or ball(b).leading, TIMEOUT)
+        assert ball(a).leading != ball(b).leading  # exactly one ticks
+
+        async def both() -> tuple[list[dict], list[dict]]:
+            return tuple(await asyncio.gather(frames(a, 40), frames(b, 40)))
+
+        from_a, from_b = asyncio.run(both())
+        ticks_a = {f["tick"]: (f["x"], f["y"]) for f in from_a}
+        ticks_b = {f["tick"]: (f["x"], f["y"]) for f in from_b}
+        shared = set(ticks_a) & set(ticks_b)
+        assert len(shared) > 20  # the same ticks reached both servers' clients...
+        assert all(ticks_a[t] == ticks_b[t] for t in shared)  # ...with the same ball
+    finally:
+        a.stop(), b.stop()
+
+
+def test_a_control_on_any_server_reaches_the_ticker(redis_url) -> None:
+    a, b = servers(redis_url, 2, uuid.uuid4().hex[:8])
+    try:
+        wait_for(lambda: ball(a).leading or ball(b).leading, TIMEOUT)
+        follower = b if ball(a).leading else a
+
+        async def steer() -> dict:
+            async with connect(follower.links.ws("/ball"), proxy=None) as websocket:
+                await websocket.send(json.dumps({"type": "ball.control", "color": "#123456"}))
+                async with asyncio.timeout(TIMEOUT):
+                    while (frame := json.loads(await websocket.recv())).get("color") != "#123456":
+                        pass
+                return frame
+
+        assert asyncio.run(steer())["color"] == "#123456"
+        wait_for(lambda: ball(a).state.color == ball(b).state.color == "#123456", TIMEOUT)
+    finally:
+        a.stop(), b.stop()
+
+
+def test_another_server_ticks_on_when_the_ticker_stops(redis_url) -> None:
+    a, b = servers(redis_url, 2, uuid.uuid4().hex[:8])
+    try:
+        wait_for(lambda: ball(a).leading or ball(b).leading, TIMEOUT)
+        ticker, other = (a, b) if ball(a).leading else (b, a)
+        wait_for(lambda: ball(other).state.tick > 30, TIMEOUT)
+        last = ball(ticker).state.tick
+        ticker.stop()
+        wait_for(lambda: ball(other).leading, 3)  # resigned on stop: at once
+        wait_for(lambda: ball(other).state.tick > last + 30, TIMEOUT)
+        # Resumed from the saved state, not a new ball from tick 0.
+        assert asyncio.run(frames(other, 1))[0]["tick"] > last
+    finally:
+        a.stop(), b.stop()
+
+
+def test_redis_going_away_keeps_clients_and_recovers_by_itself() -> None:
+    with LocalRedis() as local:
+        (server,) = servers(local.url, 1, uuid.uuid4().hex[:8])
+        try:
+            wait_for(lambda: ball(server).leading and ball(server).state.tick > 5, TIMEOUT)
+
+            async def through_the_outage() -> tuple[dict, dict]:
+                async with connect(server.links.ws("/ball"), proxy=None) as websocket:
+                    await websocket.recv()
+                    local.stop()
+                    await asyncio.to_thread(
+                        wait_for, lambda: ball(server).redis_ok is False, TIMEOUT
+                    )
+                    await websocket.send(json.dumps({"type": "ball.kick", "dx": 0.1, "dy": 0}))
+                    async with asyncio.timeout(TIMEOUT):
+                        while (error := json.loads(await websocket.recv()))["type"] != "error":
+                            pass
+                    local.start()
+                    before = ball(server).state.tick
+                    async with asyncio.timeout(TIMEOUT):
+                        while (frame := json.loads(await websocket.recv()))["tick"] <= before + 10:
+                            pass
+                    return error, frame
+
+            error, frame = asyncio.run(through_the_outage())
+            assert error["code"] == "unavailable" and "Redis is down" in error["message"]
+            assert ball(server).redis_ok is True and frame["type"] == "ball.state"
+        finally:
+            server.stop()
