@@ -267,3 +267,32 @@ def test_start_runs_once_and_can_be_deferred(server):
     closed.close()
     with pytest.raises(RuntimeError, match="closed"):
         closed.start()
+
+
+class BallReader(ReadingClient):
+    """Counts ball frames, whichever server they come from."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(urls, reconnect=True)
+        self.frames = 0
+
+    def handle(self, event: Event) -> None:
+        self.frames += 1
+
+
+def test_a_client_with_several_addresses_moves_to_the_next_when_its_server_dies():
+    first = start_server(port=0, name=unique("first"))
+    second = start_server(port=0, name=unique("second"))
+    try:
+        urls = [first.links.ws("/ball"), second.links.ws("/ball")]
+        with BallReader(urls) as client:
+            wait_for(lambda: client.frames > 3)
+            assert client.url == urls[0]
+            first.stop()  # the process the client was on goes away
+            wait_for(lambda: client.reconnects == 1 and client.connected, 10)
+            assert client.url == urls[1]
+            seen = client.frames
+            wait_for(lambda: client.frames > seen + 3)  # and reads from the other one
+    finally:
+        first.stop()
+        second.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TypeVar
 
@@ -75,6 +76,10 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
     reader thread connects again after a backoff (:func:`~workshop_lib.backoff.backoff_delays`)
     and :meth:`on_open` runs again on the new connection, so a chat member rejoins.
 
+    ``url`` may be a list of addresses (several server processes sharing one room, lesson
+    06): the client connects to the first, and each reconnect attempt tries the next one,
+    so a client whose server process died moves to another.
+
     ``__init__`` only stores settings; :meth:`start` (called for you once the object is
     built, see :class:`_StartsWhenBuilt`) connects. ``thread_name`` names the reader thread.
     """
@@ -83,13 +88,16 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         timeout: float = 5.0,
         *,
         token: str | None = None,
         reconnect: bool = False,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("give the address of at least one server")
+        self.url = self.urls[0]  # the address of the current (or last) connection
         self.timeout = timeout
         self.token = token
         self.reconnect = reconnect
@@ -145,12 +153,17 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
             raise RuntimeError("start_reading() names the reader before start(); it is too late")
         self.thread_name = name
 
-    def _open(self) -> tuple[ExitStack, ClientConnection]:
+    def _open(self, url: str | None = None) -> tuple[ExitStack, ClientConnection]:
         """A new connection, greeted by :meth:`on_open`, inside the ``with`` that closes it."""
         with ExitStack() as stack:
             websocket = stack.enter_context(
-                connect(self.url, open_timeout=self.timeout, additional_headers=bearer(self.token))
+                connect(
+                    url or self.url,
+                    open_timeout=self.timeout,
+                    additional_headers=bearer(self.token),
+                )
             )
+            self.url = url or self.url
             with self._lock:
                 self._pending = websocket  # close() may end the greeting early
             try:
@@ -188,14 +201,19 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
                 return  # the thread ends
 
     def _reopen(self) -> bool:
-        """Connect again after growing waits; False if close() came first."""
-        for delay in backoff_delays():
+        """Connect again after growing waits; False if close() came first.
+
+        With several addresses, the attempts go round them, starting with the next one.
+        """
+        start = self.urls.index(self.url) if self.url in self.urls else -1
+        for attempt, delay in enumerate(backoff_delays(), start=1):
             if self._closing.wait(delay):
                 return False
+            url = self.urls[(start + attempt) % len(self.urls)]
             try:
-                stack, websocket = self._open()
+                stack, websocket = self._open(url)
             except (OSError, TimeoutError, WebSocketException) as exc:
-                logger.info("reconnecting to %s: %s", self.url, exc)
+                logger.info("reconnecting to %s: %s", url, exc)
                 continue
             with self._lock:
                 closed_meanwhile = self._closing.is_set()
