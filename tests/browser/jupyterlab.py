@@ -13,7 +13,7 @@ that a click reaches the kernel; this harness can. Usage in a test module:
     def test_something(lab_page, lab):
         open_notebook(lab_page, lab, "01-echo.ipynb")
         run_all_cells(lab_page)     # or run_cells_above(page, "text of a cell"), run_cells_from,
-                                    # run_cells_between
+                                    # run_cells_between; start_run_all + wait_for_run
         assert error_outputs(lab_page) == []
 
 `lab` is one JupyterLab server per test session, serving a temporary copy of notebooks/
@@ -23,7 +23,9 @@ that a click reaches the kernel; this harness can. Usage in a test module:
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import os
 import re
@@ -72,6 +74,10 @@ USER_SETTINGS: dict[str, dict[str, Any]] = {
         "autoStartDefaultKernel": True,
         # Cells get metadata.execution timestamps, so cell_durations() can report slow ones.
         "recordTiming": True,
+        # Every cell stays in the DOM and is painted (the default, contentVisibility, skips
+        # cells out of view, and "full" removes them): a test reads any cell's output and
+        # screenshots any plot after a Run All, without scrolling through the notebook.
+        "windowingMode": "none",
     },
 }
 
@@ -387,6 +393,29 @@ def _current_path(page: Page) -> str:
     return path
 
 
+def kernel_with_env(lab: JupyterLab, notebook: str, env: dict[str, str]) -> None:
+    """Make the lab's copy of ``notebook`` start its kernel with ``env`` added: a kernelspec
+    of its own (Jupyter's kernel.json "env"), named in the copy's metadata. For a lesson
+    run as learners in a class run it, with the variables their instructor hands out."""
+    import nbformat
+
+    name = "python3-" + re.sub(r"[^a-z0-9]+", "-", notebook.lower()).strip("-")
+    spec_dir = lab.root_dir.parent / "data" / "kernels" / name
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python 3 ({', '.join(env)})",
+        "language": "python",
+        "env": env,
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    path = lab.root_dir / notebook
+    copy = nbformat.read(path, as_version=4)
+    copy.metadata["kernelspec"] = {"name": name, "display_name": spec["display_name"],
+                                   "language": "python"}  # fmt: skip
+    nbformat.write(copy, path)
+
+
 def open_notebook(page: Page, lab: JupyterLab, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
     """Open `name` (relative to the lab's root) in a fresh workspace; wait for an idle kernel."""
     if not (lab.root_dir / name).is_file():
@@ -406,9 +435,23 @@ def open_notebook(page: Page, lab: JupyterLab, name: str, timeout: float = KERNE
 
 def _run(page: Page, command: str, start: int, stop: int, timeout: float) -> None:
     """Execute a notebook run command; wait for it, an idle kernel and counts on start..stop."""
+    _start_run(page, command, start, stop)
+    wait_for_run(page, timeout)
+
+
+def _start_run(page: Page, command: str, start: int, stop: int) -> None:
     path = _current_path(page)
     span = {"path": path, "start": start, "stop": stop}
+    page.evaluate("(span) => { window.__labHarnessSpan = span; }", span)
     page.evaluate(_JS_START_RUN, {**span, "command": command})
+
+
+def wait_for_run(page: Page, timeout: float = RUN_ALL_TIMEOUT) -> None:
+    """Wait until the run started last (by any run_* function) is done: every cell of it
+    has an execution count and the kernel is idle. Fails with the error outputs if a cell
+    raised (Lab stops there) or if it did not finish within ``timeout`` ms."""
+    path = _current_path(page)
+    span = page.evaluate("() => window.__labHarnessSpan")
     try:
         page.wait_for_function(
             f"(span) => ({_JS_RUN_STATE})(span).done", arg=span, timeout=timeout, polling=250
@@ -416,7 +459,7 @@ def _run(page: Page, command: str, start: int, stop: int, timeout: float) -> Non
     except Exception as exc:
         state = page.evaluate(_JS_RUN_STATE, span)
         raise AssertionError(
-            f"{path}: {command} did not finish within {timeout / 1000:.0f}s: {state}\n"
+            f"{path}: the run did not finish within {timeout / 1000:.0f}s: {state}\n"
             f"errors so far: {error_outputs(page)}"
         ) from exc
     state = page.evaluate(_JS_RUN_STATE, span)
@@ -439,8 +482,15 @@ def _select_cell(page: Page, text: str) -> tuple[int, int]:
 def run_all_cells(page: Page, timeout: float = RUN_ALL_TIMEOUT) -> None:
     """Run > Run All Cells, then wait until every code cell has an execution count and the
     kernel is idle. Fails with the error outputs if a cell raised (Lab stops there)."""
+    start_run_all(page)
+    wait_for_run(page, timeout)
+
+
+def start_run_all(page: Page) -> None:
+    """Run > Run All Cells, without waiting: to watch the front end (a canvas, a widget)
+    while the notebook runs on. :func:`wait_for_run` waits for the end."""
     _, count = _select_cell(page, "")
-    _run(page, "notebook:run-all-cells", 0, count, timeout)
+    _start_run(page, "notebook:run-all-cells", 0, count)
 
 
 def run_cells_above(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> None:
@@ -448,6 +498,13 @@ def run_cells_above(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> 
     Cell): to use a notebook's widgets before its clean-up cell closes them."""
     index, _ = _select_cell(page, text)
     _run(page, "notebook:run-all-above", 0, index, timeout)
+
+
+def start_run_above(page: Page, text: str) -> None:
+    """Run All Above the first code cell containing ``text``, without waiting (see
+    :func:`start_run_all`)."""
+    index, _ = _select_cell(page, text)
+    _start_run(page, "notebook:run-all-above", 0, index)
 
 
 def run_cells_from(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> None:
@@ -564,6 +621,65 @@ def cell_durations(page: Page) -> list[tuple[int, str, float]]:
         path,
     )
     return [(index, first, seconds) for index, first, seconds in rows]
+
+
+def output_images(page: Page) -> list[tuple[int, bytes]]:
+    """(cell index, PNG bytes) of every image the open notebook's cells output, from the
+    model: what the kernel sent, before any browser drew it."""
+    path = _current_path(page)
+    rows = page.evaluate(
+        _with_panel(
+            """
+  const found = [];
+  const models = panelFor(path).content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      if (output.data && output.data['image/png']) found.push([i, output.data['image/png']]);
+    }
+  }
+  return found;
+"""
+        ),
+        path,
+    )
+    return [(index, base64.b64decode("".join(data))) for index, data in rows]
+
+
+def ink(png: bytes, columns: int = 4, rows: int = 3) -> list[float]:
+    """The share of pixels that are not (nearly) white in each part of a ``columns`` by
+    ``rows`` grid over the image, row by row. A drawn plot has ink in every part (axes,
+    ticks, labels, bars, lines); a blank or half-drawn one has parts with none."""
+    from PIL import Image  # matplotlib's dependency, so here wherever the notebooks run
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    width, height = image.size
+    shares = []
+    for row in range(rows):
+        for column in range(columns):
+            box = (
+                column * width // columns,
+                row * height // rows,
+                (column + 1) * width // columns,
+                (row + 1) * height // rows,
+            )
+            histogram = image.crop(box).histogram()
+            shares.append(1 - sum(histogram[245:]) / max(1, sum(histogram)))
+    return shares
+
+
+def painted_image(page: Page, image: Locator, name: str) -> bytes:
+    """A screenshot of a rendered ``<img>`` once the browser has decoded and painted it
+    (saved as test-artifacts/<name>.png); the bytes, for :func:`ink`."""
+    image.scroll_into_view_if_needed()
+    # decode() resolves when the image is ready to paint; two animation frames later it is
+    # on screen.
+    image.evaluate(
+        "(img) => img.decode().then(() => new Promise((done) =>"
+        " requestAnimationFrame(() => requestAnimationFrame(done))))"
+    )
+    return screenshot(page, name, image).read_bytes()
 
 
 def screenshot(page: Page, name: str, element: Locator | None = None) -> Path:
