@@ -8,9 +8,10 @@ import time
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import broadcast
 
 from tests.test_checks import run_solution
-from workshop_lib.checks.chat import q1, q2
+from workshop_lib.checks.chat import q1, q2, q3
 
 
 def test_q1_accepts_the_solution():
@@ -103,3 +104,63 @@ def test_q2_says_the_room_went_quiet_while_the_loop_waited_and_costs_seconds():
     assert "the room went quiet after" in result.message, result.message
     assert "still waiting for a message: check the clock outside `async for`" in result.message
     assert took < 8, took
+
+
+def test_q3_accepts_the_solution():
+    result = run_solution("03_chat_handler.py")
+    assert result.ok, result.message
+
+
+def _handler(*, awaits_each=False, unregisters_in_finally=True, announces_leave=True):
+    """A chat handler with one of the mistakes the check must name (or none)."""
+    members = set()
+
+    async def send_all(text):
+        if awaits_each:
+            for member in list(members):
+                await member.send(text)
+        else:
+            broadcast(members, text)
+
+    async def handler(websocket):
+        name = await websocket.recv()
+        members.add(websocket)
+        await send_all(f"{name} joined")
+
+        async def leave():
+            members.discard(websocket)
+            if announces_leave:
+                await send_all(f"{name} left")
+
+        try:
+            async for text in websocket:
+                await send_all(f"{name}: {text}")
+            if not unregisters_in_finally:
+                await leave()  # only after a clean close: a vanished member stays
+        finally:
+            if unregisters_in_finally:
+                await leave()
+
+    return handler, members
+
+
+@pytest.mark.parametrize(
+    ("mistake", "says"),
+    [
+        ({"awaits_each": True}, "one slow member holds up the room"),
+        ({"unregisters_in_finally": False}, "'sleepy left' never came"),
+        ({"announces_leave": False}, "'bob left' never came"),
+    ],
+)
+def test_q3_names_the_mistake(mistake, says):
+    handler, members = _handler(**mistake)
+    started = time.monotonic()
+    result = q3.check(handler, members)
+    assert not result.ok
+    assert says in result.message, result.message
+    assert time.monotonic() - started < 10
+
+
+def test_q3_wants_the_members_set():
+    handler, _ = _handler()
+    assert "pass your members set too" in q3.check(handler).message

@@ -1,11 +1,13 @@
-"""Exercises of notebook 03 (the chat room): a bot's reply function; messages per user.
+"""Exercises of notebook 03 (the chat room): a bot's reply function; messages per user;
+the chat server's handler.
 
-from workshop_lib.checks.chat import q1, q2, ____
+from workshop_lib.checks.chat import q1, q2, q3, ____
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +16,7 @@ from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
 from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
-__all__ = ["____", "q1", "q2"]
+__all__ = ["____", "q1", "q2", "q3"]
 
 
 class BotReply(Exercise):
@@ -153,3 +155,117 @@ class MessageCounter(Exercise):
 
 q1 = BotReply("q1")
 q2 = MessageCounter("q2")
+
+
+class ChatHandler(Exercise):
+    """q3: the server side: a chat handler that registers, broadcasts and unregisters.
+
+    The learner's protocol is the bones of the real one: the first message is the member's
+    name, every later one a text; everyone gets ``"NAME joined"``, ``"NAME: TEXT"`` and
+    ``"NAME left"``. The check connects several real clients, one of which never reads and
+    one of which vanishes without a closing handshake, and says what went wrong.
+    """
+
+    hint_text = (
+        'after the name: `members.add(websocket)`, then `broadcast(members, f"{name} joined")`;'
+        ' in the loop `broadcast(members, f"{name}: {text}")` (it sends to all at once and '
+        "never waits for one member); in `finally:` `members.discard(websocket)`, then "
+        '`broadcast(members, f"{name} left")`.'
+    )
+    solution_file = "03_chat_handler.py"
+    answer_name = "a handler"
+    flood = 200  # messages of 4 KiB: more than a member who never reads can buffer
+
+    def check(  # type: ignore[override]
+        self, answer: Callable[..., Any], members: Any = None
+    ) -> CheckResult:
+        """Check ``answer`` with the set it keeps its members in."""
+        if not isinstance(members, set):
+            return CheckResult(False, "pass your members set too: q3.check(chat_handler, members)")
+        self._members = members
+        return super().check(answer)
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        from websockets.frames import Opcode
+        from websockets.sync.client import connect
+
+        from ..rawclient import RawClient
+
+        members = self._members
+        members.clear()  # a re-run check starts from an empty room
+        with (
+            scratch_server(lessons=[], routes={"/chat": answer}) as server,
+            contextlib.ExitStack() as connections,  # websockets 17 wants connect() in `with`
+        ):
+            url = server.links.ws("/chat")
+
+            def join(name: str) -> Any:
+                websocket = connections.enter_context(connect(url, open_timeout=5, close_timeout=1))
+                websocket.send(name)
+                return websocket
+
+            def expect(websocket: Any, wanted: str, doing: str) -> None:
+                seen = []
+                deadline = time.monotonic() + 2
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        seen.append(websocket.recv(timeout=left))
+                    except TimeoutError:
+                        break
+                    except Exception as exc:
+                        raise Failed(f"{doing}: the connection closed ({exc})") from None
+                    if seen[-1] == wanted:
+                        return
+                got = ", ".join(repr(m[:30] + "…" if len(m) > 30 else m) for m in seen[-3:])
+                raise Failed(f"{doing}, but {wanted!r} never came (the last: {got or 'nothing'})")
+
+            ada = join("ada")
+            expect(ada, "ada joined", "ada joined")
+            bob = join("bob")
+            expect(ada, "bob joined", "bob joined, and ada was told")
+            if len(members) != 2:
+                raise Failed(f"with ada and bob in the room, members holds {len(members)}")
+            ada.send("hello")
+            expect(ada, "ada: hello", "ada said hello, and her own copy")
+            expect(bob, "ada: hello", "ada said hello, and bob's copy")
+
+            # A member who never reads a byte: a broadcast that awaited each send in turn
+            # would stop at them once their buffers are full, and bob would hear nothing.
+            sleepy = RawClient("127.0.0.1", server.port, "/chat", receive_buffer=4096)
+            sleepy.send_frame(Opcode.TEXT, b"sleepy")
+            expect(bob, "sleepy joined", "sleepy joined")
+            big = "x" * 4096
+            for i in range(self.flood):
+                ada.send(f"{i} {big}")
+            last = f"ada: {self.flood - 1} {big}"
+            try:
+                expect(bob, last, "")
+            except Failed:
+                sleepy.vanish()  # frees the handler stuck sending to sleepy, so all can close
+                raise Failed(
+                    f"ada sent {self.flood} long messages while sleepy read none, and bob did "
+                    "not get them all within 2 s: the broadcast waits for each member in "
+                    "turn (`await member.send`), so one slow member holds up the room; use "
+                    "`broadcast(members, ...)`, which waits for nobody"
+                ) from None
+            expect(ada, last, "ada's own copies")
+
+            # A clean leave and a vanished one: both must be unregistered and announced.
+            bob.close()
+            expect(ada, "bob left", "bob closed his connection")
+            sleepy.vanish()
+            expect(ada, "sleepy left", "sleepy vanished without a goodbye (a laptop lid)")
+            if len(members) != 1:
+                raise Failed(
+                    f"bob and sleepy left, but members still holds {len(members)} connections: "
+                    "remove the member in `finally:`, so it goes however the connection ends"
+                )
+            ada.close()
+        return CheckResult(
+            True,
+            "joins and leaves announced (a vanished member too), every text to everyone, "
+            "a member who never reads held up nobody, and members is empty again",
+        )
+
+
+q3 = ChatHandler("q3")
