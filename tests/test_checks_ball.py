@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import broadcast
 
 from tests.test_checks import run_solution
-from workshop_lib.checks.ball import CHECK_RATE, q1, q2
+from workshop_lib.checks.ball import CHECK_RATE, q1, q2, q3
 
 
 def test_q1_accepts_the_solution():
@@ -75,3 +77,44 @@ def test_q2_rejects_wrong_steering(answer, says):
     result = q2.check(answer)
     assert not result.ok
     assert says in result.message
+
+
+def test_q3_accepts_the_solution():
+    result = run_solution("02_ticker.py")
+    assert result.ok, result.message
+
+
+async def drifting_ticker(clients, step, rate, seconds):
+    for n in range(1, int(rate * seconds) + 1):
+        step()
+        broadcast(clients, json.dumps({"type": "tick", "n": n}))
+        await asyncio.sleep(1 / rate)  # the work adds to the period
+
+
+async def first_client_only(clients, step, rate, seconds):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first = next(iter(clients))
+    for n in range(1, int(rate * seconds) + 1):
+        step()
+        await first.send(json.dumps({"type": "tick", "n": n}))
+        await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
+
+
+async def never_stops(clients, step, rate, seconds):
+    while True:
+        await asyncio.sleep(1 / rate)
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (drifting_ticker, "the ticker drifts"),
+        (first_client_only, "not the same ones"),
+        (never_stops, "was still running after 4 s"),
+    ],
+)
+def test_q3_rejects_wrong_tickers(answer, says):
+    result = q3.check(answer)
+    assert not result.ok
+    assert says in result.message, result.message

@@ -1,18 +1,24 @@
-"""Exercises of notebook 02 (the bouncing ball): count frames per second; steer into a corner.
+"""Exercises of notebook 02 (the bouncing ball): count frames per second; steer into a
+corner; the server's drift-free ticker.
 
 from workshop_lib.checks.ball import q1, q2, ____
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..ball.server import BallLesson
-from ._base import CheckResult, Exercise, ____, scratch_server
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-__all__ = ["CHECK_RATE", "____", "q1", "q2"]
+from ..ball.server import BallLesson
+from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+
+__all__ = ["CHECK_RATE", "____", "q1", "q2", "q3"]
 
 # The check's server ticks at this rate, not the usual 60, so that a hard-coded 60 fails.
 CHECK_RATE = 25
@@ -93,6 +99,107 @@ class CornerSteerer(Exercise):
         return CheckResult(True, f"{where}: in the corner, paused")
 
 
+class BroadcastTicker(Exercise):
+    """q3: the server's ticker: a tick event to every client, at a fixed rate, drift-free.
+
+    The check runs ``ticker(clients, step, rate, seconds)`` on its server's loop, with three
+    real clients in ``clients`` and a ``step()`` that takes 5 ms, as a real tick's work does.
+    """
+
+    hint_text = (
+        "after the tick's work and the broadcast, sleep until tick n + 1's scheduled time: "
+        "`await asyncio.sleep(max(0.0, start + n / rate - loop.time()))`, not `1 / rate`, "
+        "which adds each tick's work (and the timer's lateness) to the period."
+    )
+    solution_file = "02_ticker.py"
+    answer_name = "ticker"
+    rate = 50
+    seconds = 2.0
+    work = 0.005
+
+    def _check(self, answer: Callable[..., Any]) -> CheckResult:
+        clients: set[Any] = set()
+
+        async def listener(websocket: Any) -> None:
+            clients.add(websocket)  # the ticker's audience
+            try:
+                await websocket.wait_closed()
+            finally:
+                clients.discard(websocket)
+
+        expected = int(self.rate * self.seconds)
+        with (
+            scratch_server(lessons=[], routes={"/ticks": listener}) as server,
+            contextlib.ExitStack() as stack,
+        ):
+            readers = [
+                stack.enter_context(connect(server.links.ws("/ticks"), close_timeout=1))
+                for _ in range(3)
+            ]
+            if not _wait_until(lambda: len(clients) == 3, timeout=3):
+                raise Failed("the check's three clients did not connect (try again)")
+            started = time.monotonic()
+            try:
+                server.run(
+                    answer(clients, lambda: time.sleep(self.work), self.rate, self.seconds),
+                    timeout=self.seconds * 1.5 + 1,
+                )
+            except TimeoutError:
+                raise Failed(
+                    f"ticker was still running after {self.seconds * 1.5 + 1:g} s, asked for "
+                    f"{self.seconds:g} s: stop after {expected} ticks"
+                ) from None
+            took = time.monotonic() - started
+            received = [_drain(reader) for reader in readers]
+        ticks = [[event.get("n") for event in events] for events in received]
+        counts = [len(t) for t in ticks]
+        if len(set(counts)) > 1 or ticks[0] != ticks[1] or ticks[1] != ticks[2]:
+            return CheckResult(
+                False,
+                f"the three clients got {counts} ticks, not the same ones: send each tick to "
+                "every connection in clients: `broadcast(clients, message)`",
+            )
+        if ticks[0] != list(range(1, len(ticks[0]) + 1)):
+            return CheckResult(
+                False, f"the ticks should count 1, 2, 3, ...: they began {ticks[0][:5]}"
+            )
+        if abs(counts[0] - expected) > 2:
+            return CheckResult(
+                False, f"{counts[0]} ticks came in {took:.2f} s; {expected} were asked for"
+            )
+        if took > self.seconds + 0.2:
+            return CheckResult(
+                False,
+                f"{expected} ticks took {took:.2f} s instead of {self.seconds:g}: the ticker "
+                "drifts. Each tick's work (5 ms here) adds to a sleep of 1 / rate; sleep until "
+                "the tick's scheduled time, `start + n / rate`, instead",
+            )
+        return CheckResult(
+            True,
+            f"{expected} ticks in {took:.2f} s to all three clients, in order, though each "
+            f"tick's work took {self.work * 1e3:.0f} ms: no drift",
+        )
+
+
+def _drain(websocket: Any) -> list[dict[str, Any]]:
+    """Every event already sent to ``websocket`` (the ticker is done)."""
+    events = []
+    while True:
+        try:
+            message = websocket.recv(timeout=0.5)
+        except (TimeoutError, ConnectionClosed):
+            return events
+        try:
+            event = json.loads(message)
+        except ValueError:
+            raise Failed(
+                f'send JSON events like {{"type": "tick", "n": 1}}, not {message!r}'
+            ) from None
+        if not isinstance(event, dict):
+            raise Failed(f'send JSON objects like {{"type": "tick", "n": 1}}, not {message!r}')
+        events.append(event)
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -104,3 +211,4 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 q1 = FrameCounter("q1")
 q2 = CornerSteerer("q2")
+q3 = BroadcastTicker("q3")
