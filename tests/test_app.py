@@ -197,7 +197,8 @@ def test_stats_count_clients_connections_and_messages(server):
             return _json.load(response)
 
     before = stats()
-    assert before["clients"] == {} and before["chat"] == {"members": 0, "messages": 0}
+    assert before["clients"] == {}
+    assert before["chat"] == {"members": 0, "messages": 0, "never_joined": 0}
     with connect(server.links.ws("/chat")) as websocket:
         websocket.send('{"type": "chat.join", "name": "ada"}')
         websocket.send('{"type": "chat.send", "text": "one"}')
@@ -207,5 +208,5 @@ def test_stats_count_clients_connections_and_messages(server):
         during = stats()
     assert during["clients"] == {"/chat": 1}
     assert during["connections"]["/chat"] == 1
-    assert during["chat"] == {"members": 1, "messages": 2}
+    assert during["chat"] == {"members": 1, "messages": 2, "never_joined": 0}
     assert during["ball"]["tick"] >= before["ball"]["tick"] >= 0  # ticks: 60 a second

@@ -111,18 +111,18 @@ def test_origin_rules(origin, host, loopback, allowed):
 
 def test_handshake_checks_refuse_with_a_reason():
     guard = Guard(TOKEN)
-    status, text = guard.check_handshake(request())  # a program without the header
+    status, text, _ = guard.check_handshake(request())  # a program without the header
     assert status == 401 and "Authorization: Bearer" in text
     # A browser (it sends an Origin) authenticates with its first message.
     assert guard.check_handshake(request(Origin="http://127.0.0.1:8765")) is None
     assert guard.check_handshake(request(Authorization=f"Bearer {TOKEN}")) is None
-    status, text = guard.check_handshake(request(Authorization="Bearer nope"))
+    status, text, _ = guard.check_handshake(request(Authorization="Bearer nope"))
     assert status == 401 and "Wrong token" in text
-    status, _ = guard.check_handshake(request(Authorization=f"Basic {TOKEN}"))
+    status, _, _ = guard.check_handshake(request(Authorization=f"Basic {TOKEN}"))
     assert status == 401
-    status, text = guard.check_handshake(request(f"/echo?token={TOKEN}"))
+    status, text, _ = guard.check_handshake(request(f"/echo?token={TOKEN}"))
     assert status == 400 and "logs" in text
-    status, text = guard.check_handshake(request(Origin="https://evil.example"))
+    status, text, _ = guard.check_handshake(request(Origin="https://evil.example"))
     assert status == 403 and "https://evil.example" in text
 
 

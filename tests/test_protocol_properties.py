@@ -442,9 +442,25 @@ def test_clean_text(text):
         cleaned = clean_text(text)
     except ProtocolError as error:
         assert_documented(error, {"bad_value"})
-        assert not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_TEXT
+        assert (
+            not isinstance(text, str)
+            or not 1 <= len(text.strip()) <= MAX_TEXT
+            or any(refused_in_text(c) for c in text)
+        )
     else:
         assert 1 <= len(cleaned) <= MAX_TEXT and cleaned == text.strip()
+        assert not any(refused_in_text(c) for c in cleaned)
+
+
+def refused_in_text(c: str) -> bool:
+    """What a chat text may not carry (issue 14): controls but newline and tab, the line and
+    paragraph separators, lone surrogates, and the bidi controls."""
+    return (
+        (unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") and c not in "\n\t")
+        or c in "\u061c\u200e\u200f"
+        or "\u202a" <= c <= "\u202e"
+        or "\u2066" <= c <= "\u2069"
+    )
 
 
 @FAST

@@ -1,6 +1,7 @@
 """Command line: the same server and client as the notebooks, from a terminal.
 
 python -m workshop_lib serve [--host HOST] [--port PORT] [--token TOKEN | --new-token]
+                             [--max-connections N] [--max-per-address N]
 python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--token TOKEN] [--handshake]
 
 For a whole room (docs/instructor.md)::
@@ -25,6 +26,7 @@ from . import __version__
 from .auth import is_loopback, new_token
 from .echo.client import DEFAULT_URL, echo_round_trips, format_handshake
 from .handle import bearer
+from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
@@ -74,6 +76,24 @@ def _parser() -> argparse.ArgumentParser:
         help="also let pages from ORIGIN (e.g. https://hub.example.org) connect; repeatable",
     )
     serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"WebSocket connections the server holds at most (default {DEFAULT_MAX_CONNECTIONS}; "
+        "0: no limit); more are refused with HTTP 503",
+    )
+    serve.add_argument(
+        "--max-per-address",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"WebSocket connections one client address holds at most (default "
+        f"{DEFAULT_MAX_PER_ADDRESS} when --host lets other machines in, none on loopback; "
+        "0: no limit); more are refused with HTTP 429. Raise it when clients share an "
+        "address (a proxy, JupyterHub)",
+    )
+    serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
     )
 
@@ -105,6 +125,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """A whole number of connections, 0 or more (argparse's type for the limits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections (0: no limit)")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
     # websockets' own per-connection lines are protocol detail; --verbose shows them.
@@ -122,7 +153,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         server = start_server(
-            args.port, host=args.host, name="cli", token=token, origins=args.origin
+            args.port,
+            host=args.host,
+            name="cli",
+            token=token,
+            origins=args.origin,
+            max_connections=args.max_connections,
+            max_per_address=args.max_per_address,
         )
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)
@@ -146,7 +183,11 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nStopping: closing connections (code 1001, going away)...", flush=True)
     finally:
-        server.stop()
+        try:
+            server.stop()
+        except TimeoutError as exc:  # only a lesson that hangs in stop() gets here
+            print(f"error: the server did not stop cleanly: {exc}", file=sys.stderr)
+            return 1
     print("Stopped.")
     return 0
 

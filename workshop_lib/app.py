@@ -10,7 +10,9 @@ routed at its path; any other request gets a plain HTTP response from here::
     ...
     await app.shutdown()                 # after server.close(): stops the lessons
 
-The app knows lessons only through :class:`~workshop_lib.lesson.Lesson`: it names none.
+The app knows lessons only through :class:`~workshop_lib.lesson.Lesson`: it names none, and
+what it enforces (connection limits, buffer sizes, bad requests answered with a status, one
+log line per event) holds for every lesson's paths alike.
 """
 
 from __future__ import annotations
@@ -25,26 +27,41 @@ from collections import Counter
 from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from . import __version__
-from .auth import Guard, RedactFilter
+from .auth import Guard, RedactFilter, Refusal
+from .connections import Connections
 from .lesson import Handler, JsonRoute, Lesson, Page
-from .logs import WEBSOCKETS_LOGGER_NAME
+from .limits import Limits
+from .load import LoopLoad
+from .logs import WEBSOCKETS_LOGGER_NAME, Tally
 
-__all__ = ["DEFAULT_MAX_SIZE", "STATIC", "App", "Handler"]
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "STATIC", "WRITE_LIMIT", "App", "Handler"]
 
 # The browser client, inside the package: found the same way in a clone and in a wheel.
 STATIC: Traversable = files(__package__) / "static"
 
 # Large enough for any lesson's event, small enough that one client can't eat the memory.
 DEFAULT_MAX_SIZE = 64 * 1024
+
+# What the server holds for a client that sends and does not read (the echo's worst case):
+# at most MAX_QUEUE received messages before it stops reading that socket (backpressure: the
+# client's own sends then block), and WRITE_LIMIT bytes unsent before a handler's send()
+# waits. With 64 KiB messages that is about 4 x 64 + 16 + 64 KiB, instead of websockets'
+# defaults (16 messages, 32 KiB), which let 500 such clients grow the server by 60 MB.
+MAX_QUEUE = 4
+WRITE_LIMIT = 16 * 1024
+
+# Plain HTTP answers these methods; anything else gets 405 with this Allow header.
+_HTTP_METHODS = ("GET", "HEAD")
 
 # Explicit, because some systems' mimetypes registry maps .js to text/plain, and browsers
 # refuse to run a module script served as text/plain.
@@ -70,11 +87,18 @@ class App:
         max_size: int = DEFAULT_MAX_SIZE,
         guard: Guard | None = None,
         ping_interval: float | None = 20.0,
+        limits: Limits | None = None,
     ) -> None:
         self.static = static
         self.max_size = max_size
         self.guard = guard or Guard()
         self.ping_interval = ping_interval
+        self.limits = limits or Limits()
+        self.connections = Connections(on_lost=self.limits.release)
+        self.load = LoopLoad()
+        # Events that come in floods: a line each for the first few, then a count.
+        self._refused = Tally(logger, "connections refused")
+        self._ended = Tally(logger, "connections ended", burst=20)
         self.lessons: dict[str, Lesson] = {}
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
@@ -135,7 +159,10 @@ class App:
             port,
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
+            create_connection=self.connections.factory,
             max_size=self.max_size,
+            max_queue=MAX_QUEUE,
+            write_limit=WRITE_LIMIT,
             # No permessage-deflate: the lessons' messages are small JSON events, which
             # deflate barely shrinks, while compressing each one once per client costs
             # about 2.5x the CPU of the whole send (docs/architecture.md, "Compression").
@@ -150,6 +177,7 @@ class App:
             ping_timeout=self.ping_interval,
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
+        await self.load.start()
         if self.guard.token is not None:
             # websockets' debug log prints each handshake's headers and each frame: the one
             # place a token could be quoted (this course's own modules never log it).
@@ -159,6 +187,9 @@ class App:
 
     async def shutdown(self) -> None:
         """Stop the lessons (after the server stopped listening)."""
+        await self.load.stop()
+        self._refused.flush()  # a flood's summary, even when the server stops mid-window
+        self._ended.flush()
         for lesson in self.lessons.values():
             try:
                 await lesson.stop()
@@ -170,22 +201,80 @@ class App:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
+        # The request target is a path and a query; urlsplit() would take "//x" for an
+        # address (and raise on "//[").
+        path = request.path.partition("?")[0]
         if _wants_websocket(request):
+            refusal = self._check_upgrade(connection, request, path)
+            return None if refusal is None else self._refuse(connection, path, refusal)
+        if request.method not in _HTTP_METHODS:
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+                f"{request.method} is not served here: this server only answers GET and HEAD.\n",
+            )
+            response.headers["Allow"] = ", ".join(_HTTP_METHODS)
+            return response
+        response = self._answer(connection, path)
+        if request.method == "HEAD":
+            response.body = b""  # the GET's headers, Content-Length included, and no body
+        return response
+
+    def _check_upgrade(
+        self, connection: ServerConnection, request: Request, path: str
+    ) -> Refusal | None:
+        """Why this WebSocket upgrade is refused, or None once it is admitted (and counted)."""
+        if request.method != "GET":
+            return Refusal(
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+                "A WebSocket handshake is a GET request.\n",
+                f"{request.method[:20]} upgrade",
+            )
+        try:
             refusal = self.guard.check_handshake(request, self._credential(request, path))
-            if refusal is not None:
-                status, explanation = refusal
-                response = connection.respond(status, explanation)
-                if status == http.HTTPStatus.UNAUTHORIZED:
-                    response.headers["WWW-Authenticate"] = "Bearer"
-                return response
-            if path in self.routes:
-                return None  # go on with the handshake
+        except MultipleValuesError as exc:  # a lesson's credential() read a repeated header
+            name = exc.args[0] if exc.args else "some"
+            refusal = Refusal(
+                http.HTTPStatus.BAD_REQUEST, f"Send one {name} header.\n", f"repeated {name}"
+            )
+        if refusal is not None:
+            self.limits.note_refusal(refusal.reason)
+            return refusal
+        if path not in self.routes:
             known = ", ".join(sorted(self.routes))
-            return connection.respond(
+            return Refusal(
                 http.HTTPStatus.NOT_FOUND,
                 f"No WebSocket endpoint at {path}. Endpoints on this server: {known}\n",
+                "no such path",
             )
+        # Last, because it counts the connection in: anything refused above costs no slot.
+        return self.limits.admit(connection)
+
+    def _refuse(self, connection: ServerConnection, path: str, refusal: Refusal) -> Response:
+        """The HTTP answer to a refused upgrade, and its line in the log (floods: a count)."""
+        response = connection.respond(refusal.status, refusal.explanation)
+        if refusal.status == http.HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        elif refusal.status == http.HTTPStatus.METHOD_NOT_ALLOWED:
+            response.headers["Allow"] = "GET"
+        elif refusal.status in (
+            http.HTTPStatus.TOO_MANY_REQUESTS,
+            http.HTTPStatus.SERVICE_UNAVAILABLE,
+        ):
+            response.headers["Retry-After"] = "10"
+        if refusal.status != http.HTTPStatus.NOT_FOUND:  # a mistyped path is not an event
+            self._refused.log(
+                logging.WARNING,
+                "%s refused on %s (%d): %s",
+                _peer(connection),
+                path[:100],
+                refusal.status,
+                refusal.reason,
+                kind=refusal.reason,
+            )
+        return response
+
+    def _answer(self, connection: ServerConnection, path: str) -> Response:
+        """The answer to a plain GET of ``path``."""
         if path in self.json_routes:
             return _json(connection, self.json_routes[path]())
         if path in ("/", "/index.html"):
@@ -194,7 +283,7 @@ class App:
             return self._static(connection, path.removeprefix("/static/"))
         return connection.respond(
             http.HTTPStatus.NOT_FOUND,
-            f"Not found: {path}. The browser client is at /, the health check at /healthz.\n",
+            f"Not found: {path[:200]}. The browser client is at /, the health check at /healthz.\n",
         )
 
     def _health(self) -> dict[str, object]:
@@ -215,6 +304,10 @@ class App:
             "ts": time.time(),
             "clients": {path: n for path, n in sorted(self.clients.items()) if n},
             "connections": dict(sorted(self.served.items())),
+            # Refusals and load: 2,000 clients that all read keep every buffer empty, so
+            # only the loop's lag and the refusals show that the server is overrun.
+            "limits": self.limits.stats(),
+            "load": self.load.stats(),
             **{name: stats for name, lesson in self.lessons.items() if (stats := lesson.stats())},
         }
 
@@ -226,10 +319,25 @@ class App:
         return [{"name": p.name, "title": p.title, "module": p.module} for p in self.pages]
 
     def _static(self, connection: ServerConnection, relative: str) -> Response:
-        file = _static_file(self.static, unquote(relative))
-        if file is None:
-            return connection.respond(http.HTTPStatus.NOT_FOUND, f"Not found: /{relative}\n")
-        body = file.read_bytes()
+        name = unquote(relative)
+        if any(ord(c) < 32 or c == "\x7f" for c in name):
+            # A NUL (or another control character) is no file name on any system: a probe.
+            self._refused.log(
+                logging.WARNING,
+                "%s refused (400): a control character in the path /static/%r",
+                _peer(connection),
+                name[:100],
+                kind="bad path",
+            )
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, "A file name has no control characters.\n"
+            )
+        file = _static_file(self.static, name)
+        body = _read(file) if file is not None else None
+        if file is None or body is None:
+            return connection.respond(
+                http.HTTPStatus.NOT_FOUND, f"Not found: /static/{relative[:200]}\n"
+            )
         suffix = "." + file.name.rpartition(".")[2]
         content_type = _CONTENT_TYPES.get(suffix) or (
             mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -256,24 +364,33 @@ class App:
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         """The first subprotocol the path's lesson speaks and the client offered, if any."""
-        path = urlsplit(connection.request.path).path if connection.request else "/"
+        path = connection.request.path.partition("?")[0] if connection.request else "/"
         owner = self._owners.get(path)
         spoken = owner.subprotocols if owner is not None else ()
         return next((Subprotocol(p) for p in spoken if p in offered), None)
 
     async def _handle(self, connection: ServerConnection) -> None:
-        path = urlsplit(connection.request.path).path if connection.request else "/"
+        path = connection.request.path.partition("?")[0] if connection.request else "/"
         handler = self.routes[path]  # _process_request let only known paths through
         peer = _peer(connection)
         credential = self._credential(connection.request, path) if connection.request else None
         if self.guard.needs_first_message(
             connection, credential
         ) and not await self.guard.authenticate(connection):
-            logger.warning("%s was refused on %s: no valid auth event", peer, path)
+            self.limits.note_refusal("no auth event")
+            self._refused.log(
+                logging.WARNING,
+                "%s refused on %s (close %s): %s",
+                peer,
+                path,
+                connection.close_code,
+                connection.close_reason or "no valid auth event",
+                kind="no auth event",
+            )
             return
         self.clients[path] += 1
         self.served[path] += 1
-        logger.info("%s connected to %s", peer, path)
+        started = time.monotonic()
         try:
             await handler(connection)
         except ConnectionClosed:
@@ -286,11 +403,16 @@ class App:
             await connection.close(CloseCode.INTERNAL_ERROR, reason)
         finally:
             self.clients[path] -= 1
-            logger.info(
-                "%s left %s (close code %s)",
+            # One line per connection, when it ends: a churning room reads as a count.
+            self._ended.log(
+                logging.INFO,
+                "%s connected to %s, left %s after %.1f s (close code %s)",
                 peer,
                 path,
+                path,
+                time.monotonic() - started,
                 connection.close_code if connection.close_code is not None else "none",
+                kind=path,
             )
 
 
@@ -300,7 +422,17 @@ def _static_file(root: Traversable, relative: str) -> Traversable | None:
     if any(part in ("", ".", "..") or "\\" in part for part in parts):
         return None  # nothing may climb out of static/, whatever the platform's separators
     file = root.joinpath(*parts)
-    return file if file.is_file() else None
+    try:
+        return file if file.is_file() else None
+    except (OSError, ValueError):  # a name too long for the system, and the like
+        return None
+
+
+def _read(file: Traversable) -> bytes | None:
+    try:
+        return file.read_bytes()
+    except OSError:  # removed between the check and the read (learners edit static/)
+        return None
 
 
 def _wants_websocket(request: Request) -> bool:

@@ -17,7 +17,7 @@ foreign site's script opening a WebSocket to it with the visitor's network posit
 (cross-site WebSocket hijacking). Programs send no ``Origin`` and are let through::
 
     guard = Guard(token="s3cret", loopback=True)
-    refusal = guard.check_handshake(request)     # None, or (HTTP status, explanation)
+    refusal = guard.check_handshake(request)     # None, or Refusal(status, explanation, reason)
     if await guard.authenticate(websocket): ...  # first-message auth, after the handshake
 """
 
@@ -31,7 +31,8 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable
-from urllib.parse import parse_qs, urlsplit
+from typing import NamedTuple
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -44,6 +45,7 @@ __all__ = [
     "UNAUTHORIZED",
     "Guard",
     "RedactFilter",
+    "Refusal",
     "is_loopback",
     "new_token",
     "tokens_match",
@@ -52,7 +54,13 @@ __all__ = [
 UNAUTHORIZED = Close.UNAUTHORIZED  # close code: no token, or a wrong one
 AUTH_GRACE = 5.0  # seconds a browser has to send its auth event
 
-Refusal = tuple[http.HTTPStatus, str]
+
+class Refusal(NamedTuple):
+    """Why a handshake is refused: its HTTP status, a line for the client, a short reason."""
+
+    status: http.HTTPStatus
+    explanation: str
+    reason: str  # for the server's log and /api/stats, e.g. "wrong token"
 
 
 def new_token() -> str:
@@ -69,7 +77,11 @@ def new_token() -> str:
 def tokens_match(given: str, expected: str) -> bool:
     """Compare in constant time, so response times leak nothing about the right token."""
     # compare_digest() takes ASCII str or bytes; a token typed with an accent is just wrong.
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # "surrogatepass": a JSON auth event can carry a lone surrogate ("\ud800"), which plain
+    # UTF-8 cannot encode; it must be a wrong token, not an exception.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -115,38 +127,62 @@ class Guard:
 
         ``credential``: a token the lesson found elsewhere in the request (an ``api-key``
         header, a subprotocol), checked like the header's when no ``Authorization`` came.
+        Malformed requests (two ``Authorization`` headers, an ``Origin`` that is no origin)
+        are refused with 400 here, never with an exception.
         """
-        query = parse_qs(urlsplit(request.path).query)
+        for name in ("Host", "Origin", "Authorization"):
+            if (count := len(request.headers.get_all(name))) > 1:
+                return Refusal(
+                    http.HTTPStatus.BAD_REQUEST,
+                    f"Send one {name} header, not {count}.\n",
+                    f"{count} {name} headers",
+                )
+        # The request target is a path and a query: urlsplit() would read "//host" as an
+        # address, and raise on "//[".
+        query = parse_qs(request.path.partition("?")[2])
         if "token" in query or "access_token" in query:
-            return (
+            return Refusal(
                 http.HTTPStatus.BAD_REQUEST,
                 "Do not put a token in the URL: URLs end up in logs. Send the header "
                 '"Authorization: Bearer <token>", or {"type": "auth", "token": ...} as the '
                 "first message.\n",
+                "token in the URL",
             )
         origin = request.headers.get("Origin")
+        if origin is not None and _split_origin(origin) is None:
+            return Refusal(
+                http.HTTPStatus.BAD_REQUEST,
+                f"The Origin header {origin[:100]!r} is not an origin (scheme://host[:port]).\n",
+                "unparsable Origin",
+            )
         if origin is not None and not self.origin_allowed(origin, request.headers.get("Host")):
-            return (
+            return Refusal(
                 http.HTTPStatus.FORBIDDEN,
                 f"Origin {origin} may not open WebSockets here. Open the page this server "
                 "serves, or start the server with origins=[...] to allow another site.\n",
+                "foreign Origin",
             )
         header = request.headers.get("Authorization")
         if self.token is not None and header is None and credential is not None:
             if tokens_match(credential, self.token):
                 return None
-            return (http.HTTPStatus.UNAUTHORIZED, "Wrong token (API key).\n")
+            return Refusal(http.HTTPStatus.UNAUTHORIZED, "Wrong token (API key).\n", "wrong token")
         if self.token is not None and header is None and origin is None:
-            return (
+            return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,
                 "This server needs a token: send the header "
                 '"Authorization: Bearer <token>" (a browser page sends '
                 '{"type": "auth", "token": ...} as its first message instead).\n',
+                "no token",
             )
         if self.token is not None and header is not None:
             scheme, _, given = header.partition(" ")
             if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
-                return (http.HTTPStatus.UNAUTHORIZED, "Wrong token in the Authorization header.\n")
+                return Refusal(
+                    http.HTTPStatus.UNAUTHORIZED,
+                    "Wrong token in the Authorization header.\n",
+                    "wrong token",
+                )
         return None
 
     def origin_allowed(self, origin: str, host: str | None) -> bool:
@@ -154,9 +190,9 @@ class Guard:
         origin = origin.rstrip("/").lower()
         if origin in self.origins:
             return True
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or parts.hostname is None:
-            return False  # "null" (a file:// page, a sandboxed frame) and the like
+        parts = _split_origin(origin)
+        if parts is None or parts.scheme not in ("http", "https") or parts.hostname is None:
+            return False  # "null" (a file:// page, a sandboxed frame), garbage and the like
         if is_loopback(parts.hostname):
             return True
         # Same origin. Not for a loopback server: there a foreign page can only match its Host
@@ -203,6 +239,16 @@ class Guard:
             return False
         await websocket.send(encode({"type": "auth.ok"}))
         return True
+
+
+def _split_origin(origin: str) -> SplitResult | None:
+    """``origin`` split into scheme and address, or None if it cannot be (``http://[::1``)."""
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return None
+    return parts
 
 
 def _auth_token(message: str | bytes) -> str | None:

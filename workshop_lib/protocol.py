@@ -12,6 +12,7 @@ Every event is a JSON object with a dotted ``type``. A bad event is answered wit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from enum import IntEnum
@@ -113,7 +114,7 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
     """Decode one client message into an event whose ``type`` is in ``allowed``.
 
     Raises :class:`ProtocolError` with code ``binary_not_supported``, ``bad_json``,
-    ``not_an_object`` or ``unknown_type``.
+    ``not_an_object``, ``unknown_type``, or ``bad_value`` for a lone surrogate anywhere in it.
     """
     if isinstance(message, bytes):
         raise ProtocolError("binary_not_supported", "send events as JSON text, not binary")
@@ -124,6 +125,13 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
         raise ProtocolError("bad_json", "that message is not valid JSON") from None
     if not isinstance(event, dict):
         raise ProtocolError("not_an_object", 'an event is a JSON object: {"type": ...}')
+    # Only a \u escape can make one (the frame itself was valid UTF-8): look only then.
+    if "\\u" in message and _has_lone_surrogate_or_too_deep(event):
+        raise ProtocolError(
+            "bad_value",
+            "an event's text must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is "
+            "half of a character, which no other client could show",
+        )
     kind = event.get("type")
     if kind not in allowed:
         known = ", ".join(sorted(allowed))
@@ -131,6 +139,31 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
             "unknown_type", f"unknown event type {kind!r}; this path takes: {known}"
         )
     return event
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate_or_too_deep(event: object) -> bool:
+    try:
+        return _has_lone_surrogate(event)
+    except RecursionError:  # nested deeper than this stack allows: no event is like that
+        return True
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """True if any string in ``value`` (keys included) holds a surrogate code point.
+
+    json.loads() joins a proper pair ("\\ud83d\\ude00") into one character, so what is
+    left is always a lone half, which UTF-8 cannot encode: echoing it would fail.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 def number_field(event: dict[str, Any], name: str, low: float, high: float) -> float:

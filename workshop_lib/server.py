@@ -12,6 +12,7 @@ name, so re-running the cell that starts one first stops the previous one of tha
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import errno
 import html
@@ -28,6 +29,7 @@ from .app import DEFAULT_MAX_SIZE, App
 from .auth import Guard, is_loopback
 from .handle import ServerHandle
 from .lesson import Handler, Lesson
+from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS, Limits
 from .links import Links
 from .ports import describe_port_holder
 from .runner import LoopThread
@@ -38,6 +40,7 @@ __all__ = [
     "PortFallbackWarning",
     "PortInUseError",
     "WorkshopServer",
+    "default_per_address",
     "running_servers",
     "start_server",
     "stop_server",
@@ -195,9 +198,26 @@ async def _count(app: App) -> int:
     return app.client_count()
 
 
-async def _close(server: Server, app: App) -> None:
+# How long stop() lets clients answer the closing handshake before it cuts them: a client
+# that never reads never answers, and Ctrl-C must not wait for it (issue 14).
+STOP_GRACE = 1.0
+
+
+async def _close(server: Server, app: App, grace: float = STOP_GRACE) -> None:
     server.close(close_connections=True)  # sends close code 1001 to every client
-    await server.wait_closed()
+    # A half-sent handshake would hold wait_closed() until open_timeout (10 s): cut them.
+    app.connections.abort_handshakes()
+    try:
+        async with asyncio.timeout(grace):
+            await server.wait_closed()
+    except TimeoutError:
+        cut = app.connections.abort_all()
+        logger.info("%d connection(s) did not close within %g s, cut", cut, grace)
+        try:
+            async with asyncio.timeout(grace):
+                await server.wait_closed()
+        except TimeoutError:  # a handler that ignores its closed connection: the loop's
+            logger.warning("a handler did not return; stopping anyway")  # end cancels it
     await app.shutdown()
 
 
@@ -215,6 +235,8 @@ def start_server(
     token: str | None = ...,
     origins: Iterable[str] = ...,
     ping_interval: float | None = ...,
+    max_connections: int | None = ...,
+    max_per_address: int | None = ...,
     shared: Literal[False] = ...,
     timeout: float = ...,
 ) -> WorkshopServer: ...
@@ -232,6 +254,8 @@ def start_server(
     token: str | None = ...,
     origins: Iterable[str] = ...,
     ping_interval: float | None = ...,
+    max_connections: int | None = ...,
+    max_per_address: int | None = ...,
     shared: bool,
     timeout: float = ...,
 ) -> ServerHandle: ...
@@ -248,6 +272,8 @@ def start_server(
     token: str | None = None,
     origins: Iterable[str] = (),
     ping_interval: float | None = 20.0,
+    max_connections: int | None = None,
+    max_per_address: int | None = None,
     shared: bool = False,
     timeout: float = 10.0,
 ) -> ServerHandle:
@@ -269,6 +295,11 @@ def start_server(
     server on any host but loopback refuses to start without one. ``origins`` adds web
     origins allowed to connect. ``ping_interval`` (seconds, None for never) is how often
     the server pings each client to find dead ones.
+
+    ``max_connections`` caps the server's open WebSocket connections (default 1,000) and
+    ``max_per_address`` those of one client address (default 50 on a server reachable from
+    the network; none on loopback, where every client has the same address). 0 means no
+    limit. A client over a limit is refused at the handshake (HTTP 503 or 429).
 
     ``shared=True``: if the environment names the room's shared server (``WORKSHOP_SERVER``,
     with ``WORKSHOP_TOKEN``), return a :class:`~workshop_lib.shared.SharedServer` for it
@@ -296,7 +327,13 @@ def start_server(
             from .course import default_lessons  # the course's registry names the lessons
 
             lessons = default_lessons()
-        app = App(lessons, max_size=max_size, guard=guard, ping_interval=ping_interval)
+        limits = Limits(
+            DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections,
+            default_per_address(host) if max_per_address is None else max_per_address,
+        )
+        app = App(
+            lessons, max_size=max_size, guard=guard, ping_interval=ping_interval, limits=limits
+        )
         for path, handler in (routes or {}).items():
             app.route(path, handler)
 
@@ -324,6 +361,15 @@ def start_server(
             )
         _registry[name] = server
         return server
+
+
+def default_per_address(host: str) -> int | None:
+    """The per-address cap a server on ``host`` gets by default: none on loopback.
+
+    On loopback every client has the same address, so a cap per address would be a second,
+    smaller total; on a room's network each laptop has its own.
+    """
+    return None if is_loopback(host) else DEFAULT_MAX_PER_ADDRESS
 
 
 def stop_server(name: str | None = None) -> None:

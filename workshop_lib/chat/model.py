@@ -11,6 +11,7 @@ bucket.take(now)                    # False once the client sends too fast
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import secrets
 import unicodedata
@@ -36,8 +37,17 @@ HISTORY = 50  # messages a late joiner receives
 
 
 # Unicode categories a name may not use: controls (C0, DEL, C1), format characters (bidi
-# overrides, zero-width joiners), and the line and paragraph separators.
-_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+# overrides, zero-width joiners), the line and paragraph separators, and surrogates (only a
+# lone one can be in a str, and it is no character: UTF-8 cannot even encode it).
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+# A message keeps ordinary Unicode, emoji sequences (zero-width joiners, tags) included,
+# and newlines and tabs; it may not carry controls (NUL, ESC for ANSI escapes, CR, which
+# overwrites a terminal line), the line and paragraph separators, lone surrogates, or the
+# bidi controls that reorder the text around them (the "Trojan Source" characters).
+_TEXT_REFUSED = {"Cc", "Zl", "Zp", "Cs"}
+_TEXT_ALLOWED = frozenset("\n\t")
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def clean_name(name: object) -> str:
@@ -52,38 +62,68 @@ def clean_name(name: object) -> str:
 
 
 def clean_text(text: object) -> str:
-    """A message trimmed of surrounding white space, 1 to 500 characters."""
+    """A message trimmed of surrounding white space, 1 to 500 characters, with no control
+    characters but newlines and tabs (see ``_TEXT_REFUSED``), or a ``bad_value`` error."""
     if not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_TEXT:
         raise ProtocolError("bad_value", f"text must be 1 to {MAX_TEXT} characters")
+    for at, c in enumerate(text):
+        if c in _BIDI or (unicodedata.category(c) in _TEXT_REFUSED and c not in _TEXT_ALLOWED):
+            raise ProtocolError(
+                "bad_value",
+                f"text must not contain control characters (U+{ord(c):04X} at {at}); "
+                "newlines are fine",
+            )
     return text.strip()
 
 
 @dataclass
 class Room:
-    """Who is here, and the recent messages, with ids that only ever grow."""
+    """Who is here, and the recent messages, with ids that only ever grow.
+
+    Joining and leaving take constant time, however many share a name: a taken name gets
+    the lowest number freed by a leaver, else the next never given (2,000 joins as "x"
+    used to try "x 2", "x 3", ... one by one, 16 s of the server's loop in all).
+    """
 
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    users: list[str] = field(default_factory=list)  # in the order they joined
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     # Names this room instance in each welcome: a restarted server is a new Room whose ids
     # start at 1 again, and a rejoining client must not take its messages for ones it has.
     instance: str = field(default_factory=lambda: secrets.token_hex(8))
+    _here: dict[str, tuple[str, int]] = field(default_factory=dict)  # given -> (asked, n)
+    _next: dict[str, int] = field(default_factory=dict)  # asked -> next number never given
+    _freed: dict[str, list[int]] = field(default_factory=dict)  # asked -> heap of freed ones
+
+    @property
+    def users(self) -> list[str]:
+        """Who is here, in the order they joined."""
+        return list(self._here)
 
     def join(self, wanted: object) -> str:
         """Add a user; returns the name given, with a number added if it was taken."""
         name = clean_name(wanted)
-        given, n = name, 1
-        while given in self.users:
-            n += 1
-            suffix = f" {n}"
-            given = name[: MAX_NAME - len(suffix)] + suffix
-        self.users.append(given)
-        return given
+        if name not in self._here:
+            self._here[name] = (name, 1)
+            return name
+        freed = self._freed.get(name, [])
+        while True:
+            # A freed number may be in use again under its own name ("x 2" typed in full):
+            # skip it; each skip is paid for by the join or leave that made it.
+            if freed:
+                n = heapq.heappop(freed)
+            else:
+                n = self._next.get(name, 2)
+                self._next[name] = n + 1
+            given = _numbered(name, n)
+            if given not in self._here:
+                self._here[given] = (name, n)
+                return given
 
     def leave(self, name: str) -> None:
         """Remove a user (no error if already gone)."""
-        if name in self.users:
-            self.users.remove(name)
+        asked, n = self._here.pop(name, (name, 1))
+        if n > 1:
+            heapq.heappush(self._freed.setdefault(asked, []), n)
 
     def post(self, sender: str, text: object, ts: float) -> dict[str, Any]:
         """Record a message and return its ``chat.message`` event."""
@@ -103,10 +143,16 @@ class Room:
         return {
             "type": "chat.welcome",
             "you": name,
-            "users": list(self.users),
+            "users": self.users,
             "history": list(self.history),
             "room": self.instance,
         }
+
+
+def _numbered(name: str, n: int) -> str:
+    """``name`` with `` n`` added, shortened so that the whole stays within the limit."""
+    suffix = f" {n}"
+    return name[: MAX_NAME - len(suffix)] + suffix
 
 
 @dataclass

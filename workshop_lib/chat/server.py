@@ -10,6 +10,9 @@ between two members' copies.
 Unlike the ball's states, every chat message matters: a member is never skipped. A member
 whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is disconnected
 (close code 1008) instead of growing the server's memory or holding up the room.
+
+A connection that never joins only holds a slot: it is closed (1008) after ``join_grace``
+seconds without a ``chat.join``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from websockets.asyncio.server import ServerConnection
 from ..backlog import limit_send_buffer
 from ..fanout import fanout
 from ..lesson import Handler, Lesson, Page
+from ..logs import Tally
 from ..protocol import (
     HEARTBEAT,
     HEARTBEAT_REPLY,
@@ -37,19 +41,22 @@ from ..protocol import (
 )
 from .model import Room, TokenBucket
 
-__all__ = ["RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
+__all__ = ["JOIN_GRACE", "NEVER_JOINED", "RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
 
 logger = logging.getLogger("workshop_lib.chat")
 
 EVENTS = {"chat.join", "chat.send", HEARTBEAT}
 RATE_LIMITED = Close.RATE_LIMITED  # 4029: sustained flooding
 TOO_SLOW = Close.POLICY  # 1008: the member could not keep up
+NEVER_JOINED = Close.POLICY  # 1008: connected, but sent no chat.join in time
+JOIN_GRACE = 30.0  # seconds: the browser page and ChatClient join at once; a cell may dawdle
 
 
 class ChatLesson(Lesson):
     """One room: its members' connections, the rules in :class:`~workshop_lib.chat.model.Room`.
 
     ``burst`` and ``rate``: each connection's token bucket (messages, messages a second).
+    ``join_grace``: seconds a connection may stay without joining (None: for ever).
     """
 
     name = "chat"
@@ -62,6 +69,7 @@ class ChatLesson(Lesson):
         burst: float = 10,
         rate: float = 5,
         strikes: int = 20,
+        join_grace: float | None = JOIN_GRACE,
     ) -> None:
         self.room = Room()
         self.members: dict[str, ServerConnection] = {}
@@ -69,6 +77,11 @@ class ChatLesson(Lesson):
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        self.join_grace = join_grace
+        self.never_joined = 0  # connections closed for not joining in time
+        # Joins and leaves come in floods when a room (re)connects: a line each for the
+        # first few in 10 s, then a count.
+        self._presence = Tally(logger, "chat joins and leaves", burst=10)
         # Closes of members that were too slow, kept until done: the loop holds only weak
         # references to tasks, and one that is collected mid-way never sends its close.
         self._closing: set[asyncio.Task[None]] = set()
@@ -83,10 +96,12 @@ class ChatLesson(Lesson):
         return {
             "members": len(self.members),
             "messages": history[-1]["id"] if history else 0,  # ids count every message
+            "never_joined": self.never_joined,
         }
 
     async def stop(self) -> None:
         """Let the closes of dropped members finish."""
+        self._presence.flush()
         if self._closing:
             with contextlib.suppress(Exception):
                 await asyncio.wait(self._closing, timeout=2)
@@ -103,30 +118,38 @@ class ChatLesson(Lesson):
         patience = TokenBucket(self.strikes, 1.0)
         name: str | None = None
         try:
-            async for message in websocket:
-                now = time.monotonic()
-                if not bucket.take(now):
-                    if not patience.take(now):
-                        await websocket.close(RATE_LIMITED, "rate limited: too many messages")
-                        break
-                    await websocket.send(
-                        error_event(
-                            "rate_limited",
-                            f"slow down: at most {self.rate:g} messages a second "
-                            f"(bursts of {self.burst:g}); this one was dropped",
+            # Until it joins, a connection only holds a slot of the server's limits.
+            async with asyncio.timeout(self.join_grace) as deadline:
+                async for message in websocket:
+                    now = time.monotonic()
+                    if not bucket.take(now):
+                        if not patience.take(now):
+                            await websocket.close(RATE_LIMITED, "rate limited: too many messages")
+                            break
+                        await websocket.send(
+                            error_event(
+                                "rate_limited",
+                                f"slow down: at most {self.rate:g} messages a second "
+                                f"(bursts of {self.burst:g}); this one was dropped",
+                            )
                         )
-                    )
-                    continue
-                try:
-                    event = parse_event(message, EVENTS)
-                    if event["type"] == HEARTBEAT:
-                        await websocket.send(HEARTBEAT_REPLY)
-                    elif event["type"] == "chat.join":
-                        name = self._join(websocket, name, event)
-                    else:
-                        self._send(name, event)
-                except ProtocolError as error:
-                    await websocket.send(error.event())
+                        continue
+                    try:
+                        event = parse_event(message, EVENTS)
+                        if event["type"] == HEARTBEAT:
+                            await websocket.send(HEARTBEAT_REPLY)
+                        elif event["type"] == "chat.join":
+                            name = self._join(websocket, name, event)
+                            deadline.reschedule(None)  # a member stays as long as it likes
+                        else:
+                            self._send(name, event)
+                    except ProtocolError as error:
+                        await websocket.send(error.event())
+        except TimeoutError:  # only before joining: joining lifted the deadline
+            self.never_joined += 1
+            await websocket.close(
+                NEVER_JOINED, f'send {{"type": "chat.join", ...}} within {self.join_grace:g} s'
+            )
         finally:
             if name is not None and self.members.get(name) is websocket:
                 self._remove(name)
@@ -139,7 +162,9 @@ class ChatLesson(Lesson):
         # Synchronous writes: nothing else can reach this member between the two.
         fanout([websocket], encode(self.room.welcome(name)))
         self._publish({"type": "chat.joined", "name": name})
-        logger.info("%s joined the chat (%d here)", name, len(self.members))
+        self._presence.log(
+            logging.INFO, "%s joined the chat (%d here)", name, len(self.members), kind="joined"
+        )
         return name
 
     def _send(self, name: str | None, event: dict[str, Any]) -> None:
@@ -158,7 +183,12 @@ class ChatLesson(Lesson):
         for websocket in behind:
             name = names[websocket]
             self._remove(name, announce=False)
-            logger.warning("%s could not keep up and was disconnected", name)
+            self._presence.log(
+                logging.WARNING,
+                "%s could not keep up and was disconnected",
+                name,
+                kind="too slow",
+            )
             task = asyncio.get_running_loop().create_task(
                 websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
             )
@@ -172,5 +202,7 @@ class ChatLesson(Lesson):
         self.room.leave(name)
         if announce:
             self._publish({"type": "chat.left", "name": name})
-            logger.info("%s left the chat (%d here)", name, len(self.members))
+            self._presence.log(
+                logging.INFO, "%s left the chat (%d here)", name, len(self.members), kind="left"
+            )
         return websocket

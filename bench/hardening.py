@@ -1,0 +1,435 @@
+"""The hardening probes of issue 14, as figures: load, memory and joins, before and after.
+
+    python bench/hardening.py                       # this checkout, about 1 min
+    python bench/hardening.py --source /tmp/before  # the server from another tree (before)
+    python bench/hardening.py --only ball --connections 2000
+
+Three measurements, each against a fresh room server run as the instructor runs it
+(``python -m workshop_lib serve --host 0.0.0.0 --token T``, in a child process, its log in
+a file):
+
+* **ball** (item 3): ``--connections`` clients open ``/ball`` from one address (127.0.0.1)
+  and read what they get, cheaply (one process, non-blocking sockets drained ten times a
+  second). Meanwhile a healthy learner from another address (127.0.0.2) watches the ball
+  for 6 s (frames per second: worst and median second; delay p50 / p99 from the frames'
+  ``ts``) and chats (round trip of its own message, p50 / max). Then Ctrl-C, timed.
+* **memory** (item 4): ``--clients`` clients from 25 addresses (127.0.1.x) open ``/echo``,
+  each sends 20 binary messages of 60 KB and never reads. The server's RSS at the start,
+  at its peak, and after every client left; a healthy chat client's worst round trip meanwhile.
+* **joins** (item 5): 2,000 ``Room.join("x")`` calls on the chat model, timed (the loop
+  time the server spends on them).
+
+Every figure is printed; nothing is judged. ``--source DIR`` puts ``DIR`` first on the
+server's ``PYTHONPATH`` (a ``git archive`` of an older commit's ``workshop_lib``), so the same
+probes measure the code before a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    free_port,
+    percentile,
+    print_header,
+    raise_fd_limit,
+    rss_bytes,
+    run_main,
+)
+
+TOKEN = "bench-token"
+ATTACKER = "127.0.0.1"
+HEALTHY = "127.0.0.2"  # another address of this machine: another laptop in the room
+_SENDERS: set[asyncio.Task[None]] = set()  # kept: the loop holds only weak references
+
+
+# -- the server under test --------------------------------------------------------------------
+
+
+class RoomServer:
+    """``python -m workshop_lib serve --host 0.0.0.0 --token T`` in a child process."""
+
+    def __init__(self, source: str | None, extra: list[str]) -> None:
+        self.port = free_port()
+        env = dict(os.environ)
+        if source:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "workshop_lib", "serve", "--host", "0.0.0.0"),
+                *("--port", str(self.port), "--token", TOKEN, *extra),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = self.get("/healthz")
+                if health.get("pid") == self.proc.pid:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the server did not start; its log:\n{self.log_text()}")
+            time.sleep(0.05)
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://{HEALTHY}:{self.port}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def rss_mb(self) -> float:
+        return rss_bytes(self.proc.pid) / 2**20
+
+    def interrupt(self) -> tuple[float, int | None]:
+        """Ctrl-C; seconds until it exited, and its exit status (None: killed after 15 s)."""
+        started = time.perf_counter()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            status: int | None = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            status = None
+        return time.perf_counter() - started, status
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+def log_summary(server: RoomServer) -> str:
+    lines = server.log_text().splitlines()
+    tracebacks = sum(line.startswith("Traceback") for line in lines)
+    return f"{len(lines)} log lines, {tracebacks} tracebacks"
+
+
+# -- rude clients (a child process of this script) ------------------------------------------
+
+
+def handshake(port: int, path: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {TOKEN}\r\n\r\n"
+    ).encode()
+
+
+async def open_many(
+    port: int, path: str, count: int, sources: list[str], payload: bytes
+) -> tuple[list[socket.socket], Counter[str]]:
+    """Open ``count`` WebSockets (by hand); write ``payload`` on each; return the sockets."""
+    loop = asyncio.get_running_loop()
+    statuses: Counter[str] = Counter()
+    opened: list[socket.socket] = []
+    gate = asyncio.Semaphore(100)
+
+    async def one(i: int) -> None:
+        async with gate:
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                sock.bind((sources[i % len(sources)], 0))
+                await loop.sock_connect(sock, ("127.0.0.1", port))
+                await loop.sock_sendall(sock, handshake(port, path))
+                response = b""
+                while b"\r\n\r\n" not in response:
+                    chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 30)
+                    if not chunk:
+                        break
+                    response += chunk
+                status = response.split(b" ", 2)[1].decode() if response else "closed"
+            except (OSError, TimeoutError, IndexError) as exc:
+                status = type(exc).__name__
+            statuses[status] += 1
+            if status != "101":
+                sock.close()
+                return
+            opened.append(sock)
+            if payload:
+                # Never awaited to the end: a client that does not read is pushed back.
+                _SENDERS.add(loop.create_task(_send_quietly(loop, sock, payload)))
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return opened, statuses
+
+
+async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        await loop.sock_sendall(sock, data)
+
+
+def rude_clients(args: argparse.Namespace) -> None:
+    """Child mode: open the clients, say how it went, hold them until stdin closes."""
+    raise_fd_limit()
+    if args.rude == "ball":
+        sources, path, payload = [ATTACKER], "/ball", b""
+    else:
+        from websockets.frames import Frame, Opcode
+
+        sources = [f"127.0.1.{i}" for i in range(1, 26)]
+        path = "/echo"
+        frame = Frame(Opcode.BINARY, os.urandom(60_000)).serialize(mask=True, extensions=[])
+        payload = frame * 20
+
+    async def main() -> None:
+        opened, statuses = await open_many(args.port, path, args.count, sources, payload)
+        print("OPENED " + json.dumps(dict(statuses)), flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)
+        while not stop.is_set():
+            if args.rude == "ball":  # read, cheaply: drain each socket ten times a second
+                for sock in opened:
+                    try:
+                        while sock.recv(1 << 20):
+                            pass
+                    except (BlockingIOError, OSError):
+                        pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+        for sock in opened:  # leave at once, like a room closing its laptops
+            sock.close()
+
+    asyncio.run(main())
+
+
+class Rude:
+    def __init__(self, kind: str, port: int, count: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--rude", kind, "--port", str(port), "--count", str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("OPENED "):
+            raise RuntimeError(f"the rude clients said {line!r}")
+        self.statuses: dict[str, int] = json.loads(line[7:])
+
+    def leave(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+# -- the healthy learner ----------------------------------------------------------------------
+
+
+async def watch_ball(port: int, seconds: float) -> dict[str, float]:
+    from websockets.asyncio.client import connect
+
+    per_second: Counter[int] = Counter()
+    delays: list[float] = []
+    started = time.monotonic()
+    async with connect(
+        f"ws://127.0.0.1:{port}/ball",
+        additional_headers={"Authorization": f"Bearer {TOKEN}"},
+        local_addr=(HEALTHY, 0),
+        open_timeout=30,
+    ) as websocket:
+        while (elapsed := time.monotonic() - started) < seconds:
+            try:
+                frame = json.loads(await asyncio.wait_for(websocket.recv(), 2))
+            except TimeoutError:
+                continue
+            per_second[int(elapsed)] += 1
+            delays.append((time.time() - frame["ts"]) * 1000)
+    fps = [per_second[s] for s in range(1, int(seconds))] or [0]  # second 0: the handshake
+    return {
+        "fps_worst": min(fps),
+        "fps_median": statistics.median(fps),
+        "delay_p50": percentile(delays, 0.5),
+        "delay_p99": percentile(delays, 0.99),
+    }
+
+
+async def chat_round_trips(port: int, seconds: float) -> dict[str, float]:
+    from websockets.asyncio.client import connect
+
+    trips: list[float] = []
+    async with connect(
+        f"ws://127.0.0.1:{port}/chat",
+        additional_headers={"Authorization": f"Bearer {TOKEN}"},
+        local_addr=(HEALTHY, 0),
+        open_timeout=30,
+    ) as websocket:
+        await websocket.send(json.dumps({"type": "chat.join", "name": "healthy"}))
+        deadline = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            text = f"ping {n}"
+            sent = time.perf_counter()
+            await websocket.send(json.dumps({"type": "chat.send", "text": text}))
+            async for message in websocket:
+                event = json.loads(message)
+                if event.get("type") == "chat.message" and event.get("text") == text:
+                    break
+            trips.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.25)  # within the rate limit (5/s)
+    return {"chat_p50": percentile(trips, 0.5), "chat_max": max(trips)}
+
+
+def healthy(port: int, seconds: float) -> dict[str, float]:
+    async def both() -> dict[str, float]:
+        ball, chat = await asyncio.gather(
+            watch_ball(port, seconds), chat_round_trips(port, seconds)
+        )
+        return {**ball, **chat}
+
+    return asyncio.run(both())
+
+
+# -- the three measurements -------------------------------------------------------------------
+
+
+def measure_ball(args: argparse.Namespace) -> None:
+    print(f"## ball: {args.connections} /ball connections from one address")
+    server = RoomServer(args.source, args.server_args)
+    try:
+        quiet = healthy(server.port, 4)
+        print(
+            "  alone:      fps worst {fps_worst} median {fps_median}, delay p50 {delay_p50:.1f} "
+            "p99 {delay_p99:.1f} ms, chat p50 {chat_p50:.1f} max {chat_max:.1f} ms".format(**quiet)
+        )
+        started = time.perf_counter()
+        rude = Rude("ball", server.port, args.connections)
+        print(f"  opened in {time.perf_counter() - started:.1f} s: {rude.statuses}")
+        loaded = healthy(server.port, 6)
+        print(
+            "  under load: fps worst {fps_worst} median {fps_median}, delay p50 {delay_p50:.1f} "
+            "p99 {delay_p99:.1f} ms, chat p50 {chat_p50:.1f} max {chat_max:.1f} ms".format(**loaded)
+        )
+        try:
+            stats = server.get("/api/stats")
+            shown = {k: stats[k] for k in ("clients", "refused", "load") if k in stats}
+            print(f"  /api/stats: {json.dumps(shown)}")
+        except OSError as exc:
+            print(f"  /api/stats: {exc}")
+        seconds, status = server.interrupt()
+        print(f"  Ctrl-C with the clients connected: exit {status} after {seconds:.2f} s")
+        rude.leave()
+        print(f"  server log: {log_summary(server)}")
+    finally:
+        server.close()
+
+
+def wait_for_rss(server: RoomServer, settle: float = 1.0, timeout: float = 30.0) -> float:
+    """RSS once it stopped changing by more than 1 MB for ``settle`` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = server.rss_mb(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = server.rss_mb()
+        if abs(now - last) > 1:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            break
+    return server.rss_mb()
+
+
+def measure_memory(args: argparse.Namespace) -> None:
+    print(f"## memory: {args.clients} /echo clients send 20 x 60 KB and never read")
+    server = RoomServer(args.source, args.server_args)
+    try:
+        healthy(server.port, 2)  # warm up: every lesson's code loaded
+        start = wait_for_rss(server)
+        # The healthy member chats while the rude clients arrive and send.
+        with ThreadPoolExecutor(1) as pool:
+            chatting = pool.submit(asyncio.run, chat_round_trips(server.port, 8))
+            rude = Rude("memory", server.port, args.clients)
+            print(f"  opened: {rude.statuses}")
+            chat = chatting.result()
+        peak = wait_for_rss(server)
+        rude.leave()
+        deadline = time.monotonic() + 30
+        while server.get("/api/stats")["clients"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        after = wait_for_rss(server, settle=2.0)
+        print(
+            f"  server RSS: start {start:.1f} MB, with the clients {peak:.1f} MB, "
+            f"after they left {after:.1f} MB "
+            f"({(peak - start) * 1024 / max(1, args.clients):.0f} KB per client while there)"
+        )
+        print(f"  healthy chat meanwhile: p50 {chat['chat_p50']:.1f} max {chat['chat_max']:.1f} ms")
+        print(f"  server log: {log_summary(server)}")
+    finally:
+        server.close()
+
+
+def measure_joins(args: argparse.Namespace) -> None:
+    print(f"## joins: {args.joins} chat joins under one name")
+    code = (
+        "import time; from workshop_lib.chat.model import Room\n"
+        f"room = Room(); t = time.perf_counter()\n"
+        f"for _ in range({args.joins}): room.join('x')\n"
+        "print(f'{time.perf_counter() - t:.3f}', room.users[-1])"
+    )
+    env = dict(os.environ)
+    if args.source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.source, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    print(f"  {args.joins} joins as 'x' took {float(out[0]):.3f} s (the last got {out[1:]})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", help="run the server from this tree (PYTHONPATH)")
+    parser.add_argument("--only", default="ball,memory,joins", help="ball,memory,joins")
+    parser.add_argument("--connections", type=int, default=2000, help="/ball flood (2000)")
+    parser.add_argument("--clients", type=int, default=500, help="non-reading /echo (500)")
+    parser.add_argument("--joins", type=int, default=2000, help="same-name joins (2000)")
+    parser.add_argument(
+        "--server-arg",
+        dest="server_args",
+        action="append",
+        default=[],
+        help="one more argument for `serve` (repeatable), e.g. --server-arg=--max-connections=0",
+    )
+    parser.add_argument("--rude", choices=["ball", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rude:
+        rude_clients(args)
+        return 0
+    raise_fd_limit()
+    print_header(f"hardening probes (server from {args.source or 'this checkout'})")
+    for name in args.only.split(","):
+        {"ball": measure_ball, "memory": measure_memory, "joins": measure_joins}[name](args)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,91 @@
+"""Every TCP connection the server holds, from accept to close, handshake finished or not.
+
+websockets keeps the connections that completed their handshake (``server.connections``);
+stopping also has to reach the others. A client that sent half a handshake would otherwise
+hold ``server.close()`` until ``open_timeout`` (10 s), and one that never reads would hold
+it until ``close_timeout``. So the app makes its connections through this registry
+(websockets' ``create_connection`` hook) and can cut them::
+
+    connections = Connections(on_lost=limits.release)
+    server = await serve(handler, host, port, create_connection=connections.factory)
+    ...
+    connections.abort_handshakes()   # at stop: nobody waits for a handshake to finish
+    connections.abort_all()          # and, after a grace period, for a close to finish
+
+Each connection's kernel send buffer is capped on accept (``send_buffer``), so a client
+that does not read costs the server a bounded amount, whatever path it opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from .backlog import limit_send_buffer
+
+__all__ = ["SEND_BUFFER", "Connections"]
+
+# Enough for any lesson's burst (and a 64 KiB echo); lessons may set a smaller one.
+SEND_BUFFER = 64 * 1024
+
+
+class Connections:
+    """The set of the server's connections; ``factory`` is websockets' ``create_connection``.
+
+    ``on_lost(connection)`` runs when a TCP connection is gone (handshake done or not).
+    """
+
+    def __init__(
+        self,
+        on_lost: Callable[[ServerConnection], None] | None = None,
+        send_buffer: int | None = SEND_BUFFER,
+    ) -> None:
+        self.all: set[ServerConnection] = set()
+        self.on_lost = on_lost
+        self.send_buffer = send_buffer
+
+    def factory(self, *args: Any, **kwargs: Any) -> ServerConnection:
+        """Make a connection the way websockets would, registered here."""
+        return _Tracked(self, *args, **kwargs)
+
+    def pending(self) -> list[ServerConnection]:
+        """Connections whose opening handshake is not finished."""
+        return [c for c in self.all if c.protocol.state is State.CONNECTING]
+
+    def abort_handshakes(self) -> int:
+        """Cut every connection still in its opening handshake; return how many."""
+        pending = self.pending()
+        for connection in pending:
+            connection.transport.abort()
+        return len(pending)
+
+    def abort_all(self) -> int:
+        """Cut every connection at once, without a closing handshake; return how many."""
+        connections = list(self.all)
+        for connection in connections:
+            connection.transport.abort()
+        return len(connections)
+
+
+class _Tracked(ServerConnection):
+    """websockets' server connection, registered in a :class:`Connections` while it lives."""
+
+    def __init__(self, registry: Connections, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registry = registry
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._registry.all.add(self)
+        if self._registry.send_buffer is not None:
+            limit_send_buffer(self, self._registry.send_buffer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._registry.all.discard(self)
+        if self._registry.on_lost is not None:
+            self._registry.on_lost(self)
