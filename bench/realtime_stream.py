@@ -1,0 +1,277 @@
+"""Lesson 05's Realtime server under 100 concurrent sessions, against bare websockets.
+
+Each session adds a user message and asks for a response at the same moment as all the
+others; the figures are the first delta's latency (from ``response.create`` sent to the
+first ``response.output_text.delta`` received, p50 and p99), the whole response's time,
+and the server process's CPU per delta. The bare server is plain ``websockets`` that
+streams frames of the same sizes, in the same order and with the same pause between deltas,
+with no parsing, checking or ids: the difference is what the lesson's protocol costs.
+
+    python bench/realtime_stream.py                    # 100 sessions, 3 repeats
+    python bench/realtime_stream.py --sessions 300 --delay 0.01
+
+"threaded" is the lesson again with a responder that does not declare ``runs_on_loop``, as
+a learner's own function: each chunk is fetched on a thread. All servers run in child
+processes of this script, one at a time, so their CPU is their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _common import HOST, Child, child, cpu_seconds, percentile, print_header, run_main
+from websockets.asyncio.client import connect
+
+WORDS = 25  # the question's length; the default responder answers in WORDS + 4 deltas
+QUESTION = " ".join(f"word{i}" for i in range(WORDS))
+
+
+# -- the servers (child processes) ---------------------------------------------------------------
+
+
+def serve_workshop(delay: float, threaded: bool) -> None:
+    from workshop_lib.app import App
+    from workshop_lib.limits import Limits
+    from workshop_lib.realtime.responder import echo_responder
+    from workshop_lib.realtime.server import RealtimeLesson
+
+    def learners_responder(text: str):  # the same answer, without runs_on_loop: on threads
+        yield from echo_responder(text)
+
+    async def main() -> None:
+        # Every session comes from 127.0.0.1: lift the room's per-address cap for this run.
+        limits = Limits(total=100_000, per_address=100_000)
+        responder = learners_responder if threaded else echo_responder
+        lesson = RealtimeLesson(responder, delay=delay, burst=1000, rate=1000)
+        app = App([lesson], ping_interval=None, limits=limits)
+        server = await app.serve(HOST, 0)
+        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
+        server.close()
+        await server.wait_closed()
+        await app.shutdown()
+
+    asyncio.run(main())
+
+
+def _bare_frames(deltas: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Frames of the same shapes and sizes as the lesson's: before, deltas, after."""
+    ids = {
+        "event_id": "event_0123456789abcdef",
+        "response_id": "resp_0123456789abcdef",
+        "item_id": "item_0123456789abcdef",
+        "output_index": 0,
+        "content_index": 0,
+    }
+    response = {
+        "object": "realtime.response",
+        "id": ids["response_id"],
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+        "conversation_id": "conv_0123456789abcdef",
+    }
+    item = {
+        "id": ids["item_id"],
+        "object": "realtime.item",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+    text = "".join(deltas)
+    before = [
+        {"type": "response.created", "event_id": ids["event_id"], "response": response},
+        {"type": "response.output_item.added", **ids, "item": item},
+        {"type": "conversation.item.added", "event_id": ids["event_id"], "item": item},
+        {"type": "response.content_part.added", **ids, "part": {"type": "text", "text": ""}},
+    ]
+    middle = [{"type": "response.output_text.delta", **ids, "delta": d} for d in deltas]
+    done_item = {**item, "status": "completed", "content": [{"type": "output_text", "text": text}]}
+    after = [
+        {"type": "response.output_text.done", **ids, "text": text},
+        {"type": "response.content_part.done", **ids, "part": {"type": "text", "text": text}},
+        {"type": "response.output_item.done", **ids, "item": done_item},
+        {"type": "conversation.item.done", "event_id": ids["event_id"], "item": done_item},
+        {
+            "type": "response.done",
+            "event_id": ids["event_id"],
+            "response": {**response, "status": "completed", "output": [done_item]},
+        },
+        {"type": "rate_limits.updated", "event_id": ids["event_id"], "rate_limits": []},
+    ]
+    dump = lambda events: [json.dumps(e, ensure_ascii=False) for e in events]  # noqa: E731
+    return dump(before), dump(middle), dump(after)
+
+
+def serve_bare(delay: float) -> None:
+    from websockets.asyncio.server import serve
+
+    # The same words the lesson's default responder streams (copied, not imported: this
+    # process must not load the code it is compared against).
+    reply = f"You said “{QUESTION}”: {WORDS} words."
+    deltas = [w + " " for w in reply.split(" ")]
+    deltas[-1] = deltas[-1].rstrip()
+    before, middle, after = _bare_frames(deltas)
+    hello = json.dumps(
+        {
+            "type": "session.created",
+            "event_id": "event_0123456789abcdef",
+            "session": {"type": "realtime", "id": "sess_0123456789abcdef"},
+        }
+    )
+
+    async def handler(websocket) -> None:
+        await websocket.send(hello)
+        async for message in websocket:
+            if '"response.create"' not in message:
+                await websocket.send(after[3])  # an item's echo, like conversation.item.added
+                continue
+            for frame in before:
+                await websocket.send(frame)
+            for frame in middle:
+                await websocket.send(frame)
+                await asyncio.sleep(delay)
+            for frame in after:
+                await websocket.send(frame)
+
+    async def main() -> None:
+        async with serve(handler, HOST, 0, compression=None, ping_interval=None) as server:
+            print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+            await asyncio.to_thread(sys.stdin.read)
+
+    asyncio.run(main())
+
+
+# -- the clients (this process) ------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    first_delta_ms: list[float]
+    response_ms: list[float]
+    deltas: int
+    cpu_s: float
+
+
+async def one_session(
+    port: int, ready: asyncio.Queue[None], start: asyncio.Event, path: str
+) -> tuple[float, float, int]:
+    item = json.dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            },
+        }
+    )
+    async with connect(
+        f"ws://{HOST}:{port}{path}", proxy=None, compression=None, max_size=None, ping_interval=None
+    ) as websocket:
+        await websocket.recv()  # session.created
+        ready.put_nowait(None)
+        await start.wait()
+        await websocket.send(item)
+        await websocket.send('{"type": "response.create"}')
+        sent = time.perf_counter()
+        first, deltas = None, 0
+        async for message in websocket:
+            kind = json.loads(message)["type"]
+            if kind == "response.output_text.delta":
+                deltas += 1
+                first = first or time.perf_counter()
+            elif kind == "response.done":
+                return (first - sent) * 1000, (time.perf_counter() - sent) * 1000, deltas
+    raise RuntimeError("closed before response.done")
+
+
+async def run_sessions(server: Child, port: int, sessions: int) -> Run:
+    start, ready = asyncio.Event(), asyncio.Queue()
+    tasks = [
+        asyncio.create_task(one_session(port, ready, start, "/v1/realtime?model=bench"))
+        for _ in range(sessions)
+    ]
+    for _ in range(sessions):  # every session connected and greeted before the clock starts
+        await asyncio.wait_for(ready.get(), 30)
+    before = cpu_seconds(server.pid)
+    start.set()
+    results = await asyncio.gather(*tasks)
+    cpu = cpu_seconds(server.pid) - before
+    return Run([r[0] for r in results], [r[1] for r in results], sum(r[2] for r in results), cpu)
+
+
+def measure(kind: str, args: argparse.Namespace) -> list[Run]:
+    runs = []
+    with child(__file__, ["--serve", kind, "--delay", str(args.delay)], f"{kind} server") as c:
+        port = int(c.expect("PORT ", 20))
+        for _ in range(args.repeats):
+            runs.append(asyncio.run(run_sessions(c, port, args.sessions)))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.02, help="seconds between deltas")
+    parser.add_argument(
+        "--serve", choices=["workshop", "threaded", "bare"], help="(child) run a server"
+    )
+    args = parser.parse_args(argv)
+    if args.serve in ("workshop", "threaded"):
+        serve_workshop(args.delay, threaded=args.serve == "threaded")
+        return 0
+    if args.serve == "bare":
+        serve_bare(args.delay)
+        return 0
+
+    print_header("Realtime streaming: concurrent sessions, first-delta latency, CPU per delta")
+    print(
+        f"{args.sessions} sessions at once, {WORDS + 4} deltas each, {args.delay * 1000:g} ms "
+        f"between deltas, {args.repeats} repeats (median of the repeats shown)\n"
+    )
+    figures = {}
+    # "threaded": the same answers from a responder without runs_on_loop, as a learner's
+    # own function runs: each chunk is fetched on a thread.
+    for kind in ("bare", "workshop", "threaded"):
+        runs = measure(kind, args)
+        expected = args.sessions * (WORDS + 4)
+        if any(run.deltas != expected for run in runs):
+            print(f"{kind}: got {[r.deltas for r in runs]} deltas, expected {expected}")
+            return 1
+        figures[kind] = {
+            "p50": statistics.median(percentile(r.first_delta_ms, 0.50) for r in runs),
+            "p99": statistics.median(percentile(r.first_delta_ms, 0.99) for r in runs),
+            "whole": statistics.median(percentile(r.response_ms, 0.50) for r in runs),
+            "cpu_us": statistics.median(r.cpu_s / r.deltas * 1e6 for r in runs),
+        }
+    header = (
+        f"{'server':<10} {'first delta p50':>16} {'p99':>9} {'response p50':>13} {'CPU/delta':>11}"
+    )
+    print(header)
+    for kind, f in figures.items():
+        print(
+            f"{kind:<10} {f['p50']:>13.1f} ms {f['p99']:>6.1f} ms {f['whole']:>10.0f} ms "
+            f"{f['cpu_us']:>8.1f} µs"
+        )
+    bare, ours = figures["bare"], figures["workshop"]
+    print(
+        f"\nworkshop / bare: first delta p99 {ours['p99'] / bare['p99']:.2f}x, "
+        f"CPU per delta {ours['cpu_us'] / bare['cpu_us']:.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
