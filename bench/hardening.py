@@ -14,8 +14,9 @@ a file):
   for 6 s (frames per second: worst and median second; delay p50 / p99 from the frames'
   ``ts``) and chats (round trip of its own message, p50 / max). Then Ctrl-C, timed.
 * **memory** (item 4): ``--clients`` clients from 25 addresses (127.0.1.x) open ``/echo``,
-  each sends 20 binary messages of 60 KB and never reads. The server's RSS at the start,
-  at its peak, and after every client left; a healthy chat client's worst round trip meanwhile.
+  each sends 20 (``--messages``) binary messages of 60 KB and never reads. The server's RSS
+  at the start, at its peak, and after every client left; a healthy chat client's worst
+  round trip meanwhile.
 * **joins** (item 5): 2,000 ``Room.join("x")`` calls on the chat model, timed (the loop
   time the server spends on them).
 
@@ -80,6 +81,8 @@ class RoomServer:
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             env=env,
+            # `-m` puts the working directory first on sys.path: run it in the source tree.
+            cwd=source,
             start_new_session=True,
         )
         deadline = time.monotonic() + 20
@@ -198,7 +201,7 @@ def rude_clients(args: argparse.Namespace) -> None:
         sources = [f"127.0.1.{i}" for i in range(1, 26)]
         path = "/echo"
         frame = Frame(Opcode.BINARY, os.urandom(60_000)).serialize(mask=True, extensions=[])
-        payload = frame * 20
+        payload = frame * args.messages
 
     async def main() -> None:
         opened, statuses = await open_many(args.port, path, args.count, sources, payload)
@@ -222,9 +225,12 @@ def rude_clients(args: argparse.Namespace) -> None:
 
 
 class Rude:
-    def __init__(self, kind: str, port: int, count: int) -> None:
+    def __init__(self, kind: str, port: int, count: int, messages: int = 20) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--rude", kind, "--port", str(port), "--count", str(count)],
+            [
+                *(sys.executable, __file__, "--rude", kind, "--port", str(port)),
+                *("--count", str(count), "--messages", str(messages)),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -343,6 +349,18 @@ def measure_ball(args: argparse.Namespace) -> None:
         server.close()
 
 
+def tcp_kernel_mb() -> float:
+    """Memory the kernel holds in TCP buffers, whole machine (both ends here), in MB."""
+    try:
+        for line in Path("/proc/net/sockstat").read_text().splitlines():
+            if line.startswith("TCP:"):
+                fields = line.split()
+                return int(fields[fields.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        pass
+    return float("nan")
+
+
 def wait_for_rss(server: RoomServer, settle: float = 1.0, timeout: float = 30.0) -> float:
     """RSS once it stopped changing by more than 1 MB for ``settle`` seconds."""
     deadline = time.monotonic() + timeout
@@ -358,7 +376,7 @@ def wait_for_rss(server: RoomServer, settle: float = 1.0, timeout: float = 30.0)
 
 
 def measure_memory(args: argparse.Namespace) -> None:
-    print(f"## memory: {args.clients} /echo clients send 20 x 60 KB and never read")
+    print(f"## memory: {args.clients} /echo clients send {args.messages} x 60 KB, never read")
     server = RoomServer(args.source, args.server_args)
     try:
         healthy(server.port, 2)  # warm up: every lesson's code loaded
@@ -366,10 +384,11 @@ def measure_memory(args: argparse.Namespace) -> None:
         # The healthy member chats while the rude clients arrive and send.
         with ThreadPoolExecutor(1) as pool:
             chatting = pool.submit(asyncio.run, chat_round_trips(server.port, 8))
-            rude = Rude("memory", server.port, args.clients)
+            rude = Rude("memory", server.port, args.clients, args.messages)
             print(f"  opened: {rude.statuses}")
             chat = chatting.result()
         peak = wait_for_rss(server)
+        kernel = tcp_kernel_mb()
         rude.leave()
         deadline = time.monotonic() + 30
         while server.get("/api/stats")["clients"] and time.monotonic() < deadline:
@@ -380,6 +399,7 @@ def measure_memory(args: argparse.Namespace) -> None:
             f"after they left {after:.1f} MB "
             f"({(peak - start) * 1024 / max(1, args.clients):.0f} KB per client while there)"
         )
+        print(f"  kernel TCP buffers with the clients (both ends): {kernel:.1f} MB")
         print(f"  healthy chat meanwhile: p50 {chat['chat_p50']:.1f} max {chat['chat_max']:.1f} ms")
         print(f"  server log: {log_summary(server)}")
     finally:
@@ -398,7 +418,12 @@ def measure_joins(args: argparse.Namespace) -> None:
     if args.source:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.source, env.get("PYTHONPATH")]))
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=args.source,  # `-c` puts the working directory first on sys.path
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     print(f"  {args.joins} joins as 'x' took {float(out[0]):.3f} s (the last got {out[1:]})")
 
@@ -409,6 +434,7 @@ def main() -> int:
     parser.add_argument("--only", default="ball,memory,joins", help="ball,memory,joins")
     parser.add_argument("--connections", type=int, default=2000, help="/ball flood (2000)")
     parser.add_argument("--clients", type=int, default=500, help="non-reading /echo (500)")
+    parser.add_argument("--messages", type=int, default=20, help="60 KB each, per client (20)")
     parser.add_argument("--joins", type=int, default=2000, help="same-name joins (2000)")
     parser.add_argument(
         "--server-arg",

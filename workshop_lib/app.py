@@ -43,6 +43,7 @@ from .lesson import Handler, JsonRoute, Lesson, Page
 from .limits import Limits
 from .load import LoopLoad
 from .logs import WEBSOCKETS_LOGGER_NAME, Tally
+from .memory import Trimmer
 
 __all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "STATIC", "WRITE_LIMIT", "App", "Handler"]
 
@@ -53,11 +54,13 @@ STATIC: Traversable = files(__package__) / "static"
 DEFAULT_MAX_SIZE = 64 * 1024
 
 # What the server holds for a client that sends and does not read (the echo's worst case):
-# at most MAX_QUEUE received messages before it stops reading that socket (backpressure: the
-# client's own sends then block), and WRITE_LIMIT bytes unsent before a handler's send()
-# waits. With 64 KiB messages that is about 4 x 64 + 16 + 64 KiB, instead of websockets'
-# defaults (16 messages, 32 KiB), which let 500 such clients grow the server by 60 MB.
-MAX_QUEUE = 4
+# one received message waiting while the handler works on another (MAX_QUEUE frames queued
+# before websockets stops reading that socket: backpressure, the client's own sends then
+# block), and WRITE_LIMIT bytes unsent before a handler's send() waits; the kernel's buffers
+# are capped too (connections.BUFFERS). With 60 KB messages that is about 250 KB a client,
+# however much it sends (websockets' defaults, 16 frames and 32 KiB, with the kernel's
+# megabytes, let it be more), and it goes back to the system when it leaves (memory.Trimmer).
+MAX_QUEUE = 1
 WRITE_LIMIT = 16 * 1024
 
 # Plain HTTP answers these methods; anything else gets 405 with this Allow header.
@@ -94,7 +97,8 @@ class App:
         self.guard = guard or Guard()
         self.ping_interval = ping_interval
         self.limits = limits or Limits()
-        self.connections = Connections(on_lost=self.limits.release)
+        self.trimmer = Trimmer()
+        self.connections = Connections(on_lost=self._lost)
         self.load = LoopLoad()
         # Events that come in floods: a line each for the first few, then a count.
         self._refused = Tally(logger, "connections refused")
@@ -185,8 +189,14 @@ class App:
             logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
         return server
 
+    def _lost(self, connection: ServerConnection) -> None:
+        """A TCP connection is gone: free its slot; after a wave, give memory back."""
+        self.limits.release(connection)
+        self.trimmer.closed()
+
     async def shutdown(self) -> None:
         """Stop the lessons (after the server stopped listening)."""
+        self.trimmer.cancel()
         await self.load.stop()
         self._refused.flush()  # a flood's summary, even when the server stops mid-window
         self._ended.flush()

@@ -12,13 +12,17 @@ it until ``close_timeout``. So the app makes its connections through this regist
     connections.abort_handshakes()   # at stop: nobody waits for a handshake to finish
     connections.abort_all()          # and, after a grace period, for a close to finish
 
-Each connection's kernel send buffer is capped on accept (``send_buffer``), so a client
-that does not read costs the server a bounded amount, whatever path it opens.
+Each connection's kernel buffers are capped on accept (``buffers``: SO_SNDBUF and
+SO_RCVBUF), so a client that does not read costs a bounded amount of kernel memory whatever
+path it opens (Linux lets a socket's buffers grow to megabytes), and one that sends faster
+than the server takes its messages is held back by TCP itself, in its own memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -27,26 +31,28 @@ from websockets.protocol import State
 
 from .backlog import limit_send_buffer
 
-__all__ = ["SEND_BUFFER", "Connections"]
+__all__ = ["BUFFERS", "Connections"]
 
-# Enough for any lesson's burst (and a 64 KiB echo); lessons may set a smaller one.
-SEND_BUFFER = 64 * 1024
+# Enough for any lesson's burst (and a 64 KiB echo); lessons may set a smaller one. On a
+# LAN (a millisecond's round trip) 64 KiB windows still carry tens of MB a second.
+BUFFERS = 64 * 1024
 
 
 class Connections:
     """The set of the server's connections; ``factory`` is websockets' ``create_connection``.
 
-    ``on_lost(connection)`` runs when a TCP connection is gone (handshake done or not).
+    ``on_lost(connection)`` runs when a TCP connection is gone (handshake done or not);
+    ``buffers``: the kernel's send and receive buffer for each (None: the system's).
     """
 
     def __init__(
         self,
         on_lost: Callable[[ServerConnection], None] | None = None,
-        send_buffer: int | None = SEND_BUFFER,
+        buffers: int | None = BUFFERS,
     ) -> None:
         self.all: set[ServerConnection] = set()
         self.on_lost = on_lost
-        self.send_buffer = send_buffer
+        self.buffers = buffers
 
     def factory(self, *args: Any, **kwargs: Any) -> ServerConnection:
         """Make a connection the way websockets would, registered here."""
@@ -81,8 +87,13 @@ class _Tracked(ServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._registry.all.add(self)
-        if self._registry.send_buffer is not None:
-            limit_send_buffer(self, self._registry.send_buffer)
+        size = self._registry.buffers
+        if size is not None:
+            limit_send_buffer(self, size)
+            sock = transport.get_extra_info("socket")
+            # No socket (a test's transport), or a system that refuses: the defaults stay.
+            with contextlib.suppress(AttributeError, OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
