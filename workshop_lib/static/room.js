@@ -8,12 +8,17 @@
 //
 // Rates come from successive samples and the server's own clock (`ts`), not this page's:
 // a poll that arrives late then does not look like a burst.
+//
+// The "Server" card shows what the other numbers can hide (issue 14): 2,000 clients that all
+// read keep every buffer empty (no frames skipped) while the server's loop runs late, so it
+// shows the loop's delay and CPU, and the connections refused by the limits.
 
 import { el } from "./dom.js";
 
 const POLL_EVERY_MS = 1000;
 const POLL_TIMEOUT_MS = 3000; // a hung request (Wi-Fi gone) counts as unreachable, not "live"
 const RATE_WINDOW_S = 10; // rates are averaged over the last ~10 s: steady on a projector
+const BUSY_LAG_MS = 50; // a loop this late drops the ball's frames (60 Hz: 17 ms each)
 
 // WebSocket paths shown under a lesson's name; any other path is shown as itself.
 const LESSONS = [
@@ -43,6 +48,11 @@ export function mountRoomPage(root) {
   const skipped = stat("ball-skipped", "Frames skipped");
   const connections = stat("connections", "Connections");
   const messages = stat("chat-messages", "Chat messages");
+  const lag = stat("server-lag", "Loop delay (ms, worst of 5 s)");
+  const cpu = stat("server-cpu", "CPU (% of one core)");
+  const open = stat("server-open", "Connections (limit)");
+  const refusedNow = stat("server-refused-recent", "Refused in the last 10 s");
+  const refused = stat("server-refused", "Refused since the start");
   const card = (title, ...stats) => el("section", { class: "card" },
     el("h2", { text: title }),
     el("dl", { class: "room-stats" }, ...stats.flatMap((s) => s.nodes)));
@@ -50,14 +60,16 @@ export function mountRoomPage(root) {
     el("section", { class: "card" }, el("h2", { text: "Connected now" }), clients),
     card("Chat", members, messageRate),
     card("Bouncing ball", tickRate, skipped),
-    card("Since the server started", connections, messages));
+    card("Server", lag, cpu, open, refusedNow),
+    card("Since the server started", connections, messages, refused));
 
   root.replaceChildren(
     el("section", { class: "card", "aria-labelledby": "room-title" },
       el("h1", { id: "room-title", text: "Room" }),
       el("p", { class: "lead", text:
         "Live counts from this server, refreshed every second: clients per lesson, chat " +
-        "messages and ball ticks per second (averaged over 10 s). No names, no messages." }),
+        "messages and ball ticks per second (averaged over 10 s), how loaded the server is " +
+        "and how many connections its limits refused. No names, no messages." }),
       el("p", { class: "status-line room-status-line" }, "Status: ", status)),
     grid,
   );
@@ -73,9 +85,10 @@ export function mountRoomPage(root) {
     status.toggleAttribute("data-problem", problem);
   }
 
-  function setStat(stat, value, text) {
+  function setStat(stat, value, text, problem = false) {
     stat.value.dataset.value = String(value);
     stat.value.textContent = text;
+    stat.value.toggleAttribute("data-problem", problem); // for tests; the text says it too
   }
 
   /** Per-second rate of `key` between the oldest and newest sample, or null. */
@@ -122,6 +135,27 @@ export function mountRoomPage(root) {
     const total = Object.values(stats.connections).reduce((sum, n) => sum + n, 0);
     setStat(connections, total, String(total));
     setStat(messages, stats.chat.messages, String(stats.chat.messages));
+    showServer(stats);
+  }
+
+  /** Load and refusals; a server from before they were reported shows dashes. */
+  function showServer(stats) {
+    const load = stats.load ?? {};
+    const limits = stats.limits ?? {};
+    const busy = (load.lag_ms ?? 0) > BUSY_LAG_MS;
+    setStat(lag, load.lag_ms ?? "", load.lag_ms === undefined ? "–"
+      : `${Math.round(load.lag_ms)}${busy ? " — overloaded" : ""}`, busy);
+    setStat(cpu, load.cpu_percent ?? "",
+      load.cpu_percent === undefined ? "–" : String(Math.round(load.cpu_percent)));
+    const cap = limits.max_connections ? String(limits.max_connections) : "none";
+    setStat(open, limits.open ?? "", limits.open === undefined ? "–" : `${limits.open} (${cap})`);
+    const recent = limits.refused_last_10s ?? 0;
+    setStat(refusedNow, recent, String(recent), recent > 0);
+    const reasons = Object.entries(limits.refused ?? {});
+    const total = reasons.reduce((sum, [, n]) => sum + n, 0);
+    setStat(refused, total, String(total));
+    // Which limits turned clients away, on hover: "per-address limit 1950, wrong token 3".
+    refused.value.title = reasons.map(([why, n]) => `${why} ${n}`).join(", ");
   }
 
   async function poll() {
