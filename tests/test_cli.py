@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -84,6 +85,7 @@ def test_help_explains_both_commands():
     assert "serve" in top.stdout and "client" in top.stdout
     serve = cli("serve", "--help")
     assert "--host" in serve.stdout and "--port" in serve.stdout and "Ctrl-C" in serve.stdout
+    assert "--max-connections" in serve.stdout and "--max-per-address" in serve.stdout
     echo = cli("client", "echo", "--help")
     assert "MESSAGE" in echo.stdout and "--url" in echo.stdout
 
@@ -104,6 +106,26 @@ def test_serve_prints_working_links_and_ctrl_c_stops_within_two_seconds(served):
     assert "Stopped." in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert port_is_free("127.0.0.1", served.port)
+
+
+def test_ctrl_c_while_a_handshake_is_half_sent_exits_0_at_once(served):
+    half = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+    half.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+    stalled = RawClient("127.0.0.1", served.port, "/ball", receive_buffer=4096)  # never reads
+    # The server answers in order: once this one is answered, it holds the two above.
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/healthz", timeout=5):
+        pass
+    out, err, seconds = served.interrupt()
+    assert served.process.returncode == 0, err
+    assert seconds < 2.5, f"stopping took {seconds:.2f} s"
+    assert "Traceback" not in err and "Stopped." in out
+    half.close()
+    stalled.sock.close()
+
+
+def test_limits_can_be_set_on_the_command_line():
+    result = cli("serve", "--max-per-address", "-1")
+    assert result.returncode == 2 and "is not a number of connections" in result.stderr
 
 
 def test_bad_clients_leave_no_traceback_in_the_terminal(served):
