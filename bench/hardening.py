@@ -44,6 +44,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
@@ -250,18 +251,23 @@ class Rude:
 # -- the healthy learner ----------------------------------------------------------------------
 
 
-async def watch_ball(port: int, seconds: float) -> dict[str, float]:
+def learner(port: int, path: str) -> Any:
+    """websockets' connect to ``path``, with the token, from the healthy learner's address."""
     from websockets.asyncio.client import connect
 
-    per_second: Counter[int] = Counter()
-    delays: list[float] = []
-    started = time.monotonic()
-    async with connect(
-        f"ws://127.0.0.1:{port}/ball",
+    return connect(
+        f"ws://127.0.0.1:{port}{path}",
         additional_headers={"Authorization": f"Bearer {TOKEN}"},
         local_addr=(HEALTHY, 0),
         open_timeout=30,
-    ) as websocket:
+    )
+
+
+async def watch_ball(port: int, seconds: float) -> dict[str, float]:
+    per_second: Counter[int] = Counter()
+    delays: list[float] = []
+    started = time.monotonic()
+    async with learner(port, "/ball") as websocket:
         while (elapsed := time.monotonic() - started) < seconds:
             try:
                 frame = json.loads(await asyncio.wait_for(websocket.recv(), 2))
@@ -279,15 +285,8 @@ async def watch_ball(port: int, seconds: float) -> dict[str, float]:
 
 
 async def chat_round_trips(port: int, seconds: float) -> dict[str, float]:
-    from websockets.asyncio.client import connect
-
     trips: list[float] = []
-    async with connect(
-        f"ws://127.0.0.1:{port}/chat",
-        additional_headers={"Authorization": f"Bearer {TOKEN}"},
-        local_addr=(HEALTHY, 0),
-        open_timeout=30,
-    ) as websocket:
+    async with learner(port, "/chat") as websocket:
         await websocket.send(json.dumps({"type": "chat.join", "name": "healthy"}))
         deadline = time.monotonic() + seconds
         n = 0
