@@ -80,8 +80,8 @@ def test_since_gives_exactly_what_came_after(redis_url) -> None:
 def test_names_are_unique_across_processes_and_presence_is_the_union(redis_url) -> None:
     async def main() -> tuple[list[str], list[str], list[str]]:
         a, b = await rooms(redis_url, 2)
-        names = [await (a, b)[i % 2].join("x") for i in range(6)]
-        names.append(await b.join("grace"))
+        names = [(await (a, b)[i % 2].join("x"))[0] for i in range(6)]
+        names.append((await b.join("grace"))[0])
         users = await a.users()
         assert await b.leave("x 2")  # b's own member
         assert not await b.leave("x")  # a's: b cannot take it out
@@ -93,6 +93,20 @@ def test_names_are_unique_across_processes_and_presence_is_the_union(redis_url) 
     assert names == ["x", "x 2", "x 3", "x 4", "x 5", "x 6", "grace"]
     assert users == names  # in the order they joined
     assert after == ["x", "x 3", "x 4", "x 5", "x 6", "grace"]
+
+
+def test_a_member_with_its_secret_takes_its_name_back_from_a_process_not_yet_found_dead(
+    redis_url,
+) -> None:
+    async def main() -> tuple[str, str, str]:
+        a, b = await rooms(redis_url, 2)
+        name, secret = await a.join("ada")  # then a dies; its heartbeat is still fresh
+        stranger, _ = await b.join("ada")  # someone else asking for "ada"
+        back, _ = await b.join("ada", secret)  # ada herself, on b
+        await a.close(), await b.close()
+        return name, stranger, back
+
+    assert asyncio.run(main()) == ("ada", "ada 2", "ada")
 
 
 def test_a_dead_process_s_members_leave_within_its_lifetime(redis_url) -> None:

@@ -24,8 +24,10 @@ from websockets.sync.client import connect
 
 from . import __version__
 from .auth import is_loopback, new_token
+from .course import default_lessons
 from .echo.client import DEFAULT_URL, echo_round_trips, format_handshake
 from .handle import bearer
+from .lesson import Lesson
 from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
@@ -94,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         "address (a proxy, JupyterHub)",
     )
     serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one chat room and one ball with every server started with the same "
+        "Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, all is in memory",
+    )
+    serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
     )
 
@@ -136,6 +144,24 @@ def _count(text: str) -> int:
     return value
 
 
+def _lessons(redis: str | None) -> list[Lesson] | None:
+    """The course's lessons; with Redis, the chat and the ball shared through it."""
+    if redis is None:
+        return None
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(redis, socket_connect_timeout=1).ping()
+    except (RedisError, OSError, ValueError) as exc:
+        print(
+            f"warning: Redis at {redis} does not answer ({exc}); the chat and the ball join "
+            "it as soon as it does.",
+            file=sys.stderr,
+        )
+    return default_lessons(ball={"redis": redis}, chat={"redis": redis})
+
+
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
     # websockets' own per-connection lines are protocol detail; --verbose shows them.
@@ -160,6 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
             origins=args.origin,
             max_connections=args.max_connections,
             max_per_address=args.max_per_address,
+            lessons=_lessons(args.redis),
         )
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)

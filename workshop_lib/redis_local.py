@@ -4,7 +4,10 @@
         start_server(lessons=default_lessons(chat={"redis": redis.url}))
     redis.stop() / redis.start()           # take it away and bring it back (same port)
 
-Nothing is saved to disk: it is a scratch server that lives as long as the object.
+By default nothing is saved to disk: a scratch server that lives as long as the object.
+``LocalRedis(persist=True)`` keeps an append-only file (each write synced) in a temporary
+folder, so a Redis that is killed and started again comes back with its data, as a
+deployed one does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 __all__ = ["LocalRedis", "RedisMissing", "find_redis_server"]
@@ -41,13 +45,14 @@ def _free_port() -> int:
 class LocalRedis:
     """A ``redis-server`` child process on 127.0.0.1 (``port=0``: a free one)."""
 
-    def __init__(self, port: int = 0, binary: str | None = None) -> None:
+    def __init__(self, port: int = 0, binary: str | None = None, persist: bool = False) -> None:
         found = binary or find_redis_server()
         if found is None:
             raise RedisMissing(f"no redis-server on this machine. {INSTALL_HINT}")
         self.binary = found
         self.port = port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._folder = tempfile.TemporaryDirectory(prefix="workshop-redis-") if persist else None
 
     @property
     def url(self) -> str:
@@ -70,11 +75,14 @@ class LocalRedis:
                 "--bind",
                 "127.0.0.1",
                 "--save",
-                "",  # a scratch server: nothing on disk
-                "--appendonly",
-                "no",
+                "",  # no snapshots; with persist, the append-only file below
                 "--protected-mode",
                 "yes",
+                *(
+                    ["--dir", self._folder.name, "--appendonly", "yes", "--appendfsync", "always"]
+                    if self._folder is not None
+                    else ["--appendonly", "no"]
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -113,6 +121,8 @@ class LocalRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self._folder is not None:
+            self._folder.cleanup()
 
     def __repr__(self) -> str:
         return f"<LocalRedis {self.url} {'running' if self.running else 'stopped'}>"

@@ -20,6 +20,8 @@ reconnect is replaced 1/60 s later by the next.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -27,6 +29,10 @@ from dataclasses import asdict, fields
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .model import BallState
 
@@ -79,7 +85,13 @@ class BallRelay:
     async def connect(self) -> None:
         """Open the client (and check that Redis answers)."""
         if self.redis is None:
-            self.redis = aioredis.from_url(self.url, socket_connect_timeout=1)
+            self.redis = aioredis.from_url(
+                self.url,
+                socket_connect_timeout=1,
+                # After Redis was away, a pooled connection is dead: try again on a new one.
+                retry=Retry(ExponentialBackoff(cap=0.2), 2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
             self._lead = self.redis.register_script(_LEAD)
             self._resign = self.redis.register_script(_RESIGN)
         await self.redis.ping()
@@ -154,4 +166,7 @@ class BallRelay:
                     data = message["data"]
                     yield data.decode() if isinstance(data, bytes) else data
         finally:
-            await pubsub.aclose()
+            # Closing must not hang a stopping server (a cancelled read, Redis gone).
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await pubsub.aclose()

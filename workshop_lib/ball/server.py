@@ -162,10 +162,12 @@ class BallLesson(Lesson):
                 logger.info("this process ticks the ball now (tick %d)", self.state.tick)
                 self._start_ticker()
                 controls = asyncio.create_task(self._apply_controls(), name="ball-controls")
+                self._tasks.append(controls)  # stop() cancels it with the others
             elif not leading and self.leading:
                 await self._stop_ticker()
                 if controls is not None:
                     controls.cancel()
+                    self._tasks.remove(controls)
             self.leading = leading
             await asyncio.sleep(self.lease / 4)
 

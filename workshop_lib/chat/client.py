@@ -65,6 +65,8 @@ class ChatClient(ReadingClient):
         self.errors: list[Event] = []
         self.room: str | None = None  # the room instance of the last welcome
         self._seen: set[int] = set()  # ids of the messages kept from that room
+        self._last_id = 0  # the newest event id seen in that room (for a rejoin's since)
+        self._resume: str | None = None  # the room's proof that our name is ours (Redis)
         # on_open (a welcome) and handle() both run on the reader thread, but the first
         # welcome comes on the thread that starts the client: the lock keeps each update
         # whole for anyone reading the lists meanwhile.
@@ -72,7 +74,14 @@ class ChatClient(ReadingClient):
 
     def on_open(self, websocket: ClientConnection) -> None:
         """Join (again, after a reconnect: under the name the room gave us)."""
-        websocket.send(json.dumps({"type": "chat.join", "name": self.you}))
+        join: Event = {"type": "chat.join", "name": self.you}
+        if self.room is not None and self._last_id:
+            # A rejoin asks only for what it missed: the room sends the messages after the
+            # last id we saw, if it is the same room (a restarted server is not).
+            join.update(since=self._last_id, room=self.room)
+        if self._resume is not None:
+            join["resume"] = self._resume  # the name is ours, whichever process we land on
+        websocket.send(json.dumps(join))
         welcome = json.loads(websocket.recv(timeout=self.timeout))
         if welcome.get("type") != "chat.welcome":
             raise ValueError(f"the server refused to let {self.you!r} join: {welcome}")
@@ -84,6 +93,7 @@ class ChatClient(ReadingClient):
         room = welcome.get("room")
         with self._state:
             self.you = welcome["you"]
+            self._resume = welcome.get("resume")
             self.users = list(welcome["users"])
             self.history = history
             if room != self.room:
@@ -96,13 +106,14 @@ class ChatClient(ReadingClient):
                         }
                     )
                 # A new room numbers from 1 again: its ids say nothing about what we kept.
-                self.room, self._seen = room, set()
+                self.room, self._seen, self._last_id = room, set(), 0
             missed = [m for m in history if m["id"] not in self._seen]
             for message in sorted(missed, key=lambda m: m["id"]):
                 self._keep(message)
 
     def _keep(self, message: Event) -> None:
         self._seen.add(message["id"])
+        self._last_id = max(self._last_id, message["id"])
         self.messages.append(message)
         self.timeline.append(message)
 
@@ -111,6 +122,8 @@ class ChatClient(ReadingClient):
         kind = event.get("type")
         with self._state:
             self.events.append(event)
+            if isinstance(event.get("id"), int):  # with Redis, joins and leaves have ids too
+                self._last_id = max(self._last_id, event["id"])
             if kind == "chat.message":
                 if event.get("id") not in self._seen:
                     self._keep(event)

@@ -138,13 +138,18 @@ class Room:
         self.history.append(message)
         return message
 
-    def welcome(self, name: str) -> dict[str, Any]:
-        """The ``chat.welcome`` event for a user who just joined."""
+    def welcome(self, name: str, since: int | None = None) -> dict[str, Any]:
+        """The ``chat.welcome`` event for a user who just joined.
+
+        ``since``: the last id the user saw (a rejoin); the history then holds exactly the
+        messages after it.
+        """
+        history = [m for m in self.history if since is None or m["id"] > since]
         return {
             "type": "chat.welcome",
             "you": name,
             "users": self.users,
-            "history": list(self.history),
+            "history": history,
             "room": self.instance,
         }
 

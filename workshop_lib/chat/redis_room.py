@@ -29,6 +29,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .model import HISTORY, clean_name
 
@@ -39,6 +43,22 @@ _APPEND = """
 local id = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'event', ARGV[1])
 return id
+"""
+
+
+# KEYS: the presence hash. ARGV: name, value ("process seq secret"), alive-key prefix,
+# the claimer's secret (or ""). Claims the name if it is free, held by a process that is no
+# longer alive, or held under the same secret (the same member, back on another process
+# before its old one's death was noticed): 1 if claimed, else 0.
+_CLAIM = """
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder then
+  local process, seq, secret = string.match(holder, '^(%S+) (%S+) (%S+)$')
+  local same = ARGV[4] ~= '' and secret == ARGV[4]
+  if not same and redis.call('EXISTS', ARGV[3] .. process) == 1 then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 
@@ -70,13 +90,15 @@ class RedisRoom:
     ) -> None:
         self.url = url
         self.prefix = prefix
-        self.history = history  # messages a welcome shows when the member asks for no `since`
+        self.history_size = history  # messages a welcome shows when the member asks for no `since`
         self.max_length = max_length  # events the stream keeps (about: MAXLEN ~)
         self.process = process or secrets.token_hex(4)
         self.alive_for = alive_for
         self.redis: aioredis.Redis | None = None
         self.instance = ""
+        self.instance_changed = False  # set when Redis came back without the room's data
         self._append: Any = None
+        self._claim: Any = None
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
@@ -89,8 +111,13 @@ class RedisRoom:
                 socket_connect_timeout=1,
                 socket_timeout=None,  # follow() blocks in XREAD on purpose
                 health_check_interval=5,
+                # After Redis was away, a pooled connection is dead: try once more on a new
+                # one rather than tell the member that its message failed.
+                retry=Retry(ExponentialBackoff(cap=0.2), 2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
             )
             self._append = self.redis.register_script(_APPEND)
+            self._claim = self.redis.register_script(_CLAIM)
         await self._learn_instance()
 
     async def _learn_instance(self) -> None:
@@ -98,7 +125,10 @@ class RedisRoom:
         # instance changes with it, so clients never mix up the old ids with the new.
         redis = self._client()
         await redis.set(self._key("instance"), secrets.token_hex(8), nx=True)
-        self.instance = (await redis.get(self._key("instance"))).decode()
+        instance = (await redis.get(self._key("instance"))).decode()
+        if self.instance and instance != self.instance:
+            self.instance_changed = True
+        self.instance = instance
 
     def _client(self) -> aioredis.Redis:
         if self.redis is None:
@@ -125,15 +155,25 @@ class RedisRoom:
         """The messages after ``last_id`` (or the last ``history`` ones), oldest first."""
         redis = self._client()
         if last_id is None:
-            entries = await redis.xrevrange(self._key("log"), count=self.history * 4)
+            entries = await redis.xrevrange(self._key("log"), count=self.history_size * 4)
             messages = [
                 e
                 for e in (_event(i, f) for i, f in reversed(entries))
                 if e["type"] == "chat.message"
             ]
-            return messages[-self.history :]
+            return messages[-self.history_size :]
         entries = await redis.xrange(self._key("log"), min=f"({max(0, last_id)}-1", max="+")
         return [e for e in (_event(i, f) for i, f in entries) if e["type"] == "chat.message"]
+
+    async def history(self, last_id: int | None) -> tuple[list[dict[str, Any]], int]:
+        """A welcome's history (as :meth:`since`) and the id it reaches: the newest event
+        id at the moment it was read, so that live delivery can start right after it."""
+        upto = await self.last_id()
+        messages = await self.since(last_id)
+        # Anything appended between the two reads is in `messages` and newer than `upto`:
+        # count it as seen, so it is not delivered a second time.
+        upto = max([upto, *(m["id"] for m in messages)])
+        return [m for m in messages if m["id"] <= upto], upto
 
     async def last_id(self) -> int:
         """The id of the newest event (0 for none): where a new reader starts."""
@@ -153,23 +193,36 @@ class RedisRoom:
 
     # -- presence ------------------------------------------------------------------------
 
-    async def join(self, wanted: object) -> str:
+    async def join(self, wanted: object, secret: str | None = None) -> tuple[str, str]:
         """Claim a name for a member of this process: ``ada``, or ``ada 2`` if it is taken.
 
+        Returns the name and the member's secret. A member that comes back with its
+        ``secret`` gets its name back, even from a process that has not been found dead yet.
         Constant time, however many share the name: the numbers come from a counter.
         """
         redis = self._client()
         name = clean_name(wanted)
+        secret = secret if secret and secret.isalnum() and len(secret) <= 64 else None
+        mine = secret or secrets.token_hex(8)
         await self._alive()  # before the claim: a process with members is never "dead"
-        seq = await redis.incr(self._key("joins"))
-        value = f"{self.process} {seq}"
-        if await redis.hsetnx(self._key("here"), name, value):
-            return name
+        if await self.claim(name, mine, resume=secret):
+            return name, mine
         while True:
             n = await redis.hincrby(self._key("numbers"), name, 1) + 1
             given = f"{name} {n}"
-            if await redis.hsetnx(self._key("here"), given, value):
-                return given
+            if await self.claim(given, mine):
+                return given, mine
+
+    async def claim(self, name: str, secret: str, resume: str | None = None) -> bool:
+        """Claim exactly ``name`` for a member of this process; False if someone alive has it
+        (and ``resume`` is not the secret it was claimed with)."""
+        await self._alive()
+        seq = await self._client().incr(self._key("joins"))
+        claimed = await self._claim(
+            keys=[self._key("here")],
+            args=[name, f"{self.process} {seq} {secret}", self._key("alive:"), resume or ""],
+        )
+        return bool(claimed)
 
     async def leave(self, name: str) -> bool:
         """Take this process's member ``name`` out of the room; False if it was not there."""
@@ -182,7 +235,7 @@ class RedisRoom:
     async def users(self) -> list[str]:
         """Who is here, on every process, in the order they joined."""
         here = await self._client().hgetall(self._key("here"))
-        order = sorted(here.items(), key=lambda item: int(item[1].split(b" ", 1)[1]))
+        order = sorted(here.items(), key=lambda item: int(item[1].split(b" ")[1]))
         return [name.decode() for name, _ in order]
 
     async def heartbeat(self) -> list[str]:

@@ -12,7 +12,14 @@ whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is discon
 (close code 1008) instead of growing the server's memory or holding up the room.
 
 A connection that never joins only holds a slot: it is closed (1008) after ``join_grace``
-seconds without a ``chat.join``.
+seconds without a ``chat.join``. A ``chat.join`` may carry ``"since": <last id seen>``: the
+welcome then holds exactly the messages after it.
+
+**Many processes** (``ChatLesson(redis="redis://...")``, lesson 06): the room lives in
+Redis (:mod:`~workshop_lib.chat.redis_room`). Every event, joins and leaves included, takes
+its id from Redis and goes through one stream that each process follows with one reader
+and delivers to its own members; a process never delivers its own members' messages
+directly, so every member everywhere sees one order and one id sequence.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
@@ -39,7 +46,10 @@ from ..protocol import (
     error_event,
     parse_event,
 )
-from .model import Room, TokenBucket
+from .model import Room, TokenBucket, clean_text
+
+if TYPE_CHECKING:
+    from .redis_room import RedisRoom
 
 __all__ = ["JOIN_GRACE", "NEVER_JOINED", "RATE_LIMITED", "TOO_SLOW", "ChatLesson"]
 
@@ -70,6 +80,9 @@ class ChatLesson(Lesson):
         rate: float = 5,
         strikes: int = 20,
         join_grace: float | None = JOIN_GRACE,
+        redis: str | None = None,
+        redis_prefix: str = "workshop:chat",
+        alive_for: float = 3.0,
     ) -> None:
         self.room = Room()
         self.members: dict[str, ServerConnection] = {}
@@ -85,6 +98,18 @@ class ChatLesson(Lesson):
         # Closes of members that were too slow, kept until done: the loop holds only weak
         # references to tasks, and one that is collected mid-way never sends its close.
         self._closing: set[asyncio.Task[None]] = set()
+        # Many processes: the room in Redis, followed by one reader per process.
+        self.redis_url, self.redis_prefix, self.alive_for = redis, redis_prefix, alive_for
+        self.shared: RedisRoom | None = None
+        self.redis_ok: bool | None = None  # None: no Redis; else whether it answers
+        self.last_id = 0  # the newest event this process delivered
+        # Members who joined but whose welcome is not sent yet: events for them wait here,
+        # with the id their welcome's history reaches (None until it is known).
+        self._pending: dict[ServerConnection, list[dict[str, Any]]] = {}
+        self._seen_upto: dict[ServerConnection, int] = {}
+        self._unannounced: list[str] = []  # leaves to post once Redis answers again
+        self._secrets: dict[str, str] = {}  # our members' secrets (names taken back)
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- the plug-in ----------------------------------------------------------------------------
 
@@ -93,14 +118,42 @@ class ChatLesson(Lesson):
 
     def stats(self) -> dict[str, object]:
         history = self.room.history
-        return {
+        stats: dict[str, object] = {
             "members": len(self.members),
             "messages": history[-1]["id"] if history else 0,  # ids count every message
             "never_joined": self.never_joined,
         }
+        if self.redis_ok is not None:
+            stats["messages"] = self.last_id  # ids count every room event here
+            stats["redis"] = "ok" if self.redis_ok else "unreachable"
+        return stats
+
+    async def start(self) -> None:
+        """With Redis: follow the room's stream, and keep this process's presence alive."""
+        if self.redis_url is None:
+            return
+        from .redis_room import RedisRoom  # only a server with Redis needs redis-py
+
+        self.shared = RedisRoom(self.redis_url, prefix=self.redis_prefix, alive_for=self.alive_for)
+        self.redis_ok = False
+        self._tasks = [
+            asyncio.create_task(self._follow_forever(), name="chat-follow"),
+            asyncio.create_task(self._heartbeat_forever(), name="chat-presence"),
+        ]
 
     async def stop(self) -> None:
-        """Let the closes of dropped members finish."""
+        """Let the closes of dropped members finish (with Redis: leave it cleanly)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.shared is not None:
+            with contextlib.suppress(Exception):  # Redis may be gone: heartbeats expire
+                await self.shared.forget_process()
+            await self.shared.close()
+            self.shared = None
         self._presence.flush()
         if self._closing:
             with contextlib.suppress(Exception):
@@ -139,10 +192,10 @@ class ChatLesson(Lesson):
                         if event["type"] == HEARTBEAT:
                             await websocket.send(HEARTBEAT_REPLY)
                         elif event["type"] == "chat.join":
-                            name = self._join(websocket, name, event)
+                            name = await self._join(websocket, name, event)
                             deadline.reschedule(None)  # a member stays as long as it likes
                         else:
-                            self._send(name, event)
+                            await self._send(name, event)
                     except ProtocolError as error:
                         await websocket.send(error.event())
         except TimeoutError:  # only before joining: joining lifted the deadline
@@ -152,37 +205,194 @@ class ChatLesson(Lesson):
             )
         finally:
             if name is not None and self.members.get(name) is websocket:
-                self._remove(name)
+                if self.shared is None:
+                    self._remove(name)
+                else:
+                    await self._leave_shared(name)
 
-    def _join(self, websocket: ServerConnection, name: str | None, event: dict[str, Any]) -> str:
+    async def _join(
+        self, websocket: ServerConnection, name: str | None, event: dict[str, Any]
+    ) -> str:
         if name is not None:
             raise ProtocolError("already_joined", f"you are already in the room as {name!r}")
-        name = self.room.join(event.get("name"))
-        self.members[name] = websocket
-        # Synchronous writes: nothing else can reach this member between the two.
-        fanout([websocket], encode(self.room.welcome(name)))
-        self._publish({"type": "chat.joined", "name": name})
+        since = event.get("since")
+        if since is not None and (
+            isinstance(since, bool) or not isinstance(since, int) or since < 0
+        ):
+            raise ProtocolError(
+                "invalid_since", '"since" is the last message id you saw: 0 or more'
+            )
+        instance = self.shared.instance if self.shared is not None else self.room.instance
+        if event.get("room") not in (None, instance):
+            since = None  # ids of another room (a restarted server): send the whole history
+        if self.shared is not None:
+            resume = event.get("resume") if isinstance(event.get("resume"), str) else None
+            name = await self._join_shared(websocket, event.get("name"), since, resume)
+        else:
+            name = self.room.join(event.get("name"))
+            self.members[name] = websocket
+            # Synchronous writes: nothing else can reach this member between the two.
+            fanout([websocket], encode(self.room.welcome(name, since)))
+            self._publish({"type": "chat.joined", "name": name})
         self._presence.log(
             logging.INFO, "%s joined the chat (%d here)", name, len(self.members), kind="joined"
         )
         return name
 
-    def _send(self, name: str | None, event: dict[str, Any]) -> None:
+    async def _send(self, name: str | None, event: dict[str, Any]) -> None:
         if name is None:
             raise ProtocolError("join_first", 'send {"type": "chat.join", "name": ...} first')
-        self._publish(self.room.post(name, event.get("text"), time.time()))
+        if self.shared is None:
+            self._publish(self.room.post(name, event.get("text"), time.time()))
+            return
+        text = clean_text(event.get("text"))  # refused here, before it costs an id
+        message = {"type": "chat.message", "from": name, "text": text, "ts": time.time()}
+        await self._shared_call(self.shared.post, message)  # delivered by _follow_forever
+
+    # -- many processes -------------------------------------------------------------------
+
+    async def _shared_call(self, call: Any, *args: Any) -> Any:
+        """``await call(*args)`` on Redis, or a ProtocolError the client can read."""
+        from redis.exceptions import RedisError
+
+        try:
+            return await call(*args)
+        except (RedisError, OSError):
+            self.redis_ok = False
+            raise ProtocolError(
+                "unavailable",
+                "the room's store (Redis) does not answer: nothing was sent; the server "
+                "reconnects by itself, try again in a moment",
+            ) from None
+
+    async def _join_shared(
+        self, websocket: ServerConnection, wanted: object, since: int | None, resume: object
+    ) -> str:
+        """Join across processes: a unique name, then a welcome that meets the live stream.
+
+        Events the follower reads while the welcome is being put together wait in
+        ``_pending``; afterwards only those newer than the welcome's history go out, so
+        nothing is missed and nothing comes twice.
+        """
+        assert self.shared is not None
+        name, secret = await self._shared_call(self.shared.join, wanted, resume)
+        self._secrets[name] = secret
+        self.members[name] = websocket
+        self._pending[websocket] = []
+        try:
+            history, upto = await self._shared_call(self.shared.history, since)
+            users = await self._shared_call(self.shared.users)
+        except ProtocolError:
+            del self.members[name], self._pending[websocket]
+            with contextlib.suppress(Exception):
+                await self.shared.leave(name)
+            raise
+        welcome = {
+            "type": "chat.welcome",
+            "you": name,
+            "users": users,
+            "history": history,
+            "room": self.shared.instance,
+            # For this member only: sent back with a rejoin, it proves the name is its own.
+            "resume": secret,
+        }
+        fanout([websocket], encode(welcome))
+        self._seen_upto[websocket] = upto
+        for queued in self._pending.pop(websocket):
+            if queued["id"] > upto:
+                fanout([websocket], encode(queued))
+        await self._shared_call(self.shared.post, {"type": "chat.joined", "name": name})
+        return name
+
+    async def _leave_shared(self, name: str) -> None:
+        assert self.shared is not None
+        websocket = self.members.pop(name, None)
+        self._secrets.pop(name, None)
+        self._pending.pop(websocket, None)  # type: ignore[arg-type]
+        self._seen_upto.pop(websocket, None)  # type: ignore[arg-type]
+        try:
+            if await self.shared.leave(name):
+                await self.shared.post({"type": "chat.left", "name": name})
+        except Exception:  # Redis is away: say it when it is back (_heartbeat_forever)
+            self._unannounced.append(name)
+        self._presence.log(
+            logging.INFO, "%s left the chat (%d here)", name, len(self.members), kind="left"
+        )
+
+    async def _follow_forever(self) -> None:
+        """One reader per process: every room event, in the stream's order, to our members."""
+        assert self.shared is not None
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                await self.shared.connect()
+                if self.last_id == 0:
+                    self.last_id = await self.shared.last_id()
+                self.redis_ok = True
+                async for event in self.shared.follow(self.last_id):
+                    self.last_id = event["id"]
+                    self._deliver(event)
+            except (RedisError, OSError) as exc:
+                if self.redis_ok:
+                    logger.warning("the chat's Redis does not answer (%s); retrying", exc)
+                self.redis_ok = False
+                await asyncio.sleep(0.5)
+            else:  # follow() only ends if Redis lost its data: a new room from id 0
+                self.last_id = 0
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for queue in self._pending.values():
+            queue.append(event)
+        live = [
+            websocket
+            for websocket in self.members.values()
+            if websocket not in self._pending and event["id"] > self._seen_upto.get(websocket, 0)
+        ]
+        self._write(live, event)
+
+    async def _heartbeat_forever(self) -> None:
+        """Keep this process's members in the room; take a dead process's out, announced."""
+        assert self.shared is not None
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                await self.shared.connect()
+                gone = await self.shared.heartbeat()
+                self.redis_ok = True
+                for name in [*self._unannounced, *gone]:
+                    await self.shared.post({"type": "chat.left", "name": name})
+                self._unannounced.clear()
+                if self.shared.instance_changed:
+                    await self._rejoin_members()
+            except (RedisError, OSError):
+                self.redis_ok = False
+            await asyncio.sleep(self.alive_for / 3)
+
+    async def _rejoin_members(self) -> None:
+        """Redis came back empty (it lost its data): claim our members' names again."""
+        assert self.shared is not None
+        self.shared.instance_changed = False
+        self.last_id = 0
+        for name in list(self.members):
+            await self.shared.claim(name, self._secrets.get(name, ""))
 
     def _publish(self, event: dict[str, Any]) -> None:
         """Write ``event`` to every member, in one synchronous pass: one order for all."""
+        self._write(list(self.members.values()), event)
+
+    def _write(self, members: list[ServerConnection], event: dict[str, Any]) -> None:
         # One pass over the members, for every message: fanout() frames the event once for
         # all of them and returns, unwritten, the members whose unsent data is over the limit.
-        behind = fanout(self.members.values(), encode(event), backlog_limit=self.queue_limit).behind
+        behind = fanout(members, encode(event), backlog_limit=self.queue_limit).behind
         if not behind:
             return
         names = {websocket: name for name, websocket in self.members.items()}
         for websocket in behind:
             name = names[websocket]
-            self._remove(name, announce=False)
+            if self.shared is None:
+                self._remove(name, announce=False)
             self._presence.log(
                 logging.WARNING,
                 "%s could not keep up and was disconnected",
@@ -194,6 +404,8 @@ class ChatLesson(Lesson):
             )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+        if self.shared is not None:
+            return  # each handler's `finally` takes its member out, announced, for everyone
         for websocket in behind:
             self._publish({"type": "chat.left", "name": names[websocket]})
 

@@ -1,0 +1,144 @@
+"""Lesson 06 for real: `python -m workshop_lib serve --redis URL` in several processes, a real
+redis-server, and the lesson's own clients. One room, one ball, faults."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import wait_for
+from workshop_lib.chat.client import ChatClient
+from workshop_lib.processes import ServerProcess
+from workshop_lib.redis_local import LocalRedis
+
+TIMEOUT = 10
+
+
+def texts(client: ChatClient) -> list[tuple[int, str]]:
+    return [(m["id"], m["text"]) for m in list(client.messages)]
+
+
+@pytest.fixture
+def redis_with_data() -> Iterator[LocalRedis]:
+    """A Redis of this test's own that keeps its data over a kill and a start."""
+    with LocalRedis(persist=True) as local:
+        yield local
+
+
+def test_without_redis_two_processes_are_two_rooms() -> None:
+    with ServerProcess() as one, ServerProcess() as two:
+        ada = ChatClient(one.ws("/chat"), "ada")
+        bob = ChatClient(two.ws("/chat"), "bob")
+        try:
+            ada.send("can anyone hear me?")
+            wait_for(lambda: texts(ada))  # it reached ada's own room...
+            bob.send("and me?")
+            wait_for(lambda: texts(bob))
+            assert ada.users == ["ada"] and bob.users == ["bob"]  # ...and only that room
+            assert [t for _, t in texts(bob)] == ["and me?"]
+            assert [t for _, t in texts(ada)] == ["can anyone hear me?"]
+        finally:
+            ada.close(), bob.close()
+
+
+def test_with_redis_every_member_sees_one_order_and_one_id_sequence(redis_url) -> None:
+    with ServerProcess(redis=redis_url) as one, ServerProcess(redis=redis_url) as two:
+        members = [ChatClient((one, two)[i % 2].ws("/chat"), f"m{i}") for i in range(4)]
+        try:
+            wait_for(lambda: all(len(m.users) >= 4 for m in members), TIMEOUT)
+            for round_ in range(5):
+                for i, member in enumerate(members):
+                    member.send(f"{round_}-{i}")
+            wait_for(lambda: all(len(texts(m)) >= 20 for m in members), TIMEOUT)
+            first = texts(members[0])
+            assert all(texts(m) == first for m in members[1:])  # one order, one id each
+            ids = [i for i, _ in first]
+            assert ids == sorted(ids) and len(set(ids)) == 20
+            assert sorted(members[0].users) == ["m0", "m1", "m2", "m3"]  # the union
+        finally:
+            for member in members:
+                member.close()
+
+
+def test_a_killed_process_s_members_move_and_catch_up_and_leave_the_list(
+    redis_with_data,
+) -> None:
+    url = redis_with_data.url
+    with ServerProcess(redis=url) as one, ServerProcess(redis=url) as two:
+        addresses = [one.ws("/chat"), two.ws("/chat")]
+        ada = ChatClient(addresses, "ada", reconnect=True)  # on `one`, moves to `two`
+        eve = ChatClient(one.ws("/chat"), "eve")  # on `one` only: dies with it
+        bob = ChatClient(two.ws("/chat"), "bob")
+        try:
+            wait_for(lambda: len(bob.users) == 3, TIMEOUT)
+            bob.send("before")
+            wait_for(lambda: [t for _, t in texts(ada)] == ["before"], TIMEOUT)
+            one.kill()  # a crash: no close frames, no goodbye to Redis
+            bob.send("while ada was away")
+            started = time.monotonic()
+            wait_for(lambda: "eve" not in bob.users, TIMEOUT)  # the heartbeat ran out
+            left_after = time.monotonic() - started
+            wait_for(lambda: ada.reconnects == 1 and ada.connected, TIMEOUT)
+            assert ada.url == addresses[1]
+            wait_for(lambda: len(texts(ada)) == 2, TIMEOUT)
+            bob.send("after")
+            wait_for(lambda: len(texts(ada)) == 3, TIMEOUT)
+            # Every message once, in bob's order, the one said while away included.
+            assert texts(ada) == texts(bob)
+            assert [t for _, t in texts(ada)] == ["before", "while ada was away", "after"]
+            assert left_after < 6  # "within a few seconds"
+            assert sorted(bob.users) == ["ada", "bob"]
+        finally:
+            ada.close(), eve.close(), bob.close()
+
+
+def stats(process: ServerProcess) -> dict:
+    with urllib.request.urlopen(f"{process.http_url}/api/stats", timeout=5) as reply:
+        return json.load(reply)
+
+
+def test_redis_going_away_is_said_and_mended_and_loses_nothing_accepted(
+    redis_with_data,
+) -> None:
+    with ServerProcess(redis=redis_with_data.url) as one:
+        ada = ChatClient(one.ws("/chat"), "ada")
+        try:
+            ada.send("kept")
+            wait_for(lambda: len(texts(ada)) == 1, TIMEOUT)
+            redis_with_data.stop()
+            wait_for(lambda: stats(one)["chat"].get("redis") == "unreachable", TIMEOUT)
+            ada.send("lost in the outage")
+            wait_for(lambda: ada.errors, TIMEOUT)
+            assert ada.errors[-1]["code"] == "unavailable"
+            assert "nothing was sent" in ada.errors[-1]["message"]
+            assert one.running and ada.connected  # the server stayed up, the member too
+            redis_with_data.start()
+            wait_for(lambda: stats(one)["chat"].get("redis") == "ok", TIMEOUT)
+            ada.send("after")
+            wait_for(lambda: len(texts(ada)) == 2, TIMEOUT)
+            assert [t for _, t in texts(ada)] == ["kept", "after"]
+            late = ChatClient(one.ws("/chat"), "late")  # the history survived the outage
+            assert [m["text"] for m in late.history] == ["kept", "after"]
+            late.close()
+        finally:
+            ada.close()
+
+
+def test_one_ball_across_processes_steered_from_either(redis_url) -> None:
+    from workshop_lib.ball.client import BallClient
+
+    with ServerProcess(redis=redis_url) as one, ServerProcess(redis=redis_url) as two:
+        here, there = BallClient(one.ws("/ball")), BallClient(two.ws("/ball"))
+        try:
+            wait_for(lambda: here.latest and there.latest, TIMEOUT)
+            tickers = [stats(p)["ball"]["ticking_here"] for p in (one, two)]
+            assert sorted(tickers) == [False, True]  # one ticker for both
+            there.send_event({"type": "ball.control", "color": "#00aa00"})
+            wait_for(lambda: here.latest["color"] == "#00aa00", TIMEOUT)
+            wait_for(lambda: abs(here.latest["tick"] - there.latest["tick"]) <= 2, TIMEOUT)
+        finally:
+            here.close(), there.close()
