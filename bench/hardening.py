@@ -336,7 +336,7 @@ def measure_ball(args: argparse.Namespace) -> None:
         )
         try:
             stats = server.get("/api/stats")
-            shown = {k: stats[k] for k in ("clients", "refused", "load") if k in stats}
+            shown = {k: stats[k] for k in ("clients", "limits", "load") if k in stats}
             print(f"  /api/stats: {json.dumps(shown)}")
         except OSError as exc:
             print(f"  /api/stats: {exc}")

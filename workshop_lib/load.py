@@ -27,7 +27,8 @@ class LoopLoad:
     def __init__(self, interval: float = 0.25, window: float = 5.0) -> None:
         self.interval = interval
         self._lags: deque[float] = deque(maxlen=max(1, round(window / interval)))
-        self._cpu: tuple[float, float] | None = None  # (wall, CPU) at the last stats()
+        # (wall, CPU) at the last stats(); the first call measures from here.
+        self._cpu: tuple[float, float] | None = (time.monotonic(), time.process_time())
         self._cpu_percent = 0.0
         self._task: asyncio.Task[None] | None = None
 
