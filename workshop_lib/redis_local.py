@@ -17,14 +17,37 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Any
 
-__all__ = ["LocalRedis", "RedisMissing", "find_redis_server"]
+__all__ = ["LocalRedis", "RedisMissing", "find_redis_server", "open_client"]
 
 INSTALL_HINT = (
     "Install it: `sudo apt-get install redis-server` (Debian, Ubuntu), `brew install redis` "
     "(macOS), `conda install -c conda-forge redis-server`, or run one with Docker: "
     "`docker run -p 6379:6379 redis` and pass redis://127.0.0.1:6379/0."
 )
+
+
+def open_client(url: str, **options: Any) -> Any:
+    """The course's ``redis.asyncio`` client for ``url``: quick to say Redis is away, and
+    quick to come back.
+
+    After Redis was away, a pooled connection is dead: a command is tried again (twice, on a
+    new connection) rather than reported failed to the member who sent it.
+    """
+    import redis.asyncio as aioredis  # only servers with Redis need redis-py
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return aioredis.from_url(
+        url,
+        socket_connect_timeout=1,
+        retry=Retry(ExponentialBackoff(cap=0.2), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        **options,
+    )
 
 
 class RedisMissing(RuntimeError):

@@ -29,11 +29,8 @@ from dataclasses import asdict, fields
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..redis_local import open_client
 from .model import BallState
 
 __all__ = ["BallRelay"]
@@ -85,13 +82,7 @@ class BallRelay:
     async def connect(self) -> None:
         """Open the client (and check that Redis answers)."""
         if self.redis is None:
-            self.redis = aioredis.from_url(
-                self.url,
-                socket_connect_timeout=1,
-                # After Redis was away, a pooled connection is dead: try again on a new one.
-                retry=Retry(ExponentialBackoff(cap=0.2), 2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            )
+            self.redis = open_client(self.url)
             self._lead = self.redis.register_script(_LEAD)
             self._resign = self.redis.register_script(_RESIGN)
         await self.redis.ping()

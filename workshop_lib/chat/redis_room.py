@@ -29,11 +29,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..redis_local import open_client
 from .model import HISTORY, clean_name
 
 __all__ = ["RedisRoom"]
@@ -106,15 +103,10 @@ class RedisRoom:
     async def connect(self) -> None:
         """Open the client; learn (or set) the room instance every process shares."""
         if self.redis is None:
-            self.redis = aioredis.from_url(
+            self.redis = open_client(
                 self.url,
-                socket_connect_timeout=1,
                 socket_timeout=None,  # follow() blocks in XREAD on purpose
                 health_check_interval=5,
-                # After Redis was away, a pooled connection is dead: try once more on a new
-                # one rather than tell the member that its message failed.
-                retry=Retry(ExponentialBackoff(cap=0.2), 2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
             )
             self._append = self.redis.register_script(_APPEND)
             self._claim = self.redis.register_script(_CLAIM)
