@@ -111,6 +111,9 @@ def test_redis_going_away_is_said_and_mended_and_loses_nothing_accepted(
             wait_for(lambda: len(texts(ada)) == 1, TIMEOUT)
             redis_with_data.stop()
             wait_for(lambda: stats(one)["chat"].get("redis") == "unreachable", TIMEOUT)
+            health = one.health()
+            assert health["status"] == "degraded"
+            assert health["lessons"]["chat"] == {"redis": "unreachable"}
             ada.send("lost in the outage")
             wait_for(lambda: ada.errors, TIMEOUT)
             assert ada.errors[-1]["code"] == "unavailable"
@@ -118,6 +121,7 @@ def test_redis_going_away_is_said_and_mended_and_loses_nothing_accepted(
             assert one.running and ada.connected  # the server stayed up, the member too
             redis_with_data.start()
             wait_for(lambda: stats(one)["chat"].get("redis") == "ok", TIMEOUT)
+            wait_for(lambda: one.health()["status"] == "ok", TIMEOUT)
             ada.send("after")
             wait_for(lambda: len(texts(ada)) == 2, TIMEOUT)
             assert [t for _, t in texts(ada)] == ["kept", "after"]

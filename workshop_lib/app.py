@@ -297,8 +297,13 @@ class App:
         )
 
     def _health(self) -> dict[str, object]:
+        # What the lessons say of what they depend on (a Redis): "degraded" if one is away,
+        # while the server itself still answers.
+        lessons = {name: h for name, lesson in self.lessons.items() if (h := lesson.health())}
+        degraded = any(value == "unreachable" for h in lessons.values() for value in h.values())
         return {
-            "status": "ok",
+            "status": "degraded" if degraded else "ok",
+            **({"lessons": lessons} if lessons else {}),
             "server": "workshop_lib",
             "version": __version__,
             "pid": os.getpid(),

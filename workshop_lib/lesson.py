@@ -93,5 +93,10 @@ class Lesson:
         """Counts for the room's overview page: no names, no messages, nothing secret."""
         return {}
 
+    def health(self) -> dict[str, str]:
+        """For ``/healthz``: the state of what the lesson depends on, e.g.
+        ``{"redis": "unreachable"}`` ("unreachable" makes the server's status "degraded")."""
+        return {}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -98,6 +98,11 @@ class BallLesson(Lesson):
 
     # -- the ticker ---------------------------------------------------------------------------
 
+    def health(self) -> dict[str, str]:
+        if self.redis_ok is None:
+            return {}
+        return {"redis": "ok" if self.redis_ok else "unreachable"}
+
     async def start(self) -> None:
         """Start ticking (on the server's loop); with Redis, start following its ticker."""
         if self.redis_url is None:

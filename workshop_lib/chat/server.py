@@ -128,6 +128,11 @@ class ChatLesson(Lesson):
             stats["redis"] = "ok" if self.redis_ok else "unreachable"
         return stats
 
+    def health(self) -> dict[str, str]:
+        if self.redis_ok is None:
+            return {}
+        return {"redis": "ok" if self.redis_ok else "unreachable"}
+
     async def start(self) -> None:
         """With Redis: follow the room's stream, and keep this process's presence alive."""
         if self.redis_url is None:
