@@ -19,7 +19,14 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["LocalRedis", "RedisMissing", "find_redis_server", "open_client"]
+__all__ = [
+    "LocalRedis",
+    "RedisMissing",
+    "cancel_tasks",
+    "find_redis_server",
+    "open_client",
+    "redis_health",
+]
 
 INSTALL_HINT = (
     "Install it: `sudo apt-get install redis-server` (Debian, Ubuntu), `brew install redis` "
@@ -48,6 +55,24 @@ def open_client(url: str, **options: Any) -> Any:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         **options,
     )
+
+
+def redis_health(ok: bool | None) -> dict[str, str]:
+    """What a lesson's ``health()`` and ``stats()`` say of its Redis (nothing without one)."""
+    return {} if ok is None else {"redis": "ok" if ok else "unreachable"}
+
+
+async def cancel_tasks(tasks: list[Any]) -> None:
+    """Cancel a lesson's Redis tasks and wait until each has ended (the list is emptied)."""
+    import asyncio
+    import contextlib
+
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()
 
 
 class RedisMissing(RuntimeError):

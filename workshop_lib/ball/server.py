@@ -34,6 +34,7 @@ from ..backlog import limit_send_buffer
 from ..fanout import fanout
 from ..lesson import Handler, JsonRoute, Lesson, Page
 from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
+from ..redis_local import cancel_tasks, redis_health
 from .model import BallState, apply_control, apply_kick, state_event, step
 
 if TYPE_CHECKING:
@@ -92,16 +93,14 @@ class BallLesson(Lesson):
     def stats(self) -> dict[str, object]:
         stats: dict[str, object] = {"tick": self.state.tick, "frames_skipped": self.frames_skipped}
         if self.redis_ok is not None:
-            stats["redis"] = "ok" if self.redis_ok else "unreachable"
+            stats.update(redis_health(self.redis_ok))
             stats["ticking_here"] = self.leading
         return stats
 
     # -- the ticker ---------------------------------------------------------------------------
 
     def health(self) -> dict[str, str]:
-        if self.redis_ok is None:
-            return {}
-        return {"redis": "ok" if self.redis_ok else "unreachable"}
+        return redis_health(self.redis_ok)
 
     async def start(self) -> None:
         """Start ticking (on the server's loop); with Redis, start following its ticker."""
@@ -131,12 +130,7 @@ class BallLesson(Lesson):
 
     async def stop(self) -> None:
         """Stop ticking (and with Redis, give the lease up so another process ticks now)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await cancel_tasks(self._tasks)
         await self._stop_ticker()
         if self.relay is not None:
             if self.leading:

@@ -46,6 +46,7 @@ from ..protocol import (
     error_event,
     parse_event,
 )
+from ..redis_local import cancel_tasks, redis_health
 from .model import Room, TokenBucket, clean_text
 
 if TYPE_CHECKING:
@@ -125,13 +126,11 @@ class ChatLesson(Lesson):
         }
         if self.redis_ok is not None:
             stats["messages"] = self.last_id  # ids count every room event here
-            stats["redis"] = "ok" if self.redis_ok else "unreachable"
+            stats.update(redis_health(self.redis_ok))
         return stats
 
     def health(self) -> dict[str, str]:
-        if self.redis_ok is None:
-            return {}
-        return {"redis": "ok" if self.redis_ok else "unreachable"}
+        return redis_health(self.redis_ok)
 
     async def start(self) -> None:
         """With Redis: follow the room's stream, and keep this process's presence alive."""
@@ -148,12 +147,7 @@ class ChatLesson(Lesson):
 
     async def stop(self) -> None:
         """Let the closes of dropped members finish (with Redis: leave it cleanly)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await cancel_tasks(self._tasks)
         if self.shared is not None:
             with contextlib.suppress(Exception):  # Redis may be gone: heartbeats expire
                 await self.shared.forget_process()
