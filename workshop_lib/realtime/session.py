@@ -62,7 +62,7 @@ class _Response:
     id: str
     task: asyncio.Task[None] | None = None
     cancelled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the response.create's response
 
 
 class RealtimeSession:
@@ -222,7 +222,7 @@ class RealtimeSession:
                 code="conversation_already_has_active_response",
                 event_id=event_id,
             )
-        response = _Response(new_id("resp"), extra=params)
+        response = _Response(new_id("resp"), params=params)
         self.response = response
         response.task = asyncio.create_task(self._respond_safely(response))
 
@@ -246,7 +246,7 @@ class RealtimeSession:
                 self.response = None
 
     async def _respond(self, response: _Response) -> None:
-        params = response.extra
+        params = response.params
         self.counts.responses += 1
         body: Event = {
             "object": "realtime.response",
@@ -325,6 +325,10 @@ class RealtimeSession:
                 "error": {"type": "server_error", "code": "responder_failed", "message": str(exc)},
             }
         finally:
+            # No longer active once the streaming ends (not when the last event is sent): a
+            # cancel that comes now gets response_cancel_not_active instead of cutting the
+            # closing events short. _respond_safely clears it too, for a response that failed
+            # before it streamed.
             if self.response is response:
                 self.response = None
         self.counts.cancelled += status == "cancelled"
