@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
@@ -73,6 +73,10 @@ class BallLesson(Lesson):
         self.frame = self._encode(self.state)
         self.clients: set[ServerConnection] = set()
         self.frames_skipped = 0  # frames not sent to a client that was behind
+        # Called on the loop with each new frame, before the clients get it: how another
+        # transport (ball/http_push.py: Server-Sent Events, long polling) serves the same
+        # ball at the same tick.
+        self.frame_listeners: list[Callable[[str], None]] = []
         self._ticker: asyncio.Task[None] | None = None
         self.redis_url = redis
         self.lease = lease  # seconds: how soon another process ticks after the ticker died
@@ -238,6 +242,8 @@ class BallLesson(Lesson):
         self._send_frame()
 
     def _send_frame(self) -> None:
+        for listener in self.frame_listeners:
+            listener(self.frame)
         if not self.clients:
             return
         # The hot path: 60 times a second for every client. fanout() frames the state once
