@@ -73,9 +73,9 @@ class ServerHandle:
         """Rows of the HTML repr: (heading, HTML); subclasses add their own."""
         links = self.links
         # With a token, only the lesson pages' links carry it (in their fragment).
-        rows = [] if self.token is not None else [("Browser client", _a(links.url("/")))]
+        rows = [] if self.token is not None else [("Browser client", _a(links.browse("/")))]
         rows += [(f"{page.title} page", _a(links.page(page.name))) for page in links.pages]
-        rows.append(("Health check", _a(links.url("/healthz"))))
+        rows.append(("Health check", _a(links.browse("/healthz"))))
         if self.token is not None:
             rows.append(
                 (
