@@ -95,6 +95,22 @@ def test_names_are_unique_across_processes_and_presence_is_the_union(redis_url) 
     assert after == ["x", "x 3", "x 4", "x 5", "x 6", "grace"]
 
 
+def test_a_flood_of_joins_on_one_process_waits_for_redis_instead_of_failing(redis_url) -> None:
+    # 150 members arriving at once put more commands in flight than redis-py's default pool
+    # allows (100): each used to fail with "Too many connections", told "unavailable".
+    async def main() -> tuple[list[str], list[dict], list[str]]:
+        (room,) = await rooms(redis_url, 1)
+        joined = await asyncio.gather(*(room.join(f"m{i}") for i in range(150)))
+        posted = await asyncio.gather(*(room.post(message(name, "hi")) for name, _ in joined))
+        users = await room.users()
+        await room.close()
+        return [name for name, _ in joined], posted, users
+
+    names, posted, users = asyncio.run(main())
+    assert sorted(names) == sorted(f"m{i}" for i in range(150)) == sorted(users)
+    assert sorted(p["id"] for p in posted) == list(range(1, 151))  # one id each, no gap
+
+
 def test_a_member_with_its_secret_takes_its_name_back_from_a_process_not_yet_found_dead(
     redis_url,
 ) -> None:

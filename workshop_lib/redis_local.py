@@ -28,6 +28,9 @@ __all__ = [
     "redis_health",
 ]
 
+POOL_SIZE = 32  # connections to Redis per client: one blocks in XREAD, the rest take turns
+POOL_WAIT = 5.0  # seconds a command may wait for a free connection before it fails
+
 INSTALL_HINT = (
     "Install it: `sudo apt-get install redis-server` (Debian, Ubuntu), `brew install redis` "
     "(macOS), `conda install -c conda-forge redis-server`, or run one with Docker: "
@@ -36,8 +39,8 @@ INSTALL_HINT = (
 
 
 def open_client(url: str, **options: Any) -> Any:
-    """The course's ``redis.asyncio`` client for ``url``: quick to say Redis is away, and
-    quick to come back.
+    """The course's ``redis.asyncio`` client for ``url``: quick to say Redis is away, quick to
+    come back, and patient when many members arrive at once.
 
     After Redis was away, a pooled connection is dead: a command is tried again (twice, on a
     new connection) rather than reported failed to the member who sent it.
@@ -48,13 +51,20 @@ def open_client(url: str, **options: Any) -> Any:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return aioredis.from_url(
+    # redis-py's default pool raises "Too many connections" past 100 commands in flight, which
+    # a flood of 200 joins on one process reaches: half of them were told Redis was away. A
+    # blocking pool makes the 101st command wait for a free connection instead; a command
+    # that waits POOL_WAIT seconds is reported (Redis is then really stuck or away).
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT,
         socket_connect_timeout=1,
         retry=Retry(ExponentialBackoff(cap=0.2), 2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         **options,
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 def redis_health(ok: bool | None) -> dict[str, str]:
