@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from workshop_lib import start_server
 from workshop_lib.lesson import Page
-from workshop_lib.links import Links
+from workshop_lib.links import Links, browser_ws, detect_proxy
 
 PAGES = tuple(Page(name, name.title(), f"{name}.js") for name in ("echo", "ball", "chat"))
 
@@ -37,3 +40,99 @@ def test_query_parameters_go_before_the_fragment():
     assert (
         links.page("chat", name="ada lovelace") == "http://127.0.0.1:8765/?name=ada+lovelace#chat"
     )
+
+
+# -- behind a hub: jupyter-server-proxy's {prefix}proxy/{port}/ ---------------------------------
+
+HUB = {"JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}
+
+
+def test_no_hint_means_direct_links():
+    assert detect_proxy({}) is None
+    assert browser_ws("ws://127.0.0.1:8765/ball", {}) == ""
+
+
+def test_a_hub_gives_host_relative_page_links_and_direct_kernel_links():
+    links = Links("127.0.0.1", 8765, pages=PAGES, proxy=detect_proxy(HUB))
+    assert links.page("ball") == "/user/learner/proxy/8765/#ball"
+    assert links.page("chat", name="ada") == "/user/learner/proxy/8765/?name=ada#chat"
+    assert links.browse("/healthz") == "/user/learner/proxy/8765/healthz"
+    assert links.browser_ws("/ball") == "/user/learner/proxy/8765/ball"
+    # The kernel's own clients still connect straight to the port.
+    assert links.ws("/ball") == "ws://127.0.0.1:8765/ball"
+    assert links.url("/api/ball") == "http://127.0.0.1:8765/api/ball"
+
+
+def test_the_token_rides_in_the_fragment_of_a_proxied_link_too():
+    links = Links("127.0.0.1", 8765, "s e/cret", PAGES, detect_proxy(HUB))
+    assert links.page("echo") == "/user/learner/proxy/8765/#echo&token=s%20e%2Fcret"
+
+
+@pytest.mark.parametrize("prefix", ["/user/learner", "user/learner/", "/user/learner//"])
+def test_the_hub_prefix_is_normalised(prefix):
+    proxy = detect_proxy({"JUPYTERHUB_SERVICE_PREFIX": prefix})
+    assert proxy.base(1) == "/user/learner/proxy/1/"
+
+
+def test_an_explicit_public_url_wins_and_becomes_wss_for_https():
+    env = {**HUB, "WORKSHOP_PUBLIC_URL": "https://hub.example/user/ada/proxy/{port}"}
+    links = Links("127.0.0.1", 8765, pages=PAGES, proxy=detect_proxy(env))
+    assert links.page("ball") == "https://hub.example/user/ada/proxy/8765/#ball"
+    assert links.browser_ws("/ball") == "wss://hub.example/user/ada/proxy/8765/ball"
+    assert detect_proxy(env).rule == "WORKSHOP_PUBLIC_URL"
+
+
+def test_a_public_url_without_port_is_one_servers_address():
+    proxy = detect_proxy({"WORKSHOP_PUBLIC_URL": "http://localhost:9000"})  # an ssh tunnel
+    assert Links("127.0.0.1", 8765, proxy=proxy).browser_ws("echo") == "ws://localhost:9000/echo"
+
+
+@pytest.mark.parametrize("value", ["direct", "DIRECT", "none", "off"])
+def test_public_url_direct_turns_every_rule_off(value):
+    assert detect_proxy({**HUB, "WORKSHOP_PUBLIC_URL": value}) is None
+
+
+@pytest.mark.parametrize("value", ["hub.example/user/x", "ftp://hub/", "https://"])
+def test_a_public_url_that_is_no_address_is_a_clear_error(value):
+    with pytest.raises(ValueError, match=r"WORKSHOP_PUBLIC_URL=.*is not an address"):
+        detect_proxy({"WORKSHOP_PUBLIC_URL": value})
+
+
+def test_browser_ws_keeps_the_query_and_leaves_the_rooms_server_alone():
+    assert browser_ws("ws://127.0.0.1:9/v1/realtime?model=m", HUB) == (
+        "/user/learner/proxy/9/v1/realtime?model=m"
+    )
+    # A server elsewhere (the room's) is reached at its own address.
+    assert browser_ws("ws://10.0.0.5:8765/ball", HUB) == ""
+
+
+def _jupyter(tmp_path, **info):
+    """A runtime dir holding a Jupyter server's info file, as `jupyter lab` writes it."""
+    (tmp_path / "jpserver-4242.json").write_text(json.dumps(info))
+    return {"JPY_PARENT_PID": "4242", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+
+
+def test_a_remote_jupyter_with_a_base_url_is_proxied(tmp_path):
+    env = _jupyter(tmp_path, base_url="/lab-a/", hostname="127.0.0.1")
+    assert detect_proxy(env).base(8765) == "/lab-a/proxy/8765/"
+    env = _jupyter(tmp_path, base_url="/", hostname="0.0.0.0")
+    assert detect_proxy(env).base(8765) == "/proxy/8765/"
+
+
+def test_a_local_jupyter_is_direct(tmp_path):
+    assert detect_proxy(_jupyter(tmp_path, base_url="/", hostname="localhost")) is None
+    assert (
+        detect_proxy({"JPY_PARENT_PID": "4242", "JUPYTER_RUNTIME_DIR": str(tmp_path / "x")}) is None
+    )
+
+
+def test_a_started_server_shows_its_proxied_links(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/learner/")
+    monkeypatch.delenv("WORKSHOP_PUBLIC_URL", raising=False)
+    with start_server(port=0, name="test-links-hub") as server:
+        shown = server._repr_html_()
+        port = server.port
+        assert server.links.ws("/echo") == f"ws://127.0.0.1:{port}/echo"
+    assert f'href="/user/learner/proxy/{port}/#ball"' in shown
+    assert f'href="/user/learner/proxy/{port}/healthz"' in shown
+    assert f"127.0.0.1:{port}/#" not in shown and "JUPYTERHUB_SERVICE_PREFIX" in shown

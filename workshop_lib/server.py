@@ -30,7 +30,7 @@ from .auth import Guard, is_loopback
 from .handle import ServerHandle
 from .lesson import Handler, Lesson
 from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS, Limits
-from .links import Links
+from .links import Links, Proxy, detect_proxy
 from .ports import describe_port_holder
 from .runner import LoopThread
 
@@ -74,10 +74,11 @@ class WorkshopServer(ServerHandle):
     Create it with :func:`start_server`, not directly.
     """
 
-    def __init__(self, name: str, host: str, app: App) -> None:
+    def __init__(self, name: str, host: str, app: App, proxy: Proxy | None = None) -> None:
         self.name = name
         self.host = host
         self.app = app
+        self.proxy = proxy  # how a browser reaches the port (JupyterHub's proxy), if not directly
         self.note: str | None = None  # why the port differs from the one asked for
         self._port = 0
         self._loop = LoopThread(f"workshop-server-{name}")
@@ -89,7 +90,7 @@ class WorkshopServer(ServerHandle):
     @property
     def links(self) -> Links:
         """Every URL of this server (see :mod:`workshop_lib.links`)."""
-        return Links(self.host, self._port, self.app.guard.token, tuple(self.app.pages))
+        return Links(self.host, self._port, self.app.guard.token, tuple(self.app.pages), self.proxy)
 
     @property
     def running(self) -> bool:
@@ -184,6 +185,16 @@ class WorkshopServer(ServerHandle):
             f"<code>{html.escape(self.links.ws(p))}</code>" for p in sorted(self.app.routes)
         )
         rows = [("WebSocket", paths), *super()._rows()]
+        if self.proxy is not None:
+            rows.insert(
+                1,
+                (
+                    "Browser",
+                    f"through Jupyter's proxy at <code>{html.escape(self.links.browse('/'))}"
+                    f"</code> (picked by {html.escape(self.proxy.rule)}); the WebSocket "
+                    "addresses above are for this kernel's own clients",
+                ),
+            )
         count = self.client_count()
         if count is not None:
             rows.append(("Clients connected", str(count)))
@@ -318,7 +329,12 @@ def start_server(
             "(from workshop_lib.auth import new_token), or from a terminal: "
             f"python -m workshop_lib serve --host {host} --new-token"
         )
-    guard = Guard(token, loopback=is_loopback(host), origins=origins)
+    proxy = detect_proxy()  # raises on a WORKSHOP_PUBLIC_URL that is no address
+    # Behind jupyter-server-proxy the hub's pages arrive with the hub's Origin and Host, which
+    # Jupyter has already checked match; the DNS-rebinding attack the loopback rule guards
+    # against would need the browser to reach this machine's loopback, which on a hub it
+    # cannot. So a proxied loopback server accepts same-origin pages (docs/hubs.md).
+    guard = Guard(token, loopback=is_loopback(host) and proxy is None, origins=origins)
     with _registry_lock:
         previous = _registry.pop(name, None)
         if previous is not None:
@@ -338,7 +354,7 @@ def start_server(
             app.route(path, handler)
 
         wanted = DEFAULT_PORT if port is None else port
-        server = WorkshopServer(name, host, app)
+        server = WorkshopServer(name, host, app, proxy)
         try:
             server._start(wanted, timeout)
         except OSError as exc:
@@ -349,7 +365,7 @@ def start_server(
                 raise PortInUseError(
                     errno.EADDRINUSE, f"port {wanted} is already in use: {holder}"
                 ) from None
-            server = WorkshopServer(name, host, app)
+            server = WorkshopServer(name, host, app, proxy)
             server._start(0, timeout)
             server.note = f"port {wanted} was taken, so this server uses {server.port}"
             warnings.warn(
