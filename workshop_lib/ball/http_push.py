@@ -1,0 +1,297 @@
+"""The ball over plain HTTP: Server-Sent Events and long polling, beside the WebSocket.
+
+    push = serve_http_push(lab)            # on the server's loop, on a port of its own
+    push.url("/ball/events")               # SSE: one endless text/event-stream response
+    push.url("/api/ball/poll?since=41")    # long polling: answered once the tick is past 41
+    push.bytes_sent, push.bytes_received   # every byte its sockets moved, headers included
+    push.stop()
+
+**Same ball, same tick.** ``BallLesson.frame_listeners`` hands this server each frame on
+the server's loop at the moment the ticker sends it to the WebSocket clients, so an SSE
+``data:`` line is the WebSocket message byte for byte, and a long poll's body is too.
+
+**Why a companion server, not routes on the app.** The app answers plain HTTP from
+websockets' ``process_request``, which returns one whole response: it cannot stream a body
+that never ends (SSE), nor hold a request open until the state changes (long polling)
+without blocking the handshake it belongs to. tornado does both (``flush()`` in an async
+``get()``), is installed already (JupyterLab's server runs on it), and runs on the same
+asyncio loop, so this is no new thread. Only a notebook loads this module: ``serve`` and
+its lessons never import tornado.
+
+**Counted on the server too.** Every stream's reads and writes on its socket are counted,
+so the comparison's client-side counts can be checked against what the server really sent.
+
+Bad input gets a 400 with a plain sentence: a ``since`` or ``Last-Event-ID`` that is not
+a whole number. A long poll still unanswered after ``hold`` seconds gets 204 (no change),
+as proxies cut idle requests near a minute; the client asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+__all__ = ["HttpPush", "serve_http_push"]
+
+logger = logging.getLogger("workshop_lib.ball.http")
+
+RETRY_MS = 1000  # SSE's "retry:": how soon a browser's EventSource reconnects
+HOLD = 25.0  # seconds a long poll waits for a newer tick before answering 204
+
+
+@dataclass
+class Counts:
+    """Bytes this server's sockets moved, and the requests it answered."""
+
+    sent: int = 0
+    received: int = 0
+    requests: int = 0
+
+
+class _Feed:
+    """The newest frame and its tick; wakes whoever waits for a newer one (on the loop)."""
+
+    def __init__(self, frame: str) -> None:
+        self.frame = frame
+        self.tick: int = json.loads(frame)["tick"]
+        self._waiters: set[asyncio.Future[tuple[int, str] | None]] = set()
+
+    def on_frame(self, frame: str) -> None:
+        self.frame, self.tick = frame, json.loads(frame)["tick"]
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result((self.tick, frame))
+
+    def after(self, tick: int | None) -> asyncio.Future[tuple[int, str] | None]:
+        """A future for the first frame newer than ``tick`` (now, if it exists already).
+
+        It resolves to None when the asker gives up (see :meth:`give_up`).
+        """
+        waiter: asyncio.Future[tuple[int, str] | None] = asyncio.get_running_loop().create_future()
+        if tick is None or self.tick > tick:
+            waiter.set_result((self.tick, self.frame))
+        else:
+            self._waiters.add(waiter)
+        return waiter
+
+    @staticmethod
+    def give_up(waiter: asyncio.Future[Any] | None) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class _BallHandler(RequestHandler):
+    feed: _Feed
+
+    def initialize(self, feed: _Feed, counts: Counts) -> None:
+        self.feed, self.counts = feed, counts
+        self._waiting: asyncio.Future[tuple[int, str] | None] | None = None
+
+    def prepare(self) -> None:
+        self.counts.requests += 1
+        self.set_header("Cache-Control", "no-store")  # a cached state is a stale state
+
+    def compute_etag(self) -> None:
+        # An ETag lets a cache revalidate; a state that changes 60 times a second is never
+        # revalidated, so the header would be bytes for nothing on every long poll.
+        return None
+
+    def on_connection_close(self) -> None:
+        # The client went away while its request was held: stop holding it.
+        _Feed.give_up(self._waiting)
+
+    def tick_from(self, value: str | None, name: str) -> int | None:
+        """``value`` as a tick, None if absent; a 400 (and ValueError) if not a number."""
+        if value is None or value == "":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json")
+            self.finish(
+                {
+                    "type": "error",
+                    "code": "bad_since",
+                    "message": f"{name} must be a whole number, the tick you have (as in "
+                    f"?since=41); got {value[:40]!r}",
+                }
+            )
+            raise
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # Into the server's log, never onto stderr (a notebook cell would show it).
+        logger.warning("%s %s failed: %r", self.request.method, self.request.uri, value)
+
+
+class _Events(_BallHandler):
+    """``GET /ball/events``: Server-Sent Events, an ``id:`` and a ``data:`` per tick."""
+
+    async def get(self) -> None:
+        try:
+            since = self.tick_from(self.request.headers.get("Last-Event-ID"), "Last-Event-ID")
+        except ValueError:
+            return
+        self.set_header("Content-Type", "text/event-stream")
+        # A reconnecting EventSource sends Last-Event-ID: the newest state is all it needs
+        # (a state stream conflates; a chat would replay what it missed).
+        self.write(f"retry: {RETRY_MS}\n\n")
+        while True:
+            self._waiting = self.feed.after(since)
+            newest = await self._waiting
+            if newest is None:
+                return
+            since, frame = newest
+            self.write(f"id: {since}\ndata: {frame}\n\n")
+            try:
+                await self.flush()  # a slow client: ticks pass meanwhile, it gets the newest
+            except StreamClosedError:
+                return
+
+
+class _LongPoll(_BallHandler):
+    """``GET /api/ball/poll?since=N``: the first state newer than tick N, held until then."""
+
+    def initialize(self, feed: _Feed, counts: Counts, hold: float = HOLD) -> None:
+        super().initialize(feed, counts)
+        self.hold = hold
+
+    async def get(self) -> None:
+        try:
+            since = self.tick_from(self.get_query_argument("since", None), "since")
+        except ValueError:
+            return
+        self._waiting = self.feed.after(since)
+        done, _ = await asyncio.wait({self._waiting}, timeout=self.hold)
+        newest = self._waiting.result() if done else None
+        _Feed.give_up(self._waiting)
+        if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            return
+        if newest is None:
+            self.set_status(204)  # nothing newer in `hold` seconds: ask again
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(newest[1])
+
+
+class _CountingHTTPServer(HTTPServer):
+    counts: Counts
+
+    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
+        # The two calls through which every byte of this connection passes.
+        read_from_fd, write_to_fd = stream.read_from_fd, stream.write_to_fd
+        counts = self.counts
+
+        def counted_read(buf: bytearray | memoryview) -> int | None:
+            n = read_from_fd(buf)
+            counts.received += n or 0
+            return n
+
+        def counted_write(data: memoryview) -> int:
+            n = write_to_fd(data)
+            counts.sent += n
+            return n
+
+        stream.read_from_fd, stream.write_to_fd = counted_read, counted_write  # type: ignore[method-assign]
+        super().handle_stream(stream, address)
+
+
+def _log_request(handler: RequestHandler) -> None:
+    logger.debug(
+        "%d %s %s", handler.get_status(), handler.request.method, handler.request.uri[:100]
+    )
+
+
+class HttpPush:
+    """The SSE and long-poll server for one workshop server's ball (see the module)."""
+
+    def __init__(self, server: Any, host: str, port: int, hold: float = HOLD) -> None:
+        self._server = server
+        self.host = host
+        self._requested_port = port
+        self.hold = hold
+        self.counts = Counts()
+        self.port = 0
+        self._http: _CountingHTTPServer | None = None
+        self._feed: _Feed | None = None
+
+    async def _start(self) -> None:
+        lesson = self._server.lesson("ball")
+        self._feed = feed = _Feed(lesson.frame)
+        args = {"feed": feed, "counts": self.counts}
+        app = Application(
+            [
+                ("/ball/events", _Events, args),
+                ("/api/ball/poll", _LongPoll, {**args, "hold": self.hold}),
+            ],
+            log_function=_log_request,
+        )
+        self._http = _CountingHTTPServer(app)
+        self._http.counts = self.counts
+        sockets = bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
+        self._http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        lesson.frame_listeners.append(feed.on_frame)
+
+    async def _stop(self) -> None:
+        lesson = self._server.lesson("ball")
+        if self._feed is not None and self._feed.on_frame in lesson.frame_listeners:
+            lesson.frame_listeners.remove(self._feed.on_frame)
+        if self._http is not None:
+            self._http.stop()  # no new connections
+            await self._http.close_all_connections()  # held requests give up (see above)
+            self._http = None
+
+    def url(self, path: str = "/ball/events") -> str:
+        """``http://host:port/path`` on this server."""
+        return f"http://{self.host}:{self.port}{path}"
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes written to every client so far, status lines and headers included."""
+        return self.counts.sent
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from every client so far (their requests, headers included)."""
+        return self.counts.received
+
+    def stop(self) -> None:
+        """Close every connection and stop listening (before the workshop server stops)."""
+        if self._http is not None and self._server.running:
+            self._server.run(self._stop(), timeout=5)
+
+    def __enter__(self) -> HttpPush:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"at {self.url('')}" if self._http is not None else "stopped"
+        return f"<HttpPush {state}: /ball/events (SSE), /api/ball/poll?since= (long poll)>"
+
+
+def serve_http_push(
+    server: Any, port: int = 0, host: str | None = None, hold: float = HOLD
+) -> HttpPush:
+    """Serve ``server``'s ball as SSE and long polling, on ``port`` (0: any free one).
+
+    ``server`` is a running local :class:`~workshop_lib.WorkshopServer` with the ball
+    lesson; this runs on its loop, so stop it before the server.
+    """
+    if not hasattr(server, "run") or not getattr(server, "running", False):
+        raise RuntimeError("serve_http_push needs a running local server (start_server())")
+    push = HttpPush(server, host or server.host, port, hold)
+    server.run(push._start(), timeout=10)
+    return push
