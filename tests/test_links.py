@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
+from tests.conftest import ROOT
 from workshop_lib import start_server
+from workshop_lib.ball.widgets import BallView
 from workshop_lib.lesson import Page
 from workshop_lib.links import Links, browser_ws, detect_proxy
 
@@ -136,3 +140,75 @@ def test_a_started_server_shows_its_proxied_links(monkeypatch):
     assert f'href="/user/learner/proxy/{port}/#ball"' in shown
     assert f'href="/user/learner/proxy/{port}/healthz"' in shown
     assert f"127.0.0.1:{port}/#" not in shown and "JUPYTERHUB_SERVICE_PREFIX" in shown
+
+
+# The ball view works out its own address in the browser (ball/view.js, socketAddress); run
+# in Node.js, as tests/test_protocol_rules.py runs the view's reconnect schedule.
+VIEW_CASES = [
+    # (kernel's url, page, JupyterLab's baseUrl, kernel's hint) -> address
+    ("ws://127.0.0.1:8765/ball", "http://127.0.0.1:8888/lab", "/", "", "ws://127.0.0.1:8765/ball"),
+    ("ws://127.0.0.1:8765/ball", "http://localhost:8888/lab", "/", "", "ws://127.0.0.1:8765/ball"),
+    (
+        "ws://127.0.0.1:8765/ball",
+        "https://hub.example/user/x/lab/tree/02.ipynb",
+        "/user/x/",
+        "",
+        "wss://hub.example/user/x/proxy/8765/ball",
+    ),
+    (  # a page on loopback (a test, a tunnel) whose kernel says it is behind a hub
+        "ws://127.0.0.1:8765/ball",
+        "http://127.0.0.1:9/user/x/lab",
+        "/user/x/",
+        "/user/x/proxy/8765/ball",
+        "ws://127.0.0.1:9/user/x/proxy/8765/ball",
+    ),
+    (  # no JupyterLab config on the page: the kernel's hint
+        "ws://127.0.0.1:8765/ball",
+        "http://example.org/lab",
+        None,
+        "/user/y/proxy/8765/ball",
+        "ws://example.org/user/y/proxy/8765/ball",
+    ),
+    (  # the room's server is reached at its own address
+        "ws://10.0.0.5:8765/ball",
+        "https://hub.example/user/x/lab",
+        "/user/x/",
+        "",
+        "ws://10.0.0.5:8765/ball",
+    ),
+    (  # WORKSHOP_PUBLIC_URL gave an absolute address
+        "ws://127.0.0.1:8765/ball",
+        "http://localhost:8888/lab",
+        "/",
+        "wss://h.example/u/proxy/8765/ball",
+        "wss://h.example/u/proxy/8765/ball",
+    ),
+]
+
+
+def test_the_ball_view_finds_its_address_from_the_page():
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js runs the ball view's address rule here: apt-get install nodejs")
+    view = ROOT / "workshop_lib" / "ball" / "view.js"
+    script = f"""
+        const view = await import({json.dumps(view.as_uri())});
+        const cases = {json.dumps(VIEW_CASES)};
+        console.log(JSON.stringify(cases.map(([url, page, baseUrl, hint]) =>
+          view.socketAddress(url, {{ page: new URL(page), baseUrl, hint }}))));
+    """
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [case[-1] for case in VIEW_CASES]
+
+
+def test_the_ball_view_gets_the_kernels_hint(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/learner/")
+    monkeypatch.delenv("WORKSHOP_PUBLIC_URL", raising=False)
+    view = BallView("ws://127.0.0.1:8765/ball")
+    assert (view.url, view.browser_url) == (
+        "ws://127.0.0.1:8765/ball",
+        "/user/learner/proxy/8765/ball",
+    )

@@ -24,6 +24,57 @@ export function backoffDelay(attempt, backoff, random = Math.random) {
   return Math.round(Math.min(cap, exact * (1 + backoff.jitter * (2 * random() - 1))));
 }
 
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
+
+/**
+ * JupyterLab's base URL, from the page config it writes into every page
+ * (`<script id="jupyter-config-data">`, key `baseUrl`, e.g. "/user/learner/"), or null.
+ *
+ * @param {Document} [doc=document]
+ * @returns {string | null}
+ */
+export function labBaseUrl(doc = document) {
+  try {
+    const config = JSON.parse(doc.getElementById("jupyter-config-data")?.textContent || "{}");
+    return typeof config.baseUrl === "string" ? config.baseUrl : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The address this page opens for the kernel-side WebSocket `url` (e.g.
+ * "ws://127.0.0.1:8765/ball"). Direct when the page is on loopback or on the server's own
+ * host (a laptop, an ssh tunnel), or when `url` is not on the kernel's loopback (the room's
+ * server); otherwise through jupyter-server-proxy: the page's JupyterLab base URL +
+ * `proxy/{port}/path`, wss: on an https: page. `hint`: the kernel's own answer
+ * (links.browser_ws(): it knows it runs behind a hub, which a page served from loopback by
+ * a test or an ssh tunnel cannot tell); an absolute hint is used as it is.
+ *
+ * @param {string} url
+ * @param {{hint?: string, page?: Location | URL, baseUrl?: string | null}} [where]
+ * @returns {string}
+ */
+export function socketAddress(url, { hint = "", page = location, baseUrl = null } = {}) {
+  const target = new URL(url);
+  if (!LOOPBACK.test(target.hostname)) return url; // a real address: the room's server
+  if (/^wss?:\/\//.test(hint)) return hint;
+  const here = new URL(page.href);
+  const direct = LOOPBACK.test(here.hostname) || here.hostname === target.hostname;
+  if (!hint && direct) return url;
+  // The page's own base URL is the surest; a page without one (not JupyterLab) uses the
+  // kernel's relative hint, or the proxy at the site's root.
+  const proxied =
+    baseUrl === null && hint
+      ? new URL(hint, here.href)
+      : new URL(
+          `${(baseUrl ?? "/").replace(/\/?$/, "/")}proxy/${target.port}${target.pathname}${target.search}`,
+          here.origin,
+        );
+  proxied.protocol = here.protocol === "https:" ? "wss:" : "ws:";
+  return proxied.href;
+}
+
 /** @param {{ model: any, el: HTMLElement }} context */
 function render({ model, el }) {
   const size = model.get("size");
@@ -60,8 +111,15 @@ function render({ model, el }) {
   let retry = null;
   let socket = null;
 
+  // Worked out once, from this page: where the browser can reach the server's port.
+  const address = socketAddress(model.get("url"), {
+    hint: model.get("browser_url"),
+    baseUrl: labBaseUrl(),
+  });
+  canvas.dataset.address = address;
+
   function connect() {
-    socket = new WebSocket(model.get("url"));
+    socket = new WebSocket(address);
     socket.onopen = () => {
       caption.textContent = "connected";
       // A browser cannot send an Authorization header: the token is the first message.

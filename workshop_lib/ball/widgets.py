@@ -24,6 +24,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
+from ..links import browser_ws
 from ..protocol import client_rules
 from .client import BallClient
 from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
@@ -40,6 +41,9 @@ class BallView(anywidget.AnyWidget):
 
     _esm = Path(__file__).with_name("view.js")
     url = traitlets.Unicode().tag(sync=True)
+    # The kernel's answer to "where does a browser reach url?" (links.browser_ws; "" for
+    # direct); the view decides from the page it is on (view.js, socketAddress).
+    browser_url = traitlets.Unicode("").tag(sync=True)
     token = traitlets.Unicode("").tag(sync=True)  # sent as the first message, if set
     size = traitlets.Int(320).tag(sync=True)
     frames = traitlets.Int(0).tag(sync=True)
@@ -51,7 +55,13 @@ class BallView(anywidget.AnyWidget):
     rules = traitlets.Dict().tag(sync=True)
 
     def __init__(self, url: str, size: int = 320, *, token: str | None = None) -> None:
-        super().__init__(url=url, size=size, token=token or "", rules=client_rules())
+        super().__init__(
+            url=url,
+            browser_url=browser_ws(url),
+            size=size,
+            token=token or "",
+            rules=client_rules(),
+        )
 
 
 class BallControls(widgets.VBox):
