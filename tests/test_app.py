@@ -102,6 +102,10 @@ def test_echo_keeps_order_and_serves_clients_independently(server):
 def test_a_message_over_the_size_limit_closes_with_1009(server):
     with connect(server.links.ws("/echo"), max_size=None) as websocket:
         websocket.send("x" * (64 * 1024 + 1))
+        # Said in band first (a proxy may not pass the close code on), then the close.
+        refusal = json.loads(websocket.recv(timeout=5))
+        assert refusal["code"] == "message_too_big" and refusal["close"] == 1009
+        assert "65536" in refusal["message"]
         with pytest.raises(ConnectionClosed) as closed:
             websocket.recv(timeout=5)
     assert closed.value.rcvd.code == 1009

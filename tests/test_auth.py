@@ -184,16 +184,23 @@ def test_first_message_auth_works_on_every_path(guarded, path):
 def test_anything_but_the_right_auth_event_closes_with_4001(guarded, path, first, reason):
     with browser_like(guarded, path) as websocket:
         websocket.send(first)
+        # Nothing of the lesson arrives before auth: only the refusal, in band (a proxy may
+        # not pass the close code on), then the close.
+        refusal = json.loads(websocket.recv(timeout=5))
+        assert refusal["type"] == "error" and refusal["code"] == "unauthorized"
+        assert refusal["close"] == UNAUTHORIZED
         with pytest.raises(ConnectionClosed):
-            websocket.recv(timeout=5)  # nothing of the lesson arrives before auth
+            websocket.recv(timeout=5)
     assert websocket.close_code == UNAUTHORIZED
     assert reason in websocket.close_reason
 
 
 def test_silence_closes_with_4001_after_the_grace_period(guarded):
     guarded.app.guard.grace = 0.3
-    with browser_like(guarded, "/ball") as websocket, pytest.raises(ConnectionClosed):
-        websocket.recv(timeout=5)
+    with browser_like(guarded, "/ball") as websocket:
+        assert json.loads(websocket.recv(timeout=5))["close"] == UNAUTHORIZED
+        with pytest.raises(ConnectionClosed):
+            websocket.recv(timeout=5)
     assert websocket.close_code == UNAUTHORIZED
     assert "within 0.3 s" in websocket.close_reason
 
@@ -205,6 +212,7 @@ def test_refused_clients_do_not_disturb_an_authenticated_one(guarded):
         for attempt in ("wrong", "also wrong"):
             with browser_like(guarded, "/chat") as intruder:
                 intruder.send(json.dumps({"type": "auth", "token": attempt}))
+                assert json.loads(intruder.recv(timeout=5))["code"] == "unauthorized"
                 with pytest.raises(ConnectionClosed):
                     intruder.recv(timeout=5)
         member.send('{"type": "chat.send", "text": "still here"}')

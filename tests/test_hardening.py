@@ -107,6 +107,7 @@ def test_an_auth_event_with_a_lone_surrogate_is_a_wrong_token(room, server_log):
     headers = {"Origin": f"http://127.0.0.1:{room.port}"}  # a browser: auth by first message
     with connect(room.links.ws("/echo"), additional_headers=headers, open_timeout=5) as ws:
         ws.send('{"type": "auth", "token": "\\ud800"}')  # valid JSON, valid UTF-8
+        assert json.loads(ws.recv(timeout=5))["code"] == "unauthorized"  # in band first
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
     assert closed.value.rcvd.code == 4001

@@ -472,6 +472,8 @@ def test_a_flood_gets_errors_in_band_then_4029() -> None:
     limited = [e for e in events if e["type"] == "error"]
     assert [e["type"] for e in events[:3]] == ["input_audio_buffer.cleared"] * 3
     assert len(limited) == 5 and limited[0]["error"]["code"] == "rate_limit_exceeded"
+    # The last one says the connection ends, and with which code: a proxy may drop it.
+    assert [e.get("close") for e in limited] == [None] * 4 + [4029]
     assert code == 4029
 
 
@@ -532,6 +534,9 @@ def test_an_event_over_the_size_limit_closes_with_1009(realtime) -> None:
         websocket = await raw_session(realtime)
         big = base64.b64encode(bytes(60_000)).decode()  # 80 KB of base64: over 64 KiB
         await websocket.send(json.dumps({"type": "input_audio_buffer.append", "audio": big}))
+        # Said in band first, with the API's error object too, which the SDK reads.
+        refusal = json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))
+        assert refusal["close"] == 1009 and refusal["error"]["code"] == "message_too_big"
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(websocket.recv(), TIMEOUT)
         return websocket.close_code

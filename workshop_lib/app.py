@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Any
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,10 +35,12 @@ from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from . import __version__
 from .auth import Guard, RedactFilter, Refusal
+from .closing import announce_too_big
 from .connections import Connections
 from .lesson import Handler, JsonRoute, Lesson, Page
 from .limits import Limits
@@ -163,7 +166,9 @@ class App:
             port,
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
-            create_connection=self.connections.factory,
+            create_connection=self._connection,
+            # websockets enforces the size limit itself (the frame's header is enough to
+            # refuse it, nothing is buffered); _connection makes it say so in band first.
             max_size=self.max_size,
             max_queue=MAX_QUEUE,
             write_limit=WRITE_LIMIT,
@@ -188,6 +193,14 @@ class App:
             self._redact = RedactFilter(self.guard.token)
             logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
         return server
+
+    def _connection(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> ServerConnection:
+        """websockets' ``create_connection``: a registered connection whose 1009 is announced.
+
+        A close code may not survive a proxy, so a message over ``max_size`` is answered
+        with an ``error`` event (``message_too_big``) before the close (closing.py).
+        """
+        return self.connections.factory(announce_too_big(protocol), *args, **kwargs)
 
     def _lost(self, connection: ServerConnection) -> None:
         """A TCP connection is gone: free its slot; after a wave, give memory back."""

@@ -38,6 +38,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
+from .closing import close_with
 from .protocol import Close, encode
 
 __all__ = [
@@ -216,26 +217,43 @@ class Guard:
     # -- after the handshake ----------------------------------------------------------------
 
     async def authenticate(self, websocket: ServerConnection) -> bool:
-        """Wait for the client's auth event; True if it is right, else close with 4001."""
+        """Wait for the client's auth event; True if it is right, else say why and close (4001)."""
         assert self.token is not None
         try:
             async with asyncio.timeout(self.grace):
                 message = await websocket.recv()
         except TimeoutError:
-            await websocket.close(
-                UNAUTHORIZED, f'send {{"type": "auth", "token": ...}} within {self.grace:g} s'
+            await close_with(
+                websocket,
+                UNAUTHORIZED,
+                f'send {{"type": "auth", "token": ...}} within {self.grace:g} s',
+                message=f'no token: this server needs {{"type": "auth", "token": ...}} as the '
+                f"first message, within {self.grace:g} s of connecting",
+                any_path=True,
             )
             return False
         except ConnectionClosed:
             return False
         token = _auth_token(message)
         if token is None:
-            await websocket.close(
-                UNAUTHORIZED, 'this server needs {"type": "auth", "token": ...} first'
+            await close_with(
+                websocket,
+                UNAUTHORIZED,
+                'this server needs {"type": "auth", "token": ...} first',
+                message='no token: this server needs {"type": "auth", "token": ...} as the '
+                "first message; ask whoever runs it for the token",
+                any_path=True,
             )
             return False
         if not tokens_match(token, self.token):
-            await websocket.close(UNAUTHORIZED, "wrong token")
+            await close_with(
+                websocket,
+                UNAUTHORIZED,
+                "wrong token",
+                message="wrong token: check it with whoever runs the server (server.token "
+                "in its notebook, or the line `serve` printed), then connect again",
+                any_path=True,
+            )
             return False
         await websocket.send(encode({"type": "auth.ok"}))
         return True

@@ -20,13 +20,16 @@ from typing import Any
 
 __all__ = [
     "BACKOFF",
+    "CLOSE_ERRORS",
     "HEARTBEAT",
     "HEARTBEAT_REPLY",
     "NO_RETRY",
     "Backoff",
     "Close",
     "ProtocolError",
+    "announced_close",
     "client_rules",
+    "closing_event",
     "encode",
     "error_event",
     "number_field",
@@ -108,6 +111,53 @@ HEARTBEAT_REPLY = encode({"type": HEARTBEAT})
 def error_event(code: str, message: str) -> str:
     """``{"type": "error", "code": ..., "message": ...}``, encoded."""
     return encode({"type": "error", "code": code, "message": message})
+
+
+# A close code is not always delivered: jupyter-server-proxy (JupyterHub, Binder) and some
+# other proxies end the browser's side with 1000, 1005 or 1006 whatever the server sent. So
+# before closing for a reason (4001, 4029, 1008, 1009) the server says it in band, in an
+# ``error`` event whose ``close`` field is the code it is about to close with. These are the
+# events' default ``code`` names; 1008 has two reasons, each named where it is sent.
+CLOSE_ERRORS: dict[int, str] = {
+    Close.UNAUTHORIZED: "unauthorized",
+    Close.RATE_LIMITED: "rate_limited",
+    Close.POLICY: "policy_violation",
+    Close.TOO_BIG: "message_too_big",
+}
+
+
+def closing_event(
+    close: int, message: str, code: str | None = None, *, any_path: bool = False
+) -> dict[str, Any]:
+    """The ``error`` event sent just before closing with ``close``, e.g. for 4001::
+
+    {"type": "error", "code": "unauthorized", "message": "wrong token: ...", "close": 4001}
+
+    ``any_path``: the core sends it (a wrong first-message token, a message over the size
+    limit), before any lesson sees the connection, so it may reach a path that speaks the
+    Realtime API's shape; it then also carries that shape's ``error`` object
+    (``{"type", "code", "message"}``), which the ``openai`` SDK reads.
+    """
+    name = code or CLOSE_ERRORS.get(close, "closing")
+    event: dict[str, Any] = {"type": "error", "code": name, "message": message, "close": int(close)}
+    if any_path:
+        event["error"] = {"type": "invalid_request_error", "code": name, "message": message}
+    return event
+
+
+def announced_close(event: object) -> int | None:
+    """The close code an ``error`` event announces (its ``close`` field), else None.
+
+    Clients take it as the real reason when the close they then see is 1000, 1005 or 1006
+    (a proxy's), so they neither retry nor report "connection lost" after a wrong token.
+    """
+    if not isinstance(event, dict) or event.get("type") != "error":
+        return None
+    close = event.get("close")
+    # bool is an int in Python: true is no close code.
+    if isinstance(close, bool) or not isinstance(close, int) or not 1000 <= close <= 4999:
+        return None
+    return close
 
 
 def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
+from ..closing import close_with
 from ..fanout import fanout
 from ..lesson import Handler, Lesson, Page
 from ..logs import Tally
@@ -176,7 +177,14 @@ class ChatLesson(Lesson):
                     now = time.monotonic()
                     if not bucket.take(now):
                         if not patience.take(now):
-                            await websocket.close(RATE_LIMITED, "rate limited: too many messages")
+                            await close_with(
+                                websocket,
+                                RATE_LIMITED,
+                                "rate limited: too many messages",
+                                message=f"rate limited: far over {self.rate:g} messages a "
+                                "second for too long, so the server closed this connection; "
+                                "wait a little, then join again and send less often",
+                            )
                             break
                         await websocket.send(
                             error_event(
@@ -199,8 +207,13 @@ class ChatLesson(Lesson):
                         await websocket.send(error.event())
         except TimeoutError:  # only before joining: joining lifted the deadline
             self.never_joined += 1
-            await websocket.close(
-                NEVER_JOINED, f'send {{"type": "chat.join", ...}} within {self.join_grace:g} s'
+            await close_with(
+                websocket,
+                NEVER_JOINED,
+                f'send {{"type": "chat.join", ...}} within {self.join_grace:g} s',
+                name="join_timeout",
+                message=f'never joined: send {{"type": "chat.join", "name": ...}} within '
+                f"{self.join_grace:g} s of connecting",
             )
         finally:
             if name is not None and self.members.get(name) is websocket:
@@ -398,8 +411,19 @@ class ChatLesson(Lesson):
                 name,
                 kind="too slow",
             )
+            # The event goes in without waiting, behind the backlog that made this member
+            # too slow: read up to there, it explains the close; never read, the close
+            # times out and cuts the connection, and neither arrives (closing.close_with).
             task = asyncio.get_running_loop().create_task(
-                websocket.close(TOO_SLOW, "too slow: could not keep up with the room")
+                close_with(
+                    websocket,
+                    TOO_SLOW,
+                    "too slow: could not keep up with the room",
+                    name="too_slow",
+                    message="too slow: this client did not read the room's messages fast "
+                    f"enough ({self.queue_limit // 1024} KiB waited unsent), so the server "
+                    "let it go; read continuously, then join again",
+                )
             )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

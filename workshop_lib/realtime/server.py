@@ -30,6 +30,7 @@ from websockets.http11 import Request
 
 # The chat's token bucket: the same rule (a burst, then a rate), counted per connection.
 from ..chat.model import TokenBucket
+from ..closing import close_with
 from ..lesson import Handler, Lesson, Page
 from ..protocol import Close
 from .events import Event, RealtimeError
@@ -154,11 +155,14 @@ class RealtimeLesson(Lesson):
                         code="rate_limit_exceeded",
                         type="rate_limit_error",
                     )
-                    await send(error.event())
                     if strikes >= self.strikes:
-                        # In band first: a proxy in between may not pass the close code on.
-                        await websocket.close(Close.RATE_LIMITED, "too many events")
+                        # The API's error event with "close": 4029 added (the SDK keeps
+                        # fields it does not know): a proxy may not pass the close code on.
+                        await close_with(
+                            websocket, Close.RATE_LIMITED, "too many events", event=error.event()
+                        )
                         return
+                    await send(error.event())
                     continue
                 strikes = 0
                 await session.handle(message)

@@ -1,0 +1,104 @@
+"""Closing a connection for a reason, so that the reason survives a proxy.
+
+jupyter-server-proxy (JupyterHub, Binder) forwards WebSocket messages but not close codes:
+the client behind it sees 1000, 1005 or 1006 whatever the server closed with, and cannot
+tell "wrong token" or "rate limited" from a dropped line. So every close for a reason goes
+through :func:`close_with`, which first sends the reason in band::
+
+    {"type": "error", "code": "unauthorized", "message": "wrong token: ...", "close": 4001}
+
+    await close_with(websocket, Close.UNAUTHORIZED, "wrong token", message="wrong token: ...")
+
+and then closes with the code as before. The size limit (1009) is websockets' own: its
+parser refuses an oversized frame before any handler sees it, so :func:`announce_too_big`
+makes the connection's protocol say it in band first (:class:`_AnnouncesTooBig`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import websockets
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import CloseCode
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+from .protocol import closing_event, encode
+
+__all__ = ["announce_too_big", "close_reason", "close_with"]
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry (123 bytes of UTF-8, RFC 6455 5.5)."""
+    data = text.encode()
+    if len(data) <= 123:
+        return text
+    return data[:120].decode(errors="ignore") + "..."
+
+
+async def close_with(
+    websocket: ServerConnection,
+    code: int,
+    reason: str,
+    *,
+    message: str | None = None,
+    name: str | None = None,
+    event: dict[str, Any] | None = None,
+    any_path: bool = False,
+) -> None:
+    """Send the ``error`` event for ``code``, then close with ``code`` and ``reason``.
+
+    ``message``: the event's text for people (default: ``reason``); ``name``: its ``code``
+    (default: :data:`~workshop_lib.protocol.CLOSE_ERRORS`'s); ``event``: another lesson's
+    own error shape to send instead (the Realtime API's), which gets ``close`` added;
+    ``any_path``: the core's own closes, see :func:`~workshop_lib.protocol.closing_event`.
+
+    The event is written without waiting (``websockets.broadcast``): ``send()`` would wait
+    for a client that does not read (a chat member too slow for the room, a flooder), and
+    the close must not. Written, it sits right before the close frame, so a client that
+    reads up to the close reads the event first. One whose backlog never drains reads
+    neither: ``close()`` gives up after the close timeout and cuts the TCP connection, and
+    that client sees 1006 as it would have without the event.
+    """
+    payload = (
+        {**event, "close": int(code)}
+        if event is not None
+        else closing_event(code, message or reason, name, any_path=any_path)
+    )
+    # broadcast() skips a connection that is already closing, or midway through sending a
+    # fragmented message (a data frame may not go in between); the close still goes out.
+    websockets.broadcast([websocket], encode(payload))
+    await websocket.close(code, close_reason(reason))
+
+
+class _AnnouncesTooBig(ServerProtocol):
+    """websockets' server protocol, saying in band why it fails a connection with 1009."""
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        # Called from the parser with the frame's size in ``reason``; the protection is
+        # websockets' own (the frame is refused from its header, never buffered whole).
+        # Only while OPEN (a close frame may follow no data frame) and not midway through
+        # a fragmented message of ours (a data frame in between would break it).
+        if (
+            code == CloseCode.MESSAGE_TOO_BIG
+            and self.state is OPEN
+            and not self.expect_continuation_frame
+        ):
+            limit = self.max_message_size
+            text = f"{reason}: send messages of at most {limit} bytes" if limit else reason
+            self.send_text(encode(closing_event(code, text, any_path=True)).encode())
+        super().fail(code, reason)
+
+
+def announce_too_big(protocol: ServerProtocol) -> ServerProtocol:
+    """Make ``protocol`` send an ``error`` event before its 1009 close; returns it.
+
+    websockets' ``serve()`` builds each connection's ``ServerProtocol`` itself and offers
+    no hook for its class, only for the connection's (``create_connection``), which gets
+    the protocol already made. The subclass adds no state, so the object's class is
+    swapped in place; anything but a plain ``ServerProtocol`` is left as it is.
+    """
+    if type(protocol) is ServerProtocol:
+        protocol.__class__ = _AnnouncesTooBig
+    return protocol
