@@ -19,6 +19,8 @@ that a click reaches the kernel; this harness can. Usage in a test module:
 `lab` is one JupyterLab server per test session, serving a temporary copy of notebooks/
 (JupyterLab autosaves, and outputs must never land in the repository). `lab_page` is the
 `page` fixture of conftest.py plus a clean-up that shuts down the kernels the test started.
+A module that needs another JupyterLab (a hub's base URL, variables in its kernels' env)
+starts one with :func:`running_lab` in a fixture of its own.
 """
 
 from __future__ import annotations
@@ -86,11 +88,16 @@ USER_SETTINGS: dict[str, dict[str, Any]] = {
 class JupyterLab:
     """A running `jupyter lab` subprocess; `url()` builds tokenised URLs into it."""
 
-    base_url: str
+    base_url: str  # absolute, ending in "/": http://127.0.0.1:PORT/ or .../user/learner/
     token: str
     root_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
+
+    @property
+    def port(self) -> int:
+        """The one port the browser needs."""
+        return int(self.base_url.split(":")[2].split("/")[0])
 
     def url(self, path: str = "") -> str:
         """Absolute URL of `path` (no leading slash) with the token as a query parameter."""
@@ -155,8 +162,11 @@ def _write_config(base: Path) -> dict[str, str]:
     }
 
 
-def _start_lab(base: Path) -> JupyterLab:
-    """Start `jupyter lab` on a copy of notebooks/ and wait until /api/status answers."""
+def _start_lab(base: Path, base_url: str = "/", env: dict[str, str] | None = None) -> JupyterLab:
+    """Start `jupyter lab` on a copy of notebooks/ and wait until /api/status answers.
+
+    ``base_url``: JupyterLab's own (``/user/learner/`` as on a hub); ``env``: added to the
+    environment of the server and so of every kernel it starts."""
     root_dir = base / "notebooks"
     if NOTEBOOKS.is_dir():
         shutil.copytree(
@@ -166,7 +176,7 @@ def _start_lab(base: Path) -> JupyterLab:
         )
     else:
         root_dir.mkdir()
-    env = {**os.environ, **_write_config(base)}
+    env = {**os.environ, **_write_config(base), **(env or {})}
     # The kernels must import this checkout's workshop_lib, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     token = secrets.token_hex(24)
@@ -176,6 +186,7 @@ def _start_lab(base: Path) -> JupyterLab:
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
+        f"--ServerApp.base_url={base_url}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root_dir}",
@@ -202,7 +213,7 @@ def _start_lab(base: Path) -> JupyterLab:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown can kill it whole
         )
-    lab = JupyterLab(f"http://127.0.0.1:{port}/", token, root_dir, log_path, process)
+    lab = JupyterLab(f"http://127.0.0.1:{port}{base_url}", token, root_dir, log_path, process)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if process.poll() is not None:
@@ -261,14 +272,23 @@ def _stop_lab(lab: JupyterLab) -> None:
     process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """One JupyterLab server for the session, on a free port with a random token."""
-    running = _start_lab(tmp_path_factory.mktemp("jupyterlab"))
+@contextlib.contextmanager
+def running_lab(
+    base: Path, base_url: str = "/", env: dict[str, str] | None = None
+) -> Iterator[JupyterLab]:
+    """A JupyterLab server in ``base`` for the ``with`` block (see :func:`_start_lab`)."""
+    running = _start_lab(base, base_url, env)
     try:
         yield running
     finally:
         _stop_lab(running)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """One JupyterLab server for the session, on a free port with a random token."""
+    with running_lab(tmp_path_factory.mktemp("jupyterlab")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,0 +1,233 @@
+"""The course behind a hub: JupyterLab under /user/learner/, only its port reachable.
+
+One JupyterLab for the module, started as JupyterHub starts a learner's server
+(``--ServerApp.base_url=/user/learner/``, ``JUPYTERHUB_SERVICE_PREFIX`` in the kernels'
+environment) with the real jupyter-server-proxy in it. The browser context refuses every
+request and WebSocket to any other port (Playwright routing) and counts what it refused: the
+course must work through ``/user/learner/proxy/{port}/`` all the same. What runs in the
+kernel is the same as without a hub (tests/browser/test_jupyterlab.py runs every notebook
+whole); here the notebooks run as far as their browser-facing parts go: 01 whole, 02 to its
+views, controls and page link, 03 to its chat widget and deep links.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from tests.browser.jupyterlab import (
+    JupyterLab,
+    error_outputs,
+    kernel_with_env,
+    open_notebook,
+    run_cells_above,
+    run_cells_from,
+    running_lab,
+    screenshot,
+)
+
+pytestmark = pytest.mark.browser
+
+PREFIX = "/user/learner/"
+HUB_ENV = {"JUPYTERHUB_SERVICE_PREFIX": PREFIX}
+WIDGET_TIMEOUT = 30_000  # ms
+
+# Every href and src in the open notebook's outputs (the DOM: what a learner can click).
+_JS_OUTPUT_LINKS = """() => Array.from(document.querySelectorAll(
+  '.jp-NotebookPanel .jp-OutputArea-output a[href], .jp-NotebookPanel .jp-OutputArea-output [src]'
+)).map((node) => node.getAttribute('href') || node.getAttribute('src'))"""
+PAST_THE_PROXY = re.compile(r"(127\.0\.0\.1|localhost|\[::1\]):\d+")
+
+
+@pytest.fixture(scope="module")
+def hub(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """JupyterLab as a hub runs it: under /user/learner/, with jupyter-server-proxy."""
+    with running_lab(tmp_path_factory.mktemp("hub"), base_url=PREFIX) as running:
+        yield running
+
+
+class Fence:
+    """Refuses, in one browser context, every request and WebSocket to a port other than
+    JupyterLab's (what a hub's learner's browser can reach), and records each refusal."""
+
+    def __init__(self, context, lab: JupyterLab) -> None:
+        self.port = lab.port
+        self.refused: list[str] = []
+        context.route(self._foreign, self._refuse_request)
+        context.route_web_socket(self._foreign, self._refuse_socket)
+
+    def _foreign(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ws", "wss"):
+            return False  # data:, blob:, about:
+        default = 443 if parts.scheme in ("https", "wss") else 80
+        return (parts.port or default) != self.port
+
+    def _refuse_request(self, route) -> None:
+        self.refused.append(route.request.url)
+        route.abort("connectionrefused")
+
+    def _refuse_socket(self, socket) -> None:
+        self.refused.append(socket.url)
+        socket.close(code=4000, reason="refused: only JupyterLab's port is reachable")
+
+
+@pytest.fixture
+def hub_page(page, hub: JupyterLab) -> Iterator:
+    """conftest's page behind the fence; the kernels it started are shut down after."""
+    page.fence = Fence(page.context, hub)
+    try:
+        yield page
+    finally:
+        hub.shutdown_kernels()
+
+
+def _links_in_outputs(page) -> list[str]:
+    return [link for link in page.evaluate(_JS_OUTPUT_LINKS) if link]
+
+
+def _assert_links_stay_behind_the_proxy(page, notebook: str) -> list[str]:
+    links = _links_in_outputs(page)
+    past = [link for link in links if PAST_THE_PROXY.search(link)]
+    assert past == [], f"{notebook}: links past the proxy: {past}"
+    return links
+
+
+def _open_link(page, href: str):
+    """A new page of the same (fenced) context at ``href``, as a click on the link opens."""
+    opened = page.context.new_page()
+    opened.page_errors = []
+    opened.on("pageerror", lambda exc: opened.page_errors.append(str(exc)))
+    opened.goto(urljoin(page.url, href))
+    return opened
+
+
+def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
+    """01, 02 and 03 with only JupyterLab's port reachable: every link in their outputs goes
+    through the proxy, the echo page, the ball (canvas and page) and the chat (widget and
+    page) all work through it."""
+    page = hub_page
+    proxied = re.compile(rf"^{re.escape(PREFIX)}proxy/(\d+)/")
+    started = time.monotonic()
+
+    # -- 01: the echo page from the notebook's link -----------------------------------------
+    name = "01-echo.ipynb"
+    kernel_with_env(hub, name, HUB_ENV)
+    open_notebook(page, hub, name)
+    # The fence itself: a request and a WebSocket past JupyterLab's port are refused.
+    probe = page.evaluate(
+        """(port) => new Promise((done) => {
+          const socket = new WebSocket(`ws://127.0.0.1:${port}/probe`);
+          socket.onclose = (event) => fetch(`http://127.0.0.1:${port}/probe`).then(
+            () => done(`fetched after close ${event.code}`),
+            () => done(`refused, close ${event.code}`));
+        })""",
+        hub.port + 1,
+    )
+    assert probe == "refused, close 4000" and len(page.fence.refused) == 2, (probe, page.fence)
+    page.fence.refused.clear()
+    run_cells_above(page, "echo_panel.close()")
+    assert error_outputs(page) == []
+    links = _assert_links_stay_behind_the_proxy(page, name)
+    echo_link = next(link for link in links if link.endswith("#echo"))
+    assert proxied.match(echo_link), echo_link
+    echo = _open_link(page, echo_link)
+    echo.locator("#echo-connect").click()
+    echo.locator('#echo-status[data-state="open"]').wait_for(timeout=WIDGET_TIMEOUT)
+    text = f"through the proxy {uuid.uuid4().hex[:6]}"
+    echo.locator("#echo-input").fill(text)
+    echo.locator("#echo-input").press("Enter")
+    echo.locator('#echo-log li[data-direction="received"]', has_text=text).wait_for(
+        timeout=WIDGET_TIMEOUT
+    )
+    screenshot(echo, "hub-01-echo-page")
+    assert echo.page_errors == []
+    echo.close()
+    run_cells_from(page, "echo_panel.close()")
+    assert error_outputs(page) == []
+    _assert_links_stay_behind_the_proxy(page, name)
+    hub.shutdown_kernels()
+    after_01 = time.monotonic()
+
+    # -- 02: the ball's canvas in the notebook, and its page -----------------------------------
+    name = "02-bouncing-ball.ipynb"
+    kernel_with_env(hub, name, HUB_ENV)
+    open_notebook(page, hub, name)
+    run_cells_above(page, "controls.client.control(")
+    assert error_outputs(page) == []
+    canvas = page.locator(".workshop-ball-canvas").first
+    canvas.scroll_into_view_if_needed()
+    address = canvas.get_attribute("data-address") or ""
+    assert urlsplit(address).path.startswith(f"{PREFIX}proxy/"), address
+    page.wait_for_function(
+        "(c) => c.dataset.tick !== undefined", arg=canvas.element_handle(), timeout=WIDGET_TIMEOUT
+    )
+    before = screenshot(page, "hub-02-ball-canvas", canvas).read_bytes()
+    first_tick = int(canvas.get_attribute("data-tick"))
+    page.wait_for_function(
+        "([c, t]) => Number(c.dataset.tick) > t + 10",
+        arg=[canvas.element_handle(), first_tick],
+        timeout=WIDGET_TIMEOUT,
+    )
+    moved = canvas.screenshot() != before  # a bool: no PNG bytes in a failure message
+    assert moved, "the ball's canvas did not change"
+    links = _assert_links_stay_behind_the_proxy(page, name)
+    ball_link = next(link for link in links if link.endswith("#ball"))
+    assert proxied.match(ball_link), ball_link
+    ball = _open_link(page, ball_link)
+    ball.locator('#ball-status[data-state="open"]').wait_for(timeout=WIDGET_TIMEOUT)
+    ball.wait_for_function(
+        "() => Number(document.querySelector('#ball-push-canvas').dataset.tick) > 0",
+        timeout=WIDGET_TIMEOUT,
+    )
+    screenshot(ball, "hub-02-ball-page")
+    assert ball.page_errors == []
+    ball.close()
+    hub.shutdown_kernels()
+    after_02 = time.monotonic()
+
+    # -- 03: the chat widget, and a browser chat from the deep link ----------------------------
+    name = "03-chat-room.ipynb"
+    kernel_with_env(hub, name, HUB_ENV)
+    open_notebook(page, hub, name)
+    run_cells_above(page, "from workshop_lib.chat import ChatClient")
+    assert error_outputs(page) == []
+    links = _assert_links_stay_behind_the_proxy(page, name)
+    ada_link = next(link for link in links if "name=ada" in link)
+    assert proxied.match(ada_link) and ada_link.endswith("#chat"), ada_link
+    chat = page.locator(".workshop-chat")
+    chat.wait_for(timeout=WIDGET_TIMEOUT)
+    ada = _open_link(page, ada_link)
+    ada.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+    mine = f"from the widget {uuid.uuid4().hex[:6]}"
+    chat.locator(".workshop-chat-input input").fill(mine)
+    chat.locator(".workshop-chat-input input").press("Enter")
+    log = chat.locator(".workshop-chat-log")
+    log.locator('li[data-kind="message"]', has_text=mine).wait_for(
+        state="attached", timeout=WIDGET_TIMEOUT
+    )
+    ada.locator("#chat-messages li", has_text=mine).wait_for(timeout=WIDGET_TIMEOUT)
+    theirs = f"from the page {uuid.uuid4().hex[:6]}"
+    ada.locator("#chat-input").fill(theirs)
+    ada.locator("#chat-input").press("Enter")
+    log.locator('li[data-kind="message"]', has_text=f"ada: {theirs}").wait_for(
+        state="attached", timeout=WIDGET_TIMEOUT
+    )
+    screenshot(ada, "hub-03-chat-page")
+    chat.scroll_into_view_if_needed()
+    screenshot(page, "hub-03-chat-widget", chat)
+    assert ada.page_errors == []
+    ada.close()
+
+    # Everything above worked through JupyterLab's port alone, and nothing tried another.
+    assert page.fence.refused == []
+    print(
+        f"\nbehind a hub: 01 {after_01 - started:.0f}s, 02 {after_02 - after_01:.0f}s, "
+        f"03 {time.monotonic() - after_02:.0f}s; refused: {page.fence.refused}"
+    )
+    assert page.page_errors == []
