@@ -1,4 +1,6 @@
-"""The ball lesson's Python side: BallClient, the controls, the view's traits, push vs poll.
+"""The ball lesson's Python side: BallClient, the controls, the view's traits.
+
+Push against polling, SSE and long polling: tests/test_ball_compare.py.
 
 That the canvas renders and animates in JupyterLab is tested in tests/test_jupyterlab.py.
 """
@@ -9,7 +11,6 @@ import pytest
 
 from tests.helpers import wait_for
 from workshop_lib.ball.client import BallClient
-from workshop_lib.ball.compare import measure_poll, measure_push
 from workshop_lib.ball.widgets import BallControls, BallView
 
 
@@ -58,16 +59,6 @@ def test_ball_view_points_at_the_stream_and_ships_its_javascript(server):
     source = view._esm if isinstance(view._esm, str) else view._esm.read_text()
     assert "new WebSocket" in source and "export default" in source
     view.close()
-
-
-def test_push_is_fresher_than_polling_and_counts_bytes(server):
-    push = measure_push(server.links.ws("/ball"), seconds=1.5)
-    poll = measure_poll(server.links.url("/api/ball"), interval=0.25, seconds=1.5)
-    assert push.updates >= 80 and 5 <= poll.updates <= 8
-    assert push.median_staleness_ms < 30 < poll.median_staleness_ms
-    # Each poll carries a request and HTTP headers: more bytes per update than a frame.
-    assert poll.bytes_down / poll.updates > 2 * push.bytes_down / push.updates
-    assert poll.bytes_up > 0
 
 
 def test_controls_show_the_servers_state_whoever_set_it(server):

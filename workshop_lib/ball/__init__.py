@@ -15,8 +15,12 @@ __all__ = [
     "BallLesson",
     "BallState",
     "BallView",
+    "measure_all",
+    "measure_long_poll",
     "measure_poll",
     "measure_push",
+    "measure_sse",
+    "serve_http_push",
     "step",
 ]
 
@@ -29,7 +33,11 @@ __getattr__, __dir__ = lazy_names(
         "BallClient": ".client",
         "BallControls": ".widgets",
         "BallView": ".widgets",
+        "measure_all": ".compare",
+        "measure_long_poll": ".compare",
         "measure_poll": ".compare",
         "measure_push": ".compare",
+        "measure_sse": ".compare",
+        "serve_http_push": ".http_push",
     },
 )

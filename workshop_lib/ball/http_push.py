@@ -2,7 +2,7 @@
 
     push = serve_http_push(lab)            # on the server's loop, on a port of its own
     push.url("/ball/events")               # SSE: one endless text/event-stream response
-    push.url("/api/ball/poll?since=41")    # long polling: answered once the tick is past 41
+    push.url("/api/ball/poll?since=41")    # long polling: held until there is a tick after 41
     push.bytes_sent, push.bytes_received   # every byte its sockets moved, headers included
     push.stop()
 
@@ -73,12 +73,15 @@ class _Feed:
                 waiter.set_result((self.tick, frame))
 
     def after(self, tick: int | None) -> asyncio.Future[tuple[int, str] | None]:
-        """A future for the first frame newer than ``tick`` (now, if it exists already).
+        """A future for the first frame other than ``tick``'s (now, if the newest is).
 
-        It resolves to None when the asker gives up (see :meth:`give_up`).
+        Ticks only grow, so "other" is "newer", except for a tick from before the server
+        restarted (from the future, as this server counts): that client needs the current
+        state at once, not after billions of ticks. None if the asker gives up (see
+        :meth:`give_up`).
         """
         waiter: asyncio.Future[tuple[int, str] | None] = asyncio.get_running_loop().create_future()
-        if tick is None or self.tick > tick:
+        if tick is None or self.tick != tick:
             waiter.set_result((self.tick, self.frame))
         else:
             self._waiters.add(waiter)
@@ -96,6 +99,7 @@ class _BallHandler(RequestHandler):
     def initialize(self, feed: _Feed, counts: Counts) -> None:
         self.feed, self.counts = feed, counts
         self._waiting: asyncio.Future[tuple[int, str] | None] | None = None
+        self.stopping = False
 
     def prepare(self) -> None:
         self.counts.requests += 1
@@ -129,6 +133,23 @@ class _BallHandler(RequestHandler):
             )
             raise
 
+    async def next_state(
+        self, since: int | None, timeout: float | None = None
+    ) -> tuple[int, str] | None:
+        """The first (tick, frame) after tick ``since``; None if the client left, the
+        ``timeout`` passed, or the server's loop is stopping (then ``stopping`` is set)."""
+        self._waiting = self.feed.after(since)
+        try:
+            done, _ = await asyncio.wait({self._waiting}, timeout=timeout)
+        except asyncio.CancelledError:
+            # The workshop server stopped before this one, and its loop cancels what is
+            # left: end quietly. (Raised on, tornado would log an error it cannot send.)
+            self.stopping = True
+            return None
+        finally:
+            _Feed.give_up(self._waiting)
+        return self._waiting.result() if done else None
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # Into the server's log, never onto stderr (a notebook cell would show it).
         logger.warning("%s %s failed: %r", self.request.method, self.request.uri, value)
@@ -146,11 +167,14 @@ class _Events(_BallHandler):
         # A reconnecting EventSource sends Last-Event-ID: the newest state is all it needs
         # (a state stream conflates; a chat would replay what it missed).
         self.write(f"retry: {RETRY_MS}\n\n")
+        try:
+            await self.flush()  # the headers now: the stream is open (EventSource's onopen)
+        except StreamClosedError:
+            return
         while True:
-            self._waiting = self.feed.after(since)
-            newest = await self._waiting
+            newest = await self.next_state(since)
             if newest is None:
-                return
+                return  # the client left, or the server is stopping: end the stream
             since, frame = newest
             self.write(f"id: {since}\ndata: {frame}\n\n")
             try:
@@ -167,21 +191,22 @@ class _LongPoll(_BallHandler):
         self.hold = hold
 
     async def get(self) -> None:
+        # One state per answer; a request per update (what a long poll costs).
         try:
             since = self.tick_from(self.get_query_argument("since", None), "since")
         except ValueError:
             return
-        self._waiting = self.feed.after(since)
-        done, _ = await asyncio.wait({self._waiting}, timeout=self.hold)
-        newest = self._waiting.result() if done else None
-        _Feed.give_up(self._waiting)
+        newest = await self.next_state(since, timeout=self.hold)
         if self.request.connection.stream.closed():  # type: ignore[attr-defined]
             return
-        if newest is None:
+        if self.stopping:
+            self.set_status(503)
+            self.finish("The server is stopping.\n")
+        elif newest is None:
             self.set_status(204)  # nothing newer in `hold` seconds: ask again
-            return
-        self.set_header("Content-Type", "application/json")
-        self.finish(newest[1])
+        else:
+            self.set_header("Content-Type", "application/json")
+            self.finish(newest[1])
 
 
 class _CountingHTTPServer(HTTPServer):
@@ -224,6 +249,7 @@ class HttpPush:
         self.port = 0
         self._http: _CountingHTTPServer | None = None
         self._feed: _Feed | None = None
+        self._sockets: list[socket.socket] = []
 
     async def _start(self) -> None:
         lesson = self._server.lesson("ball")
@@ -238,9 +264,9 @@ class HttpPush:
         )
         self._http = _CountingHTTPServer(app)
         self._http.counts = self.counts
-        sockets = bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
-        self._http.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
+        self._sockets = bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
+        self._http.add_sockets(self._sockets)
+        self.port = self._sockets[0].getsockname()[1]
         lesson.frame_listeners.append(feed.on_frame)
 
     async def _stop(self) -> None:
@@ -267,9 +293,18 @@ class HttpPush:
         return self.counts.received
 
     def stop(self) -> None:
-        """Close every connection and stop listening (before the workshop server stops)."""
-        if self._http is not None and self._server.running:
+        """Close every connection and stop listening. Safe to call twice.
+
+        Best before the workshop server stops; after, it still closes the listening socket.
+        """
+        if self._http is None:
+            return
+        if self._server.running:
             self._server.run(self._stop(), timeout=5)
+        else:  # its loop is gone: nothing runs there any more, so only the socket is left
+            for listening in self._sockets:
+                listening.close()
+            self._http = None
 
     def __enter__(self) -> HttpPush:
         return self
