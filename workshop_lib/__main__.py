@@ -226,10 +226,10 @@ def _print_addresses(links: Links, host: str) -> None:
         if room is not None:
             links = links.at(room)
     if links.token is None:
-        print(f"  {'Browser client:':<20} {links.url('/')}")
+        print(f"  {'Browser client:':<20} {links.browse('/')}")
     for page in links.pages:
         print(f"  {page.title + ' page:':<20} {links.page(page.name)}")
-    room = f"{links.http}/#room  (for the projector: clients and message rates)"
+    room = f"{links.browse('/')}#room  (for the projector: clients and message rates)"
     print(f"  {'Room page:':<20} {room}")
     print(f"  {'Echo WebSocket:':<20} {links.ws('/echo')}  (and {links.websocket})")
     if links.token is not None:
