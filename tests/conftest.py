@@ -14,6 +14,12 @@ from workshop_lib import WorkshopServer, start_server
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots a person can look at after a run
 
+# Run in a JupyterHub terminal, the tests would inherit the hub's prefix and every link
+# would be proxied; they expect direct links unless a test sets a hub up itself
+# (tests/test_links.py, tests/browser/test_hub.py).
+for _variable in ("JUPYTERHUB_SERVICE_PREFIX", "WORKSHOP_PUBLIC_URL"):
+    os.environ.pop(_variable, None)
+
 
 @pytest.fixture
 def server() -> Iterator[WorkshopServer]:
