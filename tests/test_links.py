@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -65,6 +68,11 @@ def test_a_hub_gives_host_relative_page_links_and_direct_kernel_links():
     # The kernel's own clients still connect straight to the port.
     assert links.ws("/ball") == "ws://127.0.0.1:8765/ball"
     assert links.url("/api/ball") == "http://127.0.0.1:8765/api/ball"
+
+
+def test_the_rooms_address_is_direct_even_on_a_hub():
+    links = Links("0.0.0.0", 8765, pages=PAGES, proxy=detect_proxy(HUB)).at("10.0.0.5")
+    assert links.page("ball") == "http://10.0.0.5:8765/#ball"
 
 
 def test_the_token_rides_in_the_fragment_of_a_proxied_link_too():
@@ -212,3 +220,22 @@ def test_the_ball_view_gets_the_kernels_hint(monkeypatch):
         "ws://127.0.0.1:8765/ball",
         "/user/learner/proxy/8765/ball",
     )
+
+
+def test_serve_in_a_hub_terminal_prints_proxied_page_links():
+    command = [sys.executable, "-u", "-m", "workshop_lib", "serve", "--port", "0"]
+    env = {**os.environ, "JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        banner = ""
+        try:
+            while "Echo WebSocket" not in banner:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                banner += line
+        finally:
+            process.kill()
+    port = re.search(r"ws://127\.0\.0\.1:(\d+)/echo", banner).group(1)  # for the kernel's side
+    assert f"/user/learner/proxy/{port}/#echo" in banner
+    assert f"/user/learner/proxy/{port}/#room" in banner
+    assert f"http://127.0.0.1:{port}/#" not in banner

@@ -76,8 +76,9 @@ class Links:
     proxy: Proxy | None = None  # how a browser reaches the port, if not directly
 
     def at(self, host: str) -> Links:
-        """The same server's links under another host name (the room's address)."""
-        return replace(self, host=host)
+        """The same server's links under another host name (the room's address), which the
+        room reaches directly: no proxy."""
+        return replace(self, host=host, proxy=None)
 
     @property
     def display_host(self) -> str:
