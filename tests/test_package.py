@@ -174,6 +174,8 @@ CORE = [
     "shared.py",
     "logs.py",
     "ports.py",
+    "closing.py",
+    "proxies.py",
 ]
 LESSON_PACKAGES = {"echo", "ball", "chat", "realtime", "scale"}
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 from workshop_lib import setup_check
-from workshop_lib.setup_check import check_package, check_port, run_checks
+from workshop_lib.proxies import PROXY_VARIABLES
+from workshop_lib.setup_check import check_package, check_port, check_proxy, run_checks
 
 
 def by_name(report) -> dict[str, setup_check.Check]:
@@ -59,3 +61,23 @@ def test_a_taken_port_is_a_warning_that_names_a_way_to_find_the_holder():
     assert result.status == "warn"
     assert "another program holds" in result.fix
     assert check_port(port).status == "ok"  # released
+
+
+def test_a_proxy_that_would_catch_loopback_is_reported_as_handled(monkeypatch):
+    for name in list(os.environ):
+        if name.lower() in (*PROXY_VARIABLES, "no_proxy"):
+            monkeypatch.delenv(name)
+    assert check_proxy().status == "ok"
+    with socket.socket() as sock:  # a port where nothing listens: a dead proxy
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://learner:hunter2@127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("HTTPS_PROXY", dead)
+    report = run_checks()
+    checks = by_name(report)
+    proxy = checks["proxy"]
+    assert proxy.status == "warn" and "HTTPS_PROXY" in proxy.detail and "handled" in proxy.detail
+    assert "proxy=None" in proxy.fix and "NO_PROXY" in proxy.fix
+    assert "hunter2" not in report.value  # names only: a proxy's address can hold a password
+    assert checks["echo"].status == "ok"  # the course's own client went direct
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,::1")
+    assert check_proxy().status == "ok"

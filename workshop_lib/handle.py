@@ -18,6 +18,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from .links import Links
+from .proxies import proxy_for
 
 __all__ = ["ServerHandle", "bearer"]
 
@@ -63,9 +64,13 @@ class ServerHandle:
         """websockets' ``connect`` to ``path`` on this server, with the token if it has one.
 
         Usage: ``async with server.connect("/ball") as websocket: ...``
+        Never through the system's proxy to a loopback server (:mod:`workshop_lib.proxies`),
+        unless ``proxy=`` says otherwise.
         """
+        url = self.links.ws(path)
         headers = {**self.auth_headers, **dict(kwargs.pop("additional_headers", None) or {})}
-        return connect(self.links.ws(path), additional_headers=headers, **kwargs)
+        kwargs.setdefault("proxy", proxy_for(url))
+        return connect(url, additional_headers=headers, **kwargs)
 
     # -- display ------------------------------------------------------------------------------
 

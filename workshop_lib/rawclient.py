@@ -17,7 +17,7 @@ import base64
 import os
 import socket
 import struct
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import TypeVar
 
 from websockets.frames import Close, Frame, Opcode
@@ -31,11 +31,18 @@ T = TypeVar("T")
 class RawClient:
     """Does the opening handshake by hand on a plain socket, then sends arbitrary frames.
 
-    ``response`` is the server's handshake response, as bytes.
+    ``headers``: more handshake headers (``server.auth_headers`` for a token server).
+    ``response`` is the server's handshake response, as bytes. A plain socket: no system
+    proxy is ever involved.
     """
 
     def __init__(
-        self, host: str, port: int, path: str = "/echo", receive_buffer: int | None = None
+        self,
+        host: str,
+        port: int,
+        path: str = "/echo",
+        receive_buffer: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.sock = socket.socket()
         self.sock.settimeout(5)
@@ -43,9 +50,10 @@ class RawClient:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.connect((host, port))
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{extra}"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
         # The bytes after the response's head are already frames: they go to the parser.

@@ -33,7 +33,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from .backoff import backoff_delays
 from .handle import bearer
-from .protocol import NO_RETRY
+from .protocol import NO_RETRY, announced_close
+from .proxies import proxy_for
 
 __all__ = ["FINAL_CLOSE_CODES", "Event", "ReadingClient"]
 
@@ -112,6 +113,9 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
         self._websocket: ClientConnection | None = None
         self._pending: ClientConnection | None = None  # opened, being greeted by on_open
         self._reader: threading.Thread | None = None
+        # The server's in-band ``error`` event with a ``close`` code on the current
+        # connection: the reason it ends, even when a proxy turns the close into 1006.
+        self.closing_error: Event | None = None
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -161,6 +165,7 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
                     url or self.url,
                     open_timeout=self.timeout,
                     additional_headers=bearer(self.token),
+                    proxy=proxy_for(url or self.url),
                 )
             )
             self.url = url or self.url
@@ -189,13 +194,16 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
             assert websocket is not None  # start() set it before starting this thread
             try:
                 for message in websocket:
-                    self.handle(json.loads(message))
+                    event = json.loads(message)
+                    if announced_close(event) is not None:
+                        self.closing_error = event  # the close that follows may be a proxy's
+                    self.handle(event)
             except ConnectionClosed:
                 pass  # close(), or the server went away
             if (
                 self._closing.is_set()
                 or not self.reconnect
-                or websocket.close_code in FINAL_CLOSE_CODES
+                or self.close_code in FINAL_CLOSE_CODES
                 or not self._reopen()
             ):
                 return  # the thread ends
@@ -225,6 +233,7 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
                 stack.close()
                 return False
             old.close()  # the old connection's `with`: it is closed already
+            self.closing_error = None  # that reason was the old connection's
             self.reconnects += 1
             logger.info("reconnected to %s", self.url)
             return True
@@ -252,8 +261,25 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
 
     @property
     def close_code(self) -> int | None:
-        """How the connection ended (None while it is open, or before it opened)."""
-        return None if self._websocket is None else self._websocket.close_code
+        """How the connection ended (None while it is open, or before it opened).
+
+        The code the server announced in band when it did (``closing_error``): a proxy
+        such as jupyter-server-proxy passes on 1000, 1005 or 1006 instead of 4001 or 4029.
+        """
+        if self._websocket is None or self._websocket.close_code is None:
+            return None
+        announced = announced_close(self.closing_error)
+        return announced if announced is not None else self._websocket.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the connection ended, for people: the server's in-band message, else the
+        close frame's reason (None while it is open; "" when none was given)."""
+        if self._websocket is None or self._websocket.close_code is None:
+            return None
+        if self.closing_error is not None:
+            return str(self.closing_error.get("message", ""))
+        return self._websocket.close_reason or ""
 
     # -- closing --------------------------------------------------------------------------------
 

@@ -24,10 +24,11 @@ import ipywidgets as widgets
 
 from .echo.client import echo_round_trips
 from .ports import describe_port_holder, port_is_free
+from .proxies import interfering_proxy
 from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
 from .shared import SERVER_VARIABLE, SharedServerError, shared_server_from_env
 
-__all__ = ["REQUIREMENTS", "Check", "SetupReport", "run_checks"]
+__all__ = ["REQUIREMENTS", "Check", "SetupReport", "check_proxy", "run_checks"]
 
 # Package, lowest version the course needs, and why (shown when it is missing).
 REQUIREMENTS: list[tuple[str, tuple[int, ...], str]] = [
@@ -177,6 +178,31 @@ def check_server() -> list[Check]:
     return checks
 
 
+def check_proxy(environ: dict[str, str] | None = None) -> Check:
+    """A proxy setting that would send clients of this machine's server to the proxy.
+
+    Hubs and company machines set ``HTTPS_PROXY`` and friends; websockets (15+) follows
+    them unless ``NO_PROXY`` names the host. The course's own clients never take a proxy
+    to loopback (:mod:`workshop_lib.proxies`), so that is handled; a learner's own
+    ``connect(url)`` in an exercise cell is not. Only the variables' names are shown: a
+    proxy's address can hold a password.
+    """
+    found = interfering_proxy(environ)
+    if not found:
+        return Check("proxy", "ok", "no proxy setting sends this machine's WebSockets away")
+    names = ", ".join(sorted(found))
+    return Check(
+        "proxy",
+        "warn",
+        f"{names} set, and NO_PROXY does not name 127.0.0.1 and localhost: handled for the "
+        "course's own clients, which connect to this machine directly; your own "
+        "connect(url) calls would go to the proxy",
+        "write connect(url, proxy=None) in your own cells, or run os.environ['NO_PROXY'] = "
+        "'127.0.0.1,localhost,::1' (import os) once before them; or export that "
+        "NO_PROXY before starting jupyter lab",
+    )
+
+
 _FRONTEND_PENDING = Check(
     "widgets-frontend",
     "fail",
@@ -247,6 +273,6 @@ def run_checks() -> SetupReport:
     """Run every check and return the report (display it as a cell's last line)."""
     checks = [check_python()]
     checks += [check_package(*requirement) for requirement in REQUIREMENTS]
-    checks += [check_widgets_extension(), check_port(), *check_server()]
+    checks += [check_widgets_extension(), check_port(), check_proxy(), *check_server()]
     checks += check_shared_server()
     return SetupReport(checks)

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from ..ball.server import BallLesson
+from ..proxies import proxy_for
 from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
 __all__ = ["CHECK_RATE", "____", "q1", "q2", "q3"]
@@ -132,8 +133,9 @@ class BroadcastTicker(Exercise):
             scratch_server(lessons=[], routes={"/ticks": listener}) as server,
             contextlib.ExitStack() as stack,
         ):
+            url = server.links.ws("/ticks")
             readers = [
-                stack.enter_context(connect(server.links.ws("/ticks"), close_timeout=1))
+                stack.enter_context(connect(url, close_timeout=1, proxy=proxy_for(url)))
                 for _ in range(3)
             ]
             if not _wait_until(lambda: len(clients) == 3, timeout=3):

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
+from ..proxies import proxy_for
 from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
 __all__ = ["____", "q1", "q2", "q3"]
@@ -200,7 +201,9 @@ class ChatHandler(Exercise):
             url = server.links.ws("/chat")
 
             def join(name: str) -> Any:
-                websocket = connections.enter_context(connect(url, open_timeout=5, close_timeout=1))
+                websocket = connections.enter_context(
+                    connect(url, open_timeout=5, close_timeout=1, proxy=proxy_for(url))
+                )
                 websocket.send(name)
                 return websocket
 

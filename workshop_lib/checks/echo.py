@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from ..proxies import proxy_for
 from ._base import CheckResult, Exercise, ____, scratch_server
 
 __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
@@ -38,7 +39,9 @@ class ShoutHandler(Exercise):
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         with (
             scratch_server(lessons=[], routes={"/shout": answer}) as server,
-            connect(server.links.ws("/shout"), open_timeout=5) as websocket,
+            connect(
+                url := server.links.ws("/shout"), open_timeout=5, proxy=proxy_for(url)
+            ) as websocket,
         ):
             for message in self.messages:
                 expected = message.upper() + "!"

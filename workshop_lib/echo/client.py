@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection as AsyncClientConnection
 from websockets.sync.client import ClientConnection, connect
 
 from ..handle import bearer
+from ..proxies import proxy_for
 
 __all__ = ["DEFAULT_URL", "EchoReply", "echo_round_trips", "format_handshake"]
 
@@ -56,7 +57,9 @@ def echo_round_trips(
     that asks for one (it goes in the Authorization header).
     """
     replies = []
-    with connect(url, open_timeout=timeout, additional_headers=bearer(token)) as websocket:
+    with connect(
+        url, open_timeout=timeout, additional_headers=bearer(token), proxy=proxy_for(url)
+    ) as websocket:
         for message in messages:
             started = time.perf_counter()
             websocket.send(message)

@@ -20,6 +20,8 @@ import ipywidgets as widgets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from ..proxies import proxy_for
+
 __all__ = ["EchoPanel", "LogEntry"]
 
 
@@ -95,7 +97,7 @@ class EchoPanel(widgets.VBox):
     def _connection(self) -> ClientConnection:
         if self._websocket is None:
             self._websocket = self._exit_stack.enter_context(
-                connect(self.url, open_timeout=self.timeout)
+                connect(self.url, open_timeout=self.timeout, proxy=proxy_for(self.url))
             )
         return self._websocket
 
