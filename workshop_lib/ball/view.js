@@ -120,6 +120,9 @@ function render({ model, el }) {
 
   function connect() {
     socket = new WebSocket(address);
+    // The server's in-band reason for a close it is about to make ({"type": "error", ...,
+    // "close": 4001}): behind jupyter-server-proxy the close itself arrives as 1006.
+    let announced = null;
     socket.onopen = () => {
       caption.textContent = "connected";
       // A browser cannot send an Authorization header: the token is the first message.
@@ -128,6 +131,7 @@ function render({ model, el }) {
     };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
+      if (event.type === "error" && Number.isInteger(event.close)) announced = event;
       if (event.type !== "ball.state") return;
       connected = true;
       attempt = 0;
@@ -139,8 +143,10 @@ function render({ model, el }) {
     socket.onclose = (event) => {
       connected = false;
       if (closed) return;
-      const why = `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
-      if (noRetry.has(event.code)) {
+      const code = announced ? announced.close : event.code;
+      const reason = announced ? String(announced.message) : event.reason;
+      const why = `close code ${code}${reason ? `: ${reason}` : ""}`;
+      if (noRetry.has(code)) {
         closed = true;
         caption.textContent = `disconnected (${why}): run the cell again`;
       } else {
