@@ -162,11 +162,16 @@ def _write_config(base: Path) -> dict[str, str]:
     }
 
 
-def _start_lab(base: Path, base_url: str = "/", env: dict[str, str] | None = None) -> JupyterLab:
+def _start_lab(
+    base: Path,
+    base_url: str = "/",
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> JupyterLab:
     """Start `jupyter lab` on a copy of notebooks/ and wait until /api/status answers.
 
     ``base_url``: JupyterLab's own (``/user/learner/`` as on a hub); ``env``: added to the
-    environment of the server and so of every kernel it starts."""
+    environment of the server and so of every kernel it starts; ``args``: more options."""
     root_dir = base / "notebooks"
     if NOTEBOOKS.is_dir():
         shutil.copytree(
@@ -199,6 +204,7 @@ def _start_lab(base: Path, base_url: str = "/", env: dict[str, str] | None = Non
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
         # window.jupyterapp: the command registry and the kernel status, as Galata uses them.
         "--LabApp.expose_app_in_browser=True",
+        *args,
     ]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI containers run as root; Jupyter refuses otherwise
@@ -274,10 +280,13 @@ def _stop_lab(lab: JupyterLab) -> None:
 
 @contextlib.contextmanager
 def running_lab(
-    base: Path, base_url: str = "/", env: dict[str, str] | None = None
+    base: Path,
+    base_url: str = "/",
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[JupyterLab]:
     """A JupyterLab server in ``base`` for the ``with`` block (see :func:`_start_lab`)."""
-    running = _start_lab(base, base_url, env)
+    running = _start_lab(base, base_url, env, args)
     try:
         yield running
     finally:

@@ -2,7 +2,9 @@
 
 One JupyterLab for the module, started as JupyterHub starts a learner's server
 (``--ServerApp.base_url=/user/learner/``, ``JUPYTERHUB_SERVICE_PREFIX`` in the kernels'
-environment) with the real jupyter-server-proxy in it. The browser context refuses every
+environment) with the real jupyter-server-proxy in it. The browser opens it as
+``http://hub.example:PORT/user/learner/`` (Chromium maps the name to 127.0.0.1), so the pages
+are not on loopback and send the hub's Origin, as on a real hub. Its context refuses every
 request and WebSocket to any other port (Playwright routing) and counts what it refused: the
 course must work through ``/user/learner/proxy/{port}/`` all the same. What runs in the
 kernel is the same as without a hub (tests/browser/test_jupyterlab.py runs every notebook
@@ -16,10 +18,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from tests.browser.conftest import CHROMIUM_ARGS, find_chromium
 from tests.browser.jupyterlab import (
     JupyterLab,
     error_outputs,
@@ -34,6 +38,7 @@ from tests.browser.jupyterlab import (
 pytestmark = pytest.mark.browser
 
 PREFIX = "/user/learner/"
+HUB_HOST = "hub.example"  # what the browser calls 127.0.0.1 here
 HUB_ENV = {"JUPYTERHUB_SERVICE_PREFIX": PREFIX}
 WIDGET_TIMEOUT = 30_000  # ms
 
@@ -46,9 +51,25 @@ PAST_THE_PROXY = re.compile(r"(127\.0\.0\.1|localhost|\[::1\]):\d+")
 
 @pytest.fixture(scope="module")
 def hub(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """JupyterLab as a hub runs it: under /user/learner/, with jupyter-server-proxy."""
-    with running_lab(tmp_path_factory.mktemp("hub"), base_url=PREFIX) as running:
+    """JupyterLab as a hub runs it: under /user/learner/, with jupyter-server-proxy, and
+    answering to a name other than localhost (a hub's single-user servers do)."""
+    base = tmp_path_factory.mktemp("hub")
+    args = ("--ServerApp.allow_remote_access=True",)
+    with running_lab(base, base_url=PREFIX, args=args) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def hub_browser(browser):
+    """A Chromium of its own for which hub.example is 127.0.0.1 (a launch option)."""
+    rule = f"--host-resolver-rules=MAP {HUB_HOST} 127.0.0.1"
+    launched = browser.browser_type.launch(
+        executable_path=find_chromium(), headless=True, args=[*CHROMIUM_ARGS, rule]
+    )
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 class Fence:
@@ -78,13 +99,27 @@ class Fence:
 
 
 @pytest.fixture
-def hub_page(page, hub: JupyterLab) -> Iterator:
-    """conftest's page behind the fence; the kernels it started are shut down after."""
-    page.fence = Fence(page.context, hub)
+def hub_page(hub_browser, hub: JupyterLab, request) -> Iterator:
+    """A page at hub.example behind the fence (``page.fence``, ``page.page_errors``); its
+    screenshot goes to test-artifacts/, the kernels it started are shut down after."""
+    context = hub_browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.fence = Fence(context, hub)
+    page.page_errors = []
+    page.on("pageerror", lambda exc: page.page_errors.append(str(exc)))
     try:
         yield page
     finally:
-        hub.shutdown_kernels()
+        try:
+            screenshot(page, request.node.name)
+        finally:
+            context.close()
+            hub.shutdown_kernels()
+
+
+def _as_the_browser_sees_it(lab: JupyterLab) -> JupyterLab:
+    """``lab`` with the hub's name in its URLs (for open_notebook; its API stays local)."""
+    return replace(lab, base_url=lab.base_url.replace("127.0.0.1", HUB_HOST))
 
 
 def _links_in_outputs(page) -> list[str]:
@@ -112,13 +147,14 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     through the proxy, the echo page, the ball (canvas and page) and the chat (widget and
     page) all work through it."""
     page = hub_page
+    hub_url = _as_the_browser_sees_it(hub)
     proxied = re.compile(rf"^{re.escape(PREFIX)}proxy/(\d+)/")
     started = time.monotonic()
 
     # -- 01: the echo page from the notebook's link -----------------------------------------
     name = "01-echo.ipynb"
     kernel_with_env(hub, name, HUB_ENV)
-    open_notebook(page, hub, name)
+    open_notebook(page, hub_url, name)
     # The fence itself: a request and a WebSocket past JupyterLab's port are refused.
     probe = page.evaluate(
         """(port) => new Promise((done) => {
@@ -157,13 +193,13 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     # -- 02: the ball's canvas in the notebook, and its page -----------------------------------
     name = "02-bouncing-ball.ipynb"
     kernel_with_env(hub, name, HUB_ENV)
-    open_notebook(page, hub, name)
+    open_notebook(page, hub_url, name)
     run_cells_above(page, "controls.client.control(")
     assert error_outputs(page) == []
     canvas = page.locator(".workshop-ball-canvas").first
     canvas.scroll_into_view_if_needed()
     address = canvas.get_attribute("data-address") or ""
-    assert urlsplit(address).path.startswith(f"{PREFIX}proxy/"), address
+    assert address.startswith(f"ws://{HUB_HOST}:{hub.port}{PREFIX}proxy/"), address
     page.wait_for_function(
         "(c) => c.dataset.tick !== undefined", arg=canvas.element_handle(), timeout=WIDGET_TIMEOUT
     )
@@ -194,7 +230,7 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     # -- 03: the chat widget, and a browser chat from the deep link ----------------------------
     name = "03-chat-room.ipynb"
     kernel_with_env(hub, name, HUB_ENV)
-    open_notebook(page, hub, name)
+    open_notebook(page, hub_url, name)
     run_cells_above(page, "from workshop_lib.chat import ChatClient")
     assert error_outputs(page) == []
     links = _assert_links_stay_behind_the_proxy(page, name)
