@@ -94,7 +94,7 @@ def test_flooding_is_said_before_4029(guarded, chat):
                 break
         events, code = read_until_closed(flooder)
     assert code == 4029
-    assert_announced(events, 4029, "rate_limited")
+    assert_announced(events, 4029, "flooding")
     # The refusals before it only dropped a message: no close announced in them.
     refusals = [e for e in events[:-1] if e["type"] == "error"]
     assert len(refusals) == 3 and all("close" not in e for e in refusals)

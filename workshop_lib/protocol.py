@@ -120,7 +120,7 @@ def error_event(code: str, message: str) -> str:
 # events' default ``code`` names; 1008 has two reasons, each named where it is sent.
 CLOSE_ERRORS: dict[int, str] = {
     Close.UNAUTHORIZED: "unauthorized",
-    Close.RATE_LIMITED: "rate_limited",
+    Close.RATE_LIMITED: "flooding",  # not "rate_limited": that one only drops a message
     Close.POLICY: "policy_violation",
     Close.TOO_BIG: "message_too_big",
 }

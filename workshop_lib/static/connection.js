@@ -13,7 +13,11 @@
 //    heartbeat; when nothing at all has arrived for two intervals, the connection is dead:
 //    close it and reconnect;
 // 4. after a lost connection, try again after backoffDelay() (reconnect.js), showing a
-//    countdown through `onWait`.
+//    countdown through `onWait`;
+// 5. believe the server's in-band reason over the close code: before closing with 4001,
+//    4029, 1008 or 1009 it sends `{"type": "error", ..., "close": CODE}`, because a proxy
+//    (jupyter-server-proxy on JupyterHub and Binder) ends the page's side with 1000, 1005
+//    or 1006 whatever the server sent. The page then reports and decides on CODE.
 //
 // No DOM here: each page decides what to show for each callback.
 
@@ -33,6 +37,38 @@ export const UNAUTHORIZED = CLOSE.UNAUTHORIZED;
 export { NO_RETRY };
 
 const READY_TIMEOUT_MS = 10_000; // connected and authenticated by then, or it counts as lost
+
+/**
+ * The close code an event announces: an `error` event with an integer `close` field (the
+ * server's word for the close that follows), else null.
+ *
+ * @param {object | null} event
+ * @returns {number | null}
+ */
+export function announcedClose(event) {
+  const close = event?.type === "error" ? event.close : undefined;
+  return Number.isInteger(close) && close >= 1000 && close <= 4999 ? close : null;
+}
+
+/**
+ * How a connection ended, for people, and the code to act on: the announced one when the
+ * server sent an in-band reason (the close itself may be a proxy's 1006), else the close's.
+ * Described alike either way, e.g. "4001 unauthorized: wrong token": the reason is the
+ * close frame's when it carries the announced code, else the message's first part.
+ *
+ * @param {{code: number, reason: string}} close - the CloseEvent (or its two fields)
+ * @param {object | null} announced - the in-band error event, if one came
+ * @returns {{code: number, why: string, detail: string}}
+ */
+export function closeOutcome(close, announced) {
+  const code = announcedClose(announced);
+  if (code === null) {
+    return { code: close.code, why: describeClose(close.code, close.reason), detail: "" };
+  }
+  const message = String(announced.message ?? "");
+  const reason = close.code === code && close.reason ? close.reason : message.split(": ")[0];
+  return { code, why: describeClose(code, reason), detail: message };
+}
 
 /**
  * How often a ready connection sends a heartbeat, in ms: 15 s, or `?heartbeat=SECONDS` in the
@@ -75,10 +111,12 @@ export function heartbeatFromQuery(search) {
  * - `onReady()`: authenticated (or no token needed); `send()` works from now on.
  * - `onEvent(event, text)`: every JSON message except `auth.ok` and heartbeat answers.
  *   `event` is null when the text is not JSON. Binary messages are ignored.
- * - `onLost({ code, why, wasReady, willRetry })`: the connection ended without
- *   stop(). `why` is a description for people, e.g. "1001 going away".
+ * - `onLost({ code, why, detail, wasReady, willRetry })`: the connection ended without
+ *   stop(). `why` is a description for people, e.g. "1001 going away"; `code` is the
+ *   server's in-band announced code when it sent one (closeOutcome), and `detail` its
+ *   whole message ("" without one).
  * - `onWait({ leftMs, why, attempt })`: counting down to the next attempt, 4 times a second.
- * - `onNeedToken({ code, why })`: the server wants a token: none is stored (`code` null) or
+ * - `onNeedToken({ code, why, detail })`: the server wants a token: none is stored (`code` null) or
  *   it refused the one sent (`code` 4001; the stored token is forgotten). Nothing happens
  *   until the page calls start() again, typically after tokenForm() stored a new one.
  * - `retry(code)`: whether to reconnect after a close with this code (default: unless it is
@@ -193,6 +231,7 @@ export class Connection {
 
     const ws = new WebSocket(wsUrl(this.path));
     this.socket = ws;
+    let announced = null; // this socket's in-band reason for its coming close, if any
     this.readyTimer = setTimeout(
       () => this.drop(`not connected within ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
 
@@ -213,6 +252,11 @@ export class Connection {
       } catch {
         // handed on as null: the page says the server sent something that is not JSON
       }
+      if (announcedClose(event) !== null) {
+        announced = event;
+        // Before auth.ok it is the refusal (a wrong token): not a sign of being ready.
+        if (!this.ready) return;
+      }
       if (!this.ready) {
         if (event?.type === "auth.ok") {
           this.becomeReady();
@@ -231,7 +275,8 @@ export class Connection {
       if (ws !== this.socket) return;
       const wasReady = this.ready;
       this.detach();
-      this.lost(event.code, describeClose(event.code, event.reason), wasReady);
+      const { code, why, detail } = closeOutcome(event, announced);
+      this.lost(code, why, wasReady, detail);
     });
   }
 
@@ -262,18 +307,18 @@ export class Connection {
     }
   }
 
-  lost(code, why, wasReady) {
+  lost(code, why, wasReady, detail = "") {
     const generation = this.generation;
     if (wasReady) forgetServerAuth(); // a restarted server may have another token, or none
     if (code === UNAUTHORIZED) {
       forgetToken(); // wrong: sending it again would only be refused again
-      this.handlers.onLost?.({ code, why, wasReady, willRetry: false });
-      if (generation === this.generation) this.handlers.onNeedToken?.({ code, why });
+      this.handlers.onLost?.({ code, why, detail, wasReady, willRetry: false });
+      if (generation === this.generation) this.handlers.onNeedToken?.({ code, why, detail });
       return;
     }
     const retry = this.handlers.retry ?? ((closeCode) => !NO_RETRY.has(closeCode));
     const willRetry = retry(code);
-    this.handlers.onLost?.({ code, why, wasReady, willRetry });
+    this.handlers.onLost?.({ code, why, detail, wasReady, willRetry });
     if (!willRetry || generation !== this.generation) return; // onLost may have stopped us
     const delay = backoffDelay(this.attempt);
     this.attempt += 1;
