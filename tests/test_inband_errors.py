@@ -9,6 +9,7 @@ do not reconnect.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -193,3 +194,28 @@ def test_a_flooding_chat_client_behind_the_relay_reports_4029_and_does_not_retry
             assert client.reconnects == 0 and relay.upgrades == 1
             assert client.errors[-1]["close"] == 4029
         assert relay.closes == [4029]
+
+
+def test_the_openai_sdk_reads_the_realtime_4029_with_its_close_field():
+    """The Realtime path keeps the API's error shape; the SDK parses the added field."""
+    from workshop_lib.realtime.client import LOCAL, openai_client
+    from workshop_lib.realtime.server import RealtimeLesson
+
+    lessons = [RealtimeLesson(burst=1, rate=0.01, strikes=2)]
+    with start_server(port=0, name="inband-realtime", lessons=lessons) as server:
+
+        async def main() -> list:
+            errors = []
+            client = openai_client(server)
+            async with client.realtime.connect(model="m", **LOCAL) as connection:
+                for _ in range(3):  # one let through, two refused: the second closes
+                    await connection.input_audio_buffer.clear()
+                with pytest.raises(ConnectionClosed):
+                    async for event in connection:
+                        if event.type == "error":
+                            errors.append(event)
+            return errors
+
+        errors = asyncio.run(main())
+    assert [e.error.code for e in errors] == ["rate_limit_exceeded"] * 2
+    assert [(e.model_extra or {}).get("close") for e in errors] == [None, 4029]
