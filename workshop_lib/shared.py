@@ -38,13 +38,15 @@ class SharedServer(ServerHandle):
 
     def __init__(self, url: str, token: str | None = None, name: str = "shared") -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "ws") or parts.hostname is None:
+        if parts.scheme not in ("http", "ws", "https", "wss") or parts.hostname is None:
             raise SharedServerError(
                 f"{SERVER_VARIABLE}={url!r} is not a server address; it looks like "
                 "http://192.168.1.20:8765 (ask your instructor for the exact one)"
             )
         self.name = name
-        self.links = Links(parts.hostname, parts.port or 80, token or None)
+        secure = parts.scheme in ("https", "wss")  # the room's server behind a TLS proxy
+        default = 443 if secure else 80
+        self.links = Links(parts.hostname, parts.port or default, token or None, secure=secure)
         self.running = True
 
     def check(self, timeout: float = 3.0) -> None:
