@@ -191,6 +191,9 @@ def _serve(args: argparse.Namespace) -> int:
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a WORKSHOP_PUBLIC_URL that is no address
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -238,7 +241,9 @@ def _print_addresses(links: Links, host: str) -> None:
         print(f"  {'Token:':<20} {links.token}")
         print("  Learners open the page links above (the token travels in the part after #).")
         print("  Notebooks join this server with:")
-        print(f"    {SERVER_VARIABLE}={links.http}")
+        # Behind a TLS proxy (WORKSHOP_PUBLIC_URL=https://room.example/) that is the address.
+        public = links.browse("/").rstrip("/")
+        print(f"    {SERVER_VARIABLE}={public if '://' in public else links.http}")
         print(f"    {TOKEN_VARIABLE}={links.token}")
     sys.stdout.flush()
 
