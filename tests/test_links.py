@@ -16,6 +16,7 @@ from workshop_lib import start_server
 from workshop_lib.ball.widgets import BallView
 from workshop_lib.lesson import Page
 from workshop_lib.links import Links, browser_ws, detect_proxy
+from workshop_lib.shared import SharedServer
 
 PAGES = tuple(Page(name, name.title(), f"{name}.js") for name in ("echo", "ball", "chat"))
 
@@ -222,20 +223,52 @@ def test_the_ball_view_gets_the_kernels_hint(monkeypatch):
     )
 
 
-def test_serve_in_a_hub_terminal_prints_proxied_page_links():
-    command = [sys.executable, "-u", "-m", "workshop_lib", "serve", "--port", "0"]
-    env = {**os.environ, "JUPYTERHUB_SERVICE_PREFIX": "/user/learner/"}
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+def _banner(*args: str, until: str = "Echo WebSocket", **env: str) -> str:
+    """What ``serve`` prints, up to the line holding ``until`` (then it is killed)."""
+    command = [sys.executable, "-u", "-m", "workshop_lib", "serve", "--port", "0", *args]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env={**os.environ, **env}
+    ) as process:
         banner = ""
         try:
-            while "Echo WebSocket" not in banner:
+            while until not in banner:
                 line = process.stdout.readline()
                 if not line:
                     break
                 banner += line
         finally:
             process.kill()
+    return banner
+
+
+def test_serve_in_a_hub_terminal_prints_proxied_page_links():
+    banner = _banner(JUPYTERHUB_SERVICE_PREFIX="/user/learner/")
     port = re.search(r"ws://127\.0\.0\.1:(\d+)/echo", banner).group(1)  # for the kernel's side
     assert f"/user/learner/proxy/{port}/#echo" in banner
     assert f"/user/learner/proxy/{port}/#room" in banner
     assert f"http://127.0.0.1:{port}/#" not in banner
+
+
+def test_a_rooms_server_behind_tls_prints_its_public_address():
+    banner = _banner(
+        "--host", "0.0.0.0", "--new-token",
+        until="WORKSHOP_TOKEN", WORKSHOP_PUBLIC_URL="https://room.example/",
+    )  # fmt: skip
+    token = re.search(r"Token: +(\S+)", banner).group(1)
+    assert f"https://room.example/#chat&token={token}" in banner
+    assert "WORKSHOP_SERVER=https://room.example\n" in banner
+
+
+def test_serve_with_a_public_url_that_is_no_address_says_so():
+    command = [sys.executable, "-m", "workshop_lib", "serve", "--port", "0"]
+    env = {**os.environ, "WORKSHOP_PUBLIC_URL": "room.example"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 2, result
+    assert "WORKSHOP_PUBLIC_URL='room.example' is not an address" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_rooms_server_behind_tls_is_joined_with_wss():
+    shared = SharedServer("https://room.example", "t")
+    assert shared.links.ws("/ball") == "wss://room.example:443/ball"
+    assert SharedServer("wss://room.example:8443").http_url == "https://room.example:8443"

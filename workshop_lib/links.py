@@ -74,11 +74,13 @@ class Links:
     token: str | None = None  # goes into page links' fragments, nowhere else
     pages: tuple[Page, ...] = ()  # the lessons' pages of the browser client
     proxy: Proxy | None = None  # how a browser reaches the port, if not directly
+    secure: bool = False  # https: and wss: (a room's server behind a TLS proxy)
 
     def at(self, host: str) -> Links:
         """The same server's links under another host name (the room's address), which the
-        room reaches directly: no proxy."""
-        return replace(self, host=host, proxy=None)
+        room reaches directly: no hub's proxy (only an explicit WORKSHOP_PUBLIC_URL stays)."""
+        explicit = self.proxy is not None and self.proxy.rule == PUBLIC_URL_VARIABLE
+        return replace(self, host=host, proxy=self.proxy if explicit else None)
 
     @property
     def display_host(self) -> str:
@@ -89,12 +91,12 @@ class Links:
     @property
     def http(self) -> str:
         """Base HTTP URL, e.g. ``http://127.0.0.1:8765``."""
-        return f"http://{self.display_host}:{self.port}"
+        return f"{'https' if self.secure else 'http'}://{self.display_host}:{self.port}"
 
     @property
     def websocket(self) -> str:
         """Base WebSocket URL, e.g. ``ws://127.0.0.1:8765`` (which is the echo)."""
-        return f"ws://{self.display_host}:{self.port}"
+        return f"{'wss' if self.secure else 'ws'}://{self.display_host}:{self.port}"
 
     def ws(self, path: str = "/") -> str:
         """WebSocket URL of a path, e.g. ``links.ws("/echo")``."""
