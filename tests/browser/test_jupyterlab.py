@@ -228,8 +228,9 @@ def _assert_drawn(png: bytes, what: str) -> None:
 def test_02_bouncing_ball(lab_page, lab: JupyterLab) -> None:
     """02 runs clean, watched while it runs: its canvas animates (ticks advance, pixels
     change, 30+ frames a second), the controls render and follow what a cell sets, and
-    both plots are drawn, in the kernel's PNG and on the screen, with the views open;
-    then the clean-up cell closes the views."""
+    both plots are drawn, in the kernel's PNG and on the screen, with the views open (the
+    second: WebSocket, SSE, long polling and polling, measured at once); then the clean-up
+    cell closes the views."""
     page = lab_page
     name = "02-bouncing-ball.ipynb"
     open_notebook(page, lab, name)
@@ -291,6 +292,14 @@ def test_02_bouncing_ball(lab_page, lab: JupyterLab) -> None:
     assert error_outputs(page) == []
     text = printed_text(page)
     assert "and the controls above show it: colour #1f77b4, radius 0.08" in text
+    # Section 7: the SSE stream on the wire, a long poll and its 400, four methods measured.
+    assert "Content-Type: text/event-stream" in text and "retry: 1000" in text
+    assert "400 since must be a whole number" in text
+    measured = re.findall(
+        r"^\s*(WebSocket|SSE|long poll|poll every \d+ ms): +(\d+) updates", text, re.M
+    )
+    assert [m for m, _ in measured][:3] == ["WebSocket", "SSE", "long poll"], measured
+    assert all(int(n) > 0 for _, n in measured) and len(measured) == 6, measured
     # The plots, drawn while both views are open and animating.
     assert page.locator(".workshop-ball-canvas").count() == 2
     images = page.locator(".jp-RenderedImage img")
