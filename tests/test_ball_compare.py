@@ -157,13 +157,15 @@ def test_long_poll_is_held_until_a_newer_tick(still):
         ("/ball/events", {"Last-Event-ID": "latest"}, "Last-Event-ID"),
     ],
 )
-def test_a_tick_that_is_not_a_number_gets_a_400_that_says_so(lab, path, headers, named):
+def test_a_tick_that_is_not_a_number_gets_a_400_that_says_so(lab, path, headers, named, caplog):
     _, push = lab
     response = _get(push, path, **headers)
     assert response.status == 400
     error = json.loads(response.read())
     assert error["code"] == "bad_since"
     assert error["message"].startswith(f"{named} must be a whole number")
+    # The client's mistake is answered, not logged as a warning (nor printed by tornado).
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_stop_ends_held_requests_and_lets_the_ball_go(server):
@@ -198,3 +200,14 @@ def test_a_server_stopped_first_ends_the_streams_quietly(caplog):
         pass
     push.stop()  # after the server: only its listening socket was left to close
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_other_paths_and_methods_get_a_sentence_not_a_page(lab):
+    _, push = lab
+    missing = _get(push, "/ball/stream")
+    assert missing.status == 404
+    assert "/ball/events" in json.loads(missing.read())["message"]
+    connection = http.client.HTTPConnection("127.0.0.1", push.port, timeout=10)
+    connection.request("POST", "/api/ball/poll", body=b"{}")
+    refused = connection.getresponse()
+    assert refused.status == 405 and json.loads(refused.read())["code"] == "http_error"

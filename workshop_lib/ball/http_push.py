@@ -11,19 +11,22 @@ the server's loop at the moment the ticker sends it to the WebSocket clients, so
 ``data:`` line is the WebSocket message byte for byte, and a long poll's body is too.
 
 **Why a companion server, not routes on the app.** The app answers plain HTTP from
-websockets' ``process_request``, which returns one whole response: it cannot stream a body
-that never ends (SSE), nor hold a request open until the state changes (long polling)
-without blocking the handshake it belongs to. tornado does both (``flush()`` in an async
-``get()``), is installed already (JupyterLab's server runs on it), and runs on the same
-asyncio loop, so this is no new thread. Only a notebook loads this module: ``serve`` and
-its lessons never import tornado.
+websockets' ``process_request``, which returns one whole response and then closes the
+connection: it cannot stream a body that never ends (SSE). It could hold a request (it may
+be a coroutine), but a long-polling browser keeps its connection alive between requests,
+and a server that closes each time would charge long polling a TCP handshake per update it
+does not really pay. tornado streams (``flush()`` in an async ``get()``), holds, and keeps
+connections alive; it is installed already (JupyterLab's server runs on it); and it runs on
+the workshop server's asyncio loop, so this is no new thread. Only a notebook loads this
+module: ``serve`` and its lessons never import tornado.
 
 **Counted on the server too.** Every stream's reads and writes on its socket are counted,
 so the comparison's client-side counts can be checked against what the server really sent.
 
-Bad input gets a 400 with a plain sentence: a ``since`` or ``Last-Event-ID`` that is not
-a whole number. A long poll still unanswered after ``hold`` seconds gets 204 (no change),
-as proxies cut idle requests near a minute; the client asks again.
+Bad input gets a clear answer in the protocol's ``error`` shape: 400 for a ``since`` or
+``Last-Event-ID`` that is not a whole number, 404 for another path, 405 for another method.
+A long poll still unanswered after ``hold`` seconds gets 204 (no change), as proxies cut
+idle requests near a minute; the client asks again.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, HTTPError, RequestHandler
 
 __all__ = ["HttpPush", "serve_http_push"]
 
@@ -115,23 +118,25 @@ class _BallHandler(RequestHandler):
         _Feed.give_up(self._waiting)
 
     def tick_from(self, value: str | None, name: str) -> int | None:
-        """``value`` as a tick, None if absent; a 400 (and ValueError) if not a number."""
+        """``value`` as a tick, None if absent; HTTP 400 if it is not a whole number."""
         if value is None or value == "":
             return None
         try:
             return int(value)
         except ValueError:
-            self.set_status(400)
-            self.set_header("Content-Type", "application/json")
-            self.finish(
-                {
-                    "type": "error",
-                    "code": "bad_since",
-                    "message": f"{name} must be a whole number, the tick you have (as in "
-                    f"?since=41); got {value[:40]!r}",
-                }
-            )
-            raise
+            raise HTTPError(
+                400,
+                f"{name} must be a whole number, the tick you have (as in ?since=41); "
+                f"got {value[:40]!r}",
+            ) from None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # A sentence in the protocol's error shape, not tornado's HTML page.
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = error.log_message if isinstance(error, HTTPError) else None
+        self.set_header("Content-Type", "application/json")
+        code = "bad_since" if status_code == 400 else "http_error"
+        self.finish({"type": "error", "code": code, "message": message or self._reason})
 
     async def next_state(
         self, since: int | None, timeout: float | None = None
@@ -151,18 +156,27 @@ class _BallHandler(RequestHandler):
         return self._waiting.result() if done else None
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        # Into the server's log, never onto stderr (a notebook cell would show it).
-        logger.warning("%s %s failed: %r", self.request.method, self.request.uri, value)
+        # Into the server's log, never onto stderr (a notebook cell would show it); a
+        # client's mistake is answered, not a warning (a loop of bad requests would flood).
+        level = logging.DEBUG if isinstance(value, HTTPError) else logging.WARNING
+        logger.log(level, "%s %s: %r", self.request.method, self.request.uri[:100], value)
+
+
+class _NotFound(_BallHandler):
+    """Any other path: 404 and where the ball is."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise HTTPError(
+            404, "No such path. The ball is at /ball/events (SSE) and /api/ball/poll?since=N"
+        )
 
 
 class _Events(_BallHandler):
     """``GET /ball/events``: Server-Sent Events, an ``id:`` and a ``data:`` per tick."""
 
     async def get(self) -> None:
-        try:
-            since = self.tick_from(self.request.headers.get("Last-Event-ID"), "Last-Event-ID")
-        except ValueError:
-            return
+        since = self.tick_from(self.request.headers.get("Last-Event-ID"), "Last-Event-ID")
         self.set_header("Content-Type", "text/event-stream")
         # A reconnecting EventSource sends Last-Event-ID: the newest state is all it needs
         # (a state stream conflates; a chat would replay what it missed).
@@ -192,10 +206,7 @@ class _LongPoll(_BallHandler):
 
     async def get(self) -> None:
         # One state per answer; a request per update (what a long poll costs).
-        try:
-            since = self.tick_from(self.get_query_argument("since", None), "since")
-        except ValueError:
-            return
+        since = self.tick_from(self.get_query_argument("since", None), "since")
         newest = await self.next_state(since, timeout=self.hold)
         if self.request.connection.stream.closed():  # type: ignore[attr-defined]
             return
@@ -260,6 +271,8 @@ class HttpPush:
                 ("/ball/events", _Events, args),
                 ("/api/ball/poll", _LongPoll, {**args, "hold": self.hold}),
             ],
+            default_handler_class=_NotFound,
+            default_handler_args=args,
             log_function=_log_request,
         )
         self._http = _CountingHTTPServer(app)
