@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
+import nbformat
 import pytest
 
 from tests.browser.conftest import CHROMIUM_ARGS, find_chromium
@@ -34,6 +35,9 @@ from tests.browser.jupyterlab import (
     running_lab,
     screenshot,
 )
+from tests.conftest import ROOM_TOKEN
+from workshop_lib import start_server
+from workshop_lib.links import lan_address
 
 pytestmark = pytest.mark.browser
 
@@ -79,6 +83,7 @@ class Fence:
     def __init__(self, context, lab: JupyterLab) -> None:
         self.port = lab.port
         self.refused: list[str] = []
+        self.open_to: set[tuple[str, int]] = set()  # (host, port): a room's server elsewhere
         context.route(self._foreign, self._refuse_request)
         context.route_web_socket(self._foreign, self._refuse_socket)
 
@@ -86,8 +91,8 @@ class Fence:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "ws", "wss"):
             return False  # data:, blob:, about:
-        default = 443 if parts.scheme in ("https", "wss") else 80
-        return (parts.port or default) != self.port
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        return port != self.port and (parts.hostname, port) not in self.open_to
 
     def _refuse_request(self, route) -> None:
         self.refused.append(route.request.url)
@@ -266,4 +271,59 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
         f"\nbehind a hub: 01 {after_01 - started:.0f}s, 02 {after_02 - after_01:.0f}s, "
         f"03 {time.monotonic() - after_02:.0f}s; refused: {page.fence.refused}"
     )
+    assert page.page_errors == []
+
+
+def test_a_rooms_server_for_learners_on_a_hub(hub_page, hub: JupyterLab) -> None:
+    """The instructor's server, at an address the learners' kernels and browsers both reach
+    (this machine's network address here), with the hub's origin allowed: a learner's
+    notebook on the hub joins it (WORKSHOP_SERVER, WORKSHOP_TOKEN), the ball's canvas
+    connects to it directly, not through the learner's proxy, and the chat link opens."""
+    page = hub_page
+    address = lan_address()
+    if address is None:
+        pytest.fail("this test needs a network address besides loopback, for the room's server")
+    hub_origin = f"http://{HUB_HOST}:{hub.port}"
+    name = f"_room-on-a-hub-{uuid.uuid4().hex[:6]}"
+    with start_server(
+        port=0, host="0.0.0.0", name=name, token=ROOM_TOKEN, origins=[hub_origin]
+    ) as room:
+        page.fence.open_to.add((address, room.port))  # the room is another machine's door
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [
+            nbformat.v4.new_code_cell(source)
+            for source in (
+                "from IPython.display import Markdown\n"
+                "from workshop_lib import start_server\n"
+                "from workshop_lib.ball import BallView\n"
+                "server = start_server(shared=True)\n"
+                "view = BallView(server.links.ws('/ball'), token=server.token)\n"
+                "view",
+                "Markdown(f\"[ada]({server.links.page('chat', name='ada')})\")",
+            )
+        ]
+        nbformat.write(notebook, hub.root_dir / f"{name}.ipynb")
+        room_env = {
+            "WORKSHOP_SERVER": f"http://{address}:{room.port}",
+            "WORKSHOP_TOKEN": ROOM_TOKEN,
+        }
+        kernel_with_env(hub, f"{name}.ipynb", {**HUB_ENV, **room_env})
+        open_notebook(page, _as_the_browser_sees_it(hub), f"{name}.ipynb")
+        run_cells_from(page, "from IPython.display import Markdown")
+        assert error_outputs(page) == []
+        canvas = page.locator(".workshop-ball-canvas")
+        canvas.wait_for(timeout=WIDGET_TIMEOUT)
+        assert canvas.get_attribute("data-address") == f"ws://{address}:{room.port}/ball"
+        page.wait_for_function(
+            "(c) => Number(c.dataset.tick) > 0", arg=canvas.element_handle(), timeout=WIDGET_TIMEOUT
+        )
+        [link] = _links_in_outputs(page)
+        assert link.startswith(f"http://{address}:{room.port}/?name=ada#chat&token="), link
+        ada = _open_link(page, link)
+        ada.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+        screenshot(ada, "hub-room-chat-page")
+        assert ada.page_errors == []
+        assert "ada" in room.lesson("chat").room.users
+        ada.close()
+    assert page.fence.refused == []
     assert page.page_errors == []
