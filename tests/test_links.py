@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -272,3 +273,40 @@ def test_a_rooms_server_behind_tls_is_joined_with_wss():
     shared = SharedServer("https://room.example", "t")
     assert shared.links.ws("/ball") == "wss://room.example:443/ball"
     assert SharedServer("wss://room.example:8443").http_url == "https://room.example:8443"
+
+
+def _handshake(port: int, host: str, origin: str) -> str:
+    """The status line a WebSocket upgrade to /echo gets with these Host and Origin headers
+    (what a proxy passes on from a hub's page)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            f"GET /echo HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        return sock.makefile("rb").readline().decode().strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "host", "origin", "status"),
+    [
+        ({}, "hub.example", "https://hub.example", "403"),  # a laptop: DNS rebinding's shape
+        (HUB, "hub.example", "https://hub.example", "101"),  # the hub's page, through its proxy
+        (HUB, "hub.example", "https://evil.example", "403"),
+        (
+            {"WORKSHOP_PUBLIC_URL": "https://room.example/"},
+            "room.example",
+            "https://room.example",
+            "101",
+        ),
+    ],
+)
+def test_a_proxied_loopback_server_accepts_same_origin_pages(
+    monkeypatch, env, host, origin, status
+):
+    for name in ("JUPYTERHUB_SERVICE_PREFIX", "WORKSHOP_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with start_server(port=0, name="test-links-origin") as server:
+        assert _handshake(server.port, host, origin).split()[1] == status
