@@ -15,9 +15,10 @@ websockets' ``process_request``, which returns one whole response and then close
 connection: it cannot stream a body that never ends (SSE). It could hold a request (it may
 be a coroutine), but a long-polling browser keeps its connection alive between requests,
 and a server that closes each time would charge long polling a new TCP connection (a
-round trip) per update that it does not really pay. tornado streams (``flush()`` in an async ``get()``), holds, and keeps
-connections alive; it is installed already (JupyterLab's server runs on it); and it runs on
-the workshop server's asyncio loop, so this is no new thread. Only a notebook loads this
+round trip) per update that it does not really pay. tornado streams (``flush()`` in an
+async ``get()``), holds, and keeps connections alive; it is installed already (JupyterLab's
+server runs on it); and it runs on the workshop server's asyncio loop, so this is no new
+thread. Only a notebook loads this
 module: ``serve`` and its lessons never import tornado.
 
 **Counted on the server too.** Every stream's reads and writes on its socket are counted,
