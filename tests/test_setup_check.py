@@ -7,7 +7,13 @@ import socket
 
 from workshop_lib import setup_check
 from workshop_lib.proxies import PROXY_VARIABLES
-from workshop_lib.setup_check import check_package, check_port, check_proxy, run_checks
+from workshop_lib.setup_check import (
+    check_package,
+    check_port,
+    check_proxy,
+    check_redis,
+    run_checks,
+)
 
 
 def by_name(report) -> dict[str, setup_check.Check]:
@@ -81,3 +87,11 @@ def test_a_proxy_that_would_catch_loopback_is_reported_as_handled(monkeypatch):
     assert checks["echo"].status == "ok"  # the course's own client went direct
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,::1")
     assert check_proxy().status == "ok"
+
+
+def test_a_missing_redis_server_is_a_warning_for_lesson_06_only():
+    missing = check_redis(find=lambda: None)
+    assert missing.status == "warn" and "lesson 06" in missing.detail
+    assert "apt-get install redis-server" in missing.fix
+    found = check_redis(find=lambda: "/usr/bin/redis-server")
+    assert found.status == "ok" and "/usr/bin/redis-server" in found.detail

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,10 +26,11 @@ import ipywidgets as widgets
 from .echo.client import echo_round_trips
 from .ports import describe_port_holder, port_is_free
 from .proxies import interfering_proxy
+from .redis_local import INSTALL_HINT, find_redis_server
 from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
 from .shared import SERVER_VARIABLE, SharedServerError, shared_server_from_env
 
-__all__ = ["REQUIREMENTS", "Check", "SetupReport", "check_proxy", "run_checks"]
+__all__ = ["REQUIREMENTS", "Check", "SetupReport", "check_proxy", "check_redis", "run_checks"]
 
 # Package, lowest version the course needs, and why (shown when it is missing).
 REQUIREMENTS: list[tuple[str, tuple[int, ...], str]] = [
@@ -269,10 +271,24 @@ def check_shared_server() -> list[Check]:
     return [Check("shared-server", "ok", f"the room's server answers at {shared.http_url}")]
 
 
+def check_redis(find: Callable[[], str | None] = find_redis_server) -> Check:
+    """Lesson 06 starts a ``redis-server`` of its own: is there one to start?"""
+    found = find()
+    if found:
+        return Check("redis-server", "ok", f"{found} (for lesson 06)")
+    return Check(
+        "redis-server",
+        "warn",
+        "not found: lessons 00 to 05 do not need it; lesson 06 (scaling out) does",
+        INSTALL_HINT,
+    )
+
+
 def run_checks() -> SetupReport:
     """Run every check and return the report (display it as a cell's last line)."""
     checks = [check_python()]
     checks += [check_package(*requirement) for requirement in REQUIREMENTS]
-    checks += [check_widgets_extension(), check_port(), check_proxy(), *check_server()]
+    checks += [check_widgets_extension(), check_port(), check_proxy(), check_redis()]
+    checks += check_server()
     checks += check_shared_server()
     return SetupReport(checks)
