@@ -406,13 +406,17 @@ class App:
             connection, credential
         ) and not await self.guard.authenticate(connection):
             self.limits.note_refusal("no auth event")
+            # What the server sent: behind a proxy that cuts the line, the connection's own
+            # close_code is 1006.
+            sent = connection.protocol.close_sent
             self._refused.log(
                 logging.WARNING,
                 "%s refused on %s (close %s): %s",
                 peer,
                 path,
-                connection.close_code,
-                connection.close_reason or "no valid auth event",
+                sent.code if sent is not None else connection.close_code,
+                (sent.reason if sent is not None else connection.close_reason)
+                or "no valid auth event",
                 kind="no auth event",
             )
             return
