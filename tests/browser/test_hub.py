@@ -14,8 +14,11 @@ views, controls and page link, 03 to its chat widget and deep links.
 
 from __future__ import annotations
 
+import contextlib
+import http.cookiejar
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nbformat
 import pytest
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from tests.browser.conftest import CHROMIUM_ARGS, find_chromium
 from tests.browser.jupyterlab import (
@@ -36,7 +40,9 @@ from tests.browser.jupyterlab import (
     screenshot,
 )
 from tests.conftest import ROOM_TOKEN
-from workshop_lib import start_server
+from workshop_lib import reading_client, start_server
+from workshop_lib.chat import ChatClient
+from workshop_lib.handle import bearer
 from workshop_lib.links import lan_address
 
 pytestmark = pytest.mark.browser
@@ -327,3 +333,93 @@ def test_a_rooms_server_for_learners_on_a_hub(hub_page, hub: JupyterLab) -> None
         ada.close()
     assert page.fence.refused == []
     assert page.page_errors == []
+
+
+ERRORS_TOKEN = "s3cret-behind-the-hub"
+
+
+def _login_cookie(lab: JupyterLab) -> str:
+    """The Cookie header of a logged-in browser: Jupyter sets it for a URL with the token."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(lab.url("lab"), timeout=30):
+        pass
+    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
+
+
+def test_errors_through_the_proxy_are_told_and_not_retried(
+    hub_page, hub: JupyterLab, monkeypatch
+) -> None:
+    """Behind jupyter-server-proxy, which passes no close code on, a wrong token and a flood
+    reach the browser page and the Python client as 4001 and 4029 (the server's in-band
+    error events), and neither reconnects."""
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", PREFIX)  # the server runs in a hub kernel
+    with start_server(port=0, name="hub-errors", token=ERRORS_TOKEN) as guarded:
+        chat = guarded.lesson("chat")
+        for name, value in (("burst", 2), ("rate", 0.01), ("strikes", 3)):
+            monkeypatch.setattr(chat, name, value)
+        hub_url = _as_the_browser_sees_it(hub)
+        proxied = f"{hub_url.base_url}proxy/{guarded.port}/"
+        context = hub_page.context
+        hub_page.goto(hub_url.url("api/status"))  # logs the browser in, as a hub would have
+        page = context.new_page()
+        page.page_errors = []
+        page.on("pageerror", lambda exc: page.page_errors.append(str(exc)))
+        opened: list[str] = []
+        page.on("websocket", lambda ws: opened.append(ws.url))
+        page.clock.install()
+
+        # A wrong token: the page says 4001 and asks for the token, and does not retry.
+        page.goto(f"{proxied}?name=ada#chat&token=wrong")
+        status = page.locator("#chat-status")
+        status.and_(page.locator('[data-state="closed"]')).wait_for(timeout=WIDGET_TIMEOUT)
+        assert status.text_content() == "closed (4001 unauthorized: wrong token)"
+        page.locator("#auth-form").wait_for(timeout=WIDGET_TIMEOUT)
+        page.clock.run_for(60_000)  # longer than any reconnect wait
+        assert len(opened) == 1, opened
+        screenshot(page, "hub-errors-wrong-token")
+
+        # A flood: 4029, said as such, and no reconnect.
+        page.goto(f"{proxied}?name=flood#chat&token={ERRORS_TOKEN}")
+        page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+        for i in range(5):  # the join and one message pass, 3 are refused, the 5th closes
+            page.locator("#chat-input").fill(f"spam {i}")
+            page.locator("#chat-input").press("Enter")
+        page.locator('#chat-status[data-state="closed"]').wait_for(timeout=WIDGET_TIMEOUT)
+        assert "4029" in (status.text_content() or ""), status.text_content()
+        page.clock.run_for(60_000)
+        assert len(opened) == 2, opened
+        screenshot(page, "hub-errors-flood")
+        assert page.page_errors == []
+
+        # The Python client through the same proxy, with the login cookie a browser sends.
+        cookie = _login_cookie(hub)
+        url = f"ws://127.0.0.1:{hub.port}{PREFIX}proxy/{guarded.port}/chat"
+        with monkeypatch.context() as patched:
+            patched.setattr(
+                reading_client, "bearer", lambda token: {**bearer(token), "Cookie": cookie}
+            )
+            flooder = ChatClient(url, "py-flood", token=ERRORS_TOKEN, reconnect=True)
+            try:
+                with contextlib.suppress(ConnectionClosed):  # the fifth may find it closed
+                    for i in range(5):
+                        flooder.send(f"spam {i}")
+                # The reader thread ends when the client decides not to reconnect.
+                flooder._reader.join(WIDGET_TIMEOUT / 1000)
+                assert not flooder._reader.is_alive(), "the client is reconnecting"
+                assert (flooder.close_code, flooder.reconnects) == (4029, 0), (
+                    flooder.close_code,
+                    flooder.close_reason,
+                )
+            finally:
+                flooder.close()
+            # A wrong token in the header is refused at the handshake (HTTP 401), before any
+            # WebSocket exists to carry an event; jupyter-server-proxy has already answered
+            # 101 to the client by then and just drops it. So the Python client cannot be
+            # told, only fails at once (no retry: it never got going). The browser's token
+            # goes in the first message, and is told (above).
+            served = guarded.app.served["/chat"]
+            with pytest.raises(ConnectionClosedError):
+                ChatClient(url, "py-wrong", token="wrong", reconnect=True)
+            assert guarded.app.served["/chat"] == served  # refused before it was served
+    assert hub_page.fence.refused == []
