@@ -9,7 +9,8 @@ request and WebSocket to any other port (Playwright routing) and counts what it 
 course must work through ``/user/learner/proxy/{port}/`` all the same. What runs in the
 kernel is the same as without a hub (tests/browser/test_jupyterlab.py runs every notebook
 whole); here the notebooks run as far as their browser-facing parts go: 01 whole, 02 to its
-views, controls and page link, 03 to its chat widget and deep links.
+views, controls and page link, 03 to its chat widget and deep links. Then a room's server
+for hub learners, and the in-band errors through the real proxy.
 """
 
 from __future__ import annotations
