@@ -138,14 +138,14 @@ def test_a_member_too_slow_for_the_room_is_told_before_1008(guarded, chat):
                 assert time.monotonic() < deadline, "the stalled member was never dropped"
                 talker.send("x" * 500)
                 time.sleep(0.002)
-        # Now read it all, quickly (the server waits 2 s for the close handshake).
-        last_text, close = None, None
-        while (frame := stalled.read_frame()) is not None:
-            if frame.opcode is Opcode.TEXT:
-                last_text = json.loads(frame.data)
-            elif frame.opcode is Opcode.CLOSE:
-                close = Close.parse(frame.data).code
-                break
+            # Now read it all, at once (the server waits 2 s for the close handshake).
+            last_text, close = None, None
+            while (frame := stalled.read_frame()) is not None:
+                if frame.opcode is Opcode.TEXT:
+                    last_text = json.loads(frame.data)
+                elif frame.opcode is Opcode.CLOSE:
+                    close = Close.parse(frame.data).code
+                    break
         assert close == 1008
         assert last_text is not None
         assert_announced([last_text], 1008, "too_slow")
