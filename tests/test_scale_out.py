@@ -146,3 +146,15 @@ def test_one_ball_across_processes_steered_from_either(redis_url) -> None:
             wait_for(lambda: abs(here.latest["tick"] - there.latest["tick"]) <= 2, TIMEOUT)
         finally:
             here.close(), there.close()
+
+
+def test_a_server_process_behind_a_hub_is_found_and_links_through_the_proxy(monkeypatch) -> None:
+    # Under JupyterHub the child inherits the prefix and prints proxied page links; the
+    # parent still finds its port, and gives a browser the proxied address of its pages.
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/learner/")
+    with ServerProcess() as process:
+        assert process.health()["pid"] == process.pid
+        page = process.links.page("ball")
+        assert page.startswith(f"/user/learner/proxy/{process.port}/") and page.endswith("#ball")
+        assert process.links.ws("/ball") == f"ws://127.0.0.1:{process.port}/ball"
+        assert "127.0.0.1" not in repr(process)  # a notebook would make a URL a link

@@ -21,10 +21,16 @@ import threading
 import time
 import urllib.request
 from collections.abc import Sequence
+from typing import Any
+
+from .lesson import Page
+from .links import Links, detect_proxy
 
 __all__ = ["ServerProcess"]
 
-_ADDRESS = re.compile(r"http://127\.0\.0\.1:(\d+)/")
+# The echo's address, which serve prints as programs on this machine reach it: direct even
+# behind a hub, where the page links it prints go through Jupyter's proxy instead.
+_ADDRESS = re.compile(r"ws://127\.0\.0\.1:(\d+)/")
 
 
 class ServerProcess:
@@ -52,6 +58,14 @@ class ServerProcess:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def links(self) -> Links:
+        """Its addresses as a server's are: ``links.page("ball")`` is what a browser opens
+        (through Jupyter's proxy on a hub, see docs/hubs.md)."""
+        listed: Any = self.health().get("pages", ())
+        pages = tuple(Page(**page) for page in listed)
+        return Links("127.0.0.1", self.port, pages=pages, proxy=detect_proxy())
 
     def ws(self, path: str = "/") -> str:
         """The WebSocket address of ``path`` on this process, e.g. ``ws://127.0.0.1:PORT/chat``."""
@@ -141,4 +155,5 @@ class ServerProcess:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<ServerProcess pid {self.pid} {self.http_url} {state}>"
+        # No URL: a notebook would show it as a link, which behind a hub leads nowhere.
+        return f"<ServerProcess pid {self.pid} port {self.port} {state}>"

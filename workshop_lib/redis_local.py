@@ -183,4 +183,5 @@ class LocalRedis:
             self._folder.cleanup()
 
     def __repr__(self) -> str:
-        return f"<LocalRedis {self.url} {'running' if self.running else 'stopped'}>"
+        # No URL (a notebook would make it a link): the address, then .url for clients.
+        return f"<LocalRedis 127.0.0.1:{self.port} {'running' if self.running else 'stopped'}>"
