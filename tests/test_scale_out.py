@@ -158,3 +158,26 @@ def test_a_server_process_behind_a_hub_is_found_and_links_through_the_proxy(monk
         assert page.startswith(f"/user/learner/proxy/{process.port}/") and page.endswith("#ball")
         assert process.links.ws("/ball") == f"ws://127.0.0.1:{process.port}/ball"
         assert "127.0.0.1" not in repr(process)  # a notebook would make a URL a link
+
+
+def test_two_processes_on_one_port_share_its_connections_and_one_room(redis_url) -> None:
+    # SO_REUSEPORT: the kernel hands each new connection to one of the listening processes.
+    import redis
+
+    first = ServerProcess(redis=redis_url, args=["--reuse-port"]).start()
+    with first, ServerProcess(port=first.port, redis=redis_url, args=["--reuse-port"]) as second:
+        assert second.port == first.port and second.pid != first.pid
+        names = [f"port-sharer {i}" for i in range(16)]
+        members = [ChatClient(first.ws("/chat"), name) for name in names]
+        try:
+            wait_for(lambda: all(len(m.users) >= 16 for m in members), TIMEOUT)
+            # Presence says which process each member joined on: both, on one port
+            # (all 16 on one would happen about once in 30,000 runs).
+            here = redis.Redis.from_url(redis_url).hmget("workshop:chat:here", names)
+            processes = {value.split(b" ", 1)[0] for value in here}
+            assert len(processes) == 2, here
+            members[0].send("one room on one port")
+            wait_for(lambda: all(m.messages for m in members), TIMEOUT)
+        finally:
+            for member in members:
+                member.close()

@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         "Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, all is in memory",
     )
     serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let other servers listen on the same port (SO_REUSEPORT; Linux, macOS): the "
+        "kernel spreads new connections over them; with --redis they are one room",
+    )
+    serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
     )
 
@@ -186,6 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
             origins=args.origin,
             max_connections=args.max_connections,
             max_per_address=args.max_per_address,
+            reuse_port=args.reuse_port,
             lessons=_lessons(args.redis),
         )
     except PortInUseError as exc:

@@ -94,8 +94,12 @@ class App:
         guard: Guard | None = None,
         ping_interval: float | None = 20.0,
         limits: Limits | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.static = static
+        # SO_REUSEPORT: several processes listen on one port and the kernel spreads new
+        # connections over them (Linux, BSD, macOS; not Windows). docs/scaling.md.
+        self.reuse_port = reuse_port
         self.max_size = max_size
         self.guard = guard or Guard()
         self.ping_interval = ping_interval
@@ -170,6 +174,7 @@ class App:
             # websockets enforces the size limit itself (the frame's header is enough to
             # refuse it, nothing is buffered); _connection makes it say so in band first.
             max_size=self.max_size,
+            reuse_port=self.reuse_port or None,
             max_queue=MAX_QUEUE,
             write_limit=WRITE_LIMIT,
             # No permessage-deflate: the lessons' messages are small JSON events, which

@@ -248,6 +248,7 @@ def start_server(
     ping_interval: float | None = ...,
     max_connections: int | None = ...,
     max_per_address: int | None = ...,
+    reuse_port: bool = ...,
     shared: Literal[False] = ...,
     timeout: float = ...,
 ) -> WorkshopServer: ...
@@ -267,6 +268,7 @@ def start_server(
     ping_interval: float | None = ...,
     max_connections: int | None = ...,
     max_per_address: int | None = ...,
+    reuse_port: bool = ...,
     shared: bool,
     timeout: float = ...,
 ) -> ServerHandle: ...
@@ -285,6 +287,7 @@ def start_server(
     ping_interval: float | None = 20.0,
     max_connections: int | None = None,
     max_per_address: int | None = None,
+    reuse_port: bool = False,
     shared: bool = False,
     timeout: float = 10.0,
 ) -> ServerHandle:
@@ -311,6 +314,10 @@ def start_server(
     ``max_per_address`` those of one client address (default 50 on a server reachable from
     the network; none on loopback, where every client has the same address). 0 means no
     limit. A client over a limit is refused at the handshake (HTTP 503 or 429).
+
+    ``reuse_port=True`` lets other processes listen on the same port with it (SO_REUSEPORT;
+    not on Windows): the kernel spreads new connections over them. Useful only with a
+    shared room (lesson 06's Redis); see docs/scaling.md for when to prefer a proxy.
 
     ``shared=True``: if the environment names the room's shared server (``WORKSHOP_SERVER``,
     with ``WORKSHOP_TOKEN``), return a :class:`~workshop_lib.shared.SharedServer` for it
@@ -348,7 +355,12 @@ def start_server(
             default_per_address(host) if max_per_address is None else max_per_address,
         )
         app = App(
-            lessons, max_size=max_size, guard=guard, ping_interval=ping_interval, limits=limits
+            lessons,
+            max_size=max_size,
+            guard=guard,
+            ping_interval=ping_interval,
+            limits=limits,
+            reuse_port=reuse_port,
         )
         for path, handler in (routes or {}).items():
             app.route(path, handler)
