@@ -212,6 +212,9 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     canvas.scroll_into_view_if_needed()
     address = canvas.get_attribute("data-address") or ""
     assert address.startswith(f"ws://{HUB_HOST}:{hub.port}{PREFIX}proxy/"), address
+    # Where the view reads the base URL from, without the kernel's hint: JupyterLab's config.
+    config = "JSON.parse(document.getElementById('jupyter-config-data').textContent).baseUrl"
+    assert page.evaluate(f"() => {config}") == PREFIX
     page.wait_for_function(
         "(c) => c.dataset.tick !== undefined", arg=canvas.element_handle(), timeout=WIDGET_TIMEOUT
     )
