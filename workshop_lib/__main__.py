@@ -31,6 +31,7 @@ from .lesson import Lesson
 from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
+from .proxies import proxy_for
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
 from .shared import SERVER_VARIABLE, TOKEN_VARIABLE
 
@@ -259,7 +260,12 @@ def _client_echo(args: argparse.Namespace) -> int:
     try:
         if args.handshake:
             headers = bearer(args.token)
-            with connect(args.url, open_timeout=args.timeout, additional_headers=headers) as ws:
+            with connect(
+                args.url,
+                open_timeout=args.timeout,
+                additional_headers=headers,
+                proxy=proxy_for(args.url),  # never the system proxy for this machine's server
+            ) as ws:
                 print(format_handshake(ws), end="\n\n")
         replies = echo_round_trips(args.url, args.messages, timeout=args.timeout, token=args.token)
         for reply in replies:

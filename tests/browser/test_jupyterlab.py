@@ -422,6 +422,7 @@ def test_04_auth_and_errors(lab_page, lab: JupyterLab) -> None:
     for expected in (
         "401 Unauthorized",
         '{"type":"auth.ok"}',
+        'the server said: {"type":"error","code":"unauthorized"',  # in band, before the close
         "closed by the server: 4001 wrong token",
         "times as long",
         "https://evil.example: refused with 403",
