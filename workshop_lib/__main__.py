@@ -12,12 +12,13 @@ For a whole room (docs/instructor.md)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.sync.client import connect
@@ -32,6 +33,7 @@ from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
 from .proxies import proxy_for
+from .runner import LoopThread
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
 from .shared import SERVER_VARIABLE, TOKEN_VARIABLE
 
@@ -109,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "kernel spreads new connections over them; with --redis they are one room",
     )
     serve.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="asyncio",
+        help="the server's event loop: asyncio's own, uvloop (pip install uvloop; not on "
+        "Windows), or auto: uvloop where it is installed (default asyncio)",
+    )
+    serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
     )
 
@@ -169,7 +178,33 @@ def _lessons(redis: str | None) -> list[Lesson] | None:
     return default_lessons(ball={"redis": redis}, chat={"redis": redis})
 
 
+def _loop_factory(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
+    """``(name, factory)`` of the event loop ``--loop`` asks for (None: asyncio's own)."""
+    if choice == "asyncio" or (choice == "auto" and sys.platform == "win32"):
+        return "asyncio", None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return "asyncio", None
+    return "uvloop", uvloop.new_event_loop
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        _, LoopThread.loop_factory = _loop_factory(args.loop)
+    except ImportError:
+        print(
+            "error: --loop uvloop needs uvloop: pip install uvloop (or the course's extra: "
+            'pip install -e ".[fast]"); it does not run on Windows',
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
     # websockets' own per-connection lines are protocol detail; --verbose shows them.
     logging.getLogger(WEBSOCKETS_LOGGER_NAME).setLevel(
@@ -207,6 +242,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
     print(f"Workshop server {__version__} running. Ctrl-C stops it.")
+    # The loop the server really runs on, asked of it (not what was asked for).
+    print(f"  event loop: {server.run(_loop_module()).split('.')[0]}")
     _print_addresses(server.links, args.host)
 
     # Ctrl-C and SIGTERM (from a process manager) stop cleanly; SIGINT is set explicitly

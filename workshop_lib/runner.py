@@ -26,8 +26,8 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 __all__ = ["LoopThread"]
 
@@ -60,6 +60,10 @@ class LoopThread:
     Usage: ``loop = LoopThread("name"); loop.start(); loop.run(coro); loop.stop()``.
     """
 
+    # What makes each thread's loop: None is asyncio's own. ``serve --loop uvloop`` sets it
+    # for its whole process; a notebook kernel never does, so its servers keep asyncio's.
+    loop_factory: ClassVar[Callable[[], asyncio.AbstractEventLoop] | None] = None
+
     def __init__(self, name: str) -> None:
         self.name = name
         self._thread: threading.Thread | None = None
@@ -90,7 +94,10 @@ class LoopThread:
             raise TimeoutError(f"loop thread {self.name!r} did not start within {timeout} s")
 
     def _main(self) -> None:
-        asyncio.run(self._serve_until_stopped())
+        # asyncio.run() with a loop factory (asyncio.run takes one only from Python 3.12).
+        # Read on the class: a function stored there would bind to ``self`` if read here.
+        with asyncio.Runner(loop_factory=type(self).loop_factory) as runner:
+            runner.run(self._serve_until_stopped())
 
     async def _serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
