@@ -137,8 +137,8 @@ class Reader(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no check.
+        self.transport = transport  # type: ignore[assignment]
         request = self.handshake.connect()
         self.handshake.send_request(request)
         for data in self.handshake.data_to_send():

@@ -61,6 +61,7 @@ WARMUP = 2.0  # s between the last client connecting and the measurement window
 MAX_QUEUE = 4096  # frames a normal client may hold unread: it never slows the server down
 SMALL_RCVBUF = 4096  # SO_RCVBUF of every other slow consumer (the kernel doubles it)
 CONNECT_AT_ONCE = 25  # handshakes in flight per client process while connecting
+SERVER_LOOP = "asyncio"  # both servers' event loop (--loop)
 
 
 def connect_deadline(count: int) -> float:
@@ -89,9 +90,21 @@ def _backlog(connection: ServerConnection) -> int:
     return transport.get_write_buffer_size() if transport is not None else 0
 
 
-def serve_workshop() -> None:
+def _loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop a server child runs on (``--loop``): None is asyncio's own."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+def serve_workshop(loop: str = "asyncio") -> None:
     """Run ``start_server(port=0)`` and report the ball lesson's counters until stdin closes."""
     from workshop_lib import start_server
+    from workshop_lib.runner import LoopThread
+
+    LoopThread.loop_factory = _loop_factory(loop)  # what `serve --loop` does
 
     server = start_server(port=0, name="bench-ball")
     ball = server.lesson("ball")
@@ -189,9 +202,10 @@ async def _serve_bare(deflate: bool) -> None:
         ticker.cancel()
 
 
-def serve_bare(deflate: bool) -> None:
+def serve_bare(deflate: bool, loop: str = "asyncio") -> None:
     """Run the bare broadcast server until stdin closes."""
-    asyncio.run(_serve_bare(deflate))
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(_serve_bare(deflate))
 
 
 # -- the clients, in child processes -----------------------------------------------------------
@@ -468,7 +482,8 @@ def measure(
     """Start a ``kind`` server and the clients, measure one window, stop them all."""
     run = Run(kind, connections, seconds, procs)
     with ExitStack() as stack:
-        server_args = [f"--serve-{kind}"] + (["--deflate"] if bare_deflate else [])
+        server_args = [f"--serve-{kind}", "--loop", SERVER_LOOP]
+        server_args += ["--deflate"] if bare_deflate else []
         server = stack.enter_context(child(__file__, server_args, f"{kind} server"))
         port = int(server.expect("PORT ", 30))
         wait_for_port(port)
@@ -869,6 +884,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="bare server with permessage-deflate on (the workshop server has it off)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="both servers' event loop (asyncio)",
+    )
     # Child modes, used by the script itself.
     parser.add_argument("--serve-workshop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
@@ -881,11 +902,13 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_fd_limit()  # every child calls main() too
     if args.serve_workshop:
-        serve_workshop()
+        serve_workshop(args.loop)
         return 0
     if args.serve_bare:
-        serve_bare(args.deflate)
+        serve_bare(args.deflate, args.loop)
         return 0
+    global SERVER_LOOP
+    SERVER_LOOP = args.loop
     if args.client:
         run_clients(args.client, args.count, args.stalled, args.slow_readers, args.compression)
         return 0
