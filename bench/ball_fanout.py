@@ -48,6 +48,7 @@ from _common import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 RATE = 60.0  # the ball lesson's tick rate (workshop_lib.ball.server.BallLesson)
 CPU_GOAL = 1.0  # server CPU, workshop/bare
@@ -152,7 +153,9 @@ def _bare_frame(tick: int, ts: float) -> str:
     )
 
 
-async def _bare_ticker(clients: set[ServerConnection], state: dict[str, int]) -> None:
+async def _bare_ticker(
+    clients: set[ServerConnection], state: dict[str, int], floor: bool = False
+) -> None:
     loop = asyncio.get_running_loop()
     period = 1.0 / RATE
     started = loop.time()
@@ -167,10 +170,18 @@ async def _bare_ticker(clients: set[ServerConnection], state: dict[str, int]) ->
             tick += int(-delay / period)
         await asyncio.sleep(max(delay, 0.0))
         state["tick"] = tick
-        broadcast(clients, _bare_frame(tick, time.time()))
+        if not floor:
+            broadcast(clients, _bare_frame(tick, time.time()))
+            continue
+        # The floor under any fan-out: the frame built once, one transport.write() per
+        # connection, no check at all (bench/ball_scale_out.py's "floor" row).
+        frame = Frame(Opcode.TEXT, _bare_frame(tick, time.time()).encode())
+        data = frame.serialize(mask=False, extensions=[])
+        for client in clients:
+            client.transport.write(data)
 
 
-async def _serve_bare(deflate: bool) -> None:
+async def _serve_bare(deflate: bool, floor: bool = False) -> None:
     clients: set[ServerConnection] = set()
     state = {"tick": 0}
 
@@ -184,7 +195,7 @@ async def _serve_bare(deflate: bool) -> None:
     # Like the workshop server (workshop_lib/app.py): no permessage-deflate, unless asked.
     compression = "deflate" if deflate else None
     async with serve(handler, HOST, 0, compression=compression) as server:
-        ticker = asyncio.create_task(_bare_ticker(clients, state))
+        ticker = asyncio.create_task(_bare_ticker(clients, state, floor))
         print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
         eof = asyncio.ensure_future(asyncio.to_thread(sys.stdin.buffer.read))
         loop = asyncio.get_running_loop()
@@ -202,10 +213,10 @@ async def _serve_bare(deflate: bool) -> None:
         ticker.cancel()
 
 
-def serve_bare(deflate: bool, loop: str = "asyncio") -> None:
-    """Run the bare broadcast server until stdin closes."""
+def serve_bare(deflate: bool, loop: str = "asyncio", floor: bool = False) -> None:
+    """Run the bare broadcast server (or the floor: bare writes) until stdin closes."""
     with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
-        runner.run(_serve_bare(deflate))
+        runner.run(_serve_bare(deflate, floor))
 
 
 # -- the clients, in child processes -----------------------------------------------------------
@@ -894,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-workshop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--deflate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--stalled", type=int, default=0, help=argparse.SUPPRESS)
@@ -905,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_workshop(args.loop)
         return 0
     if args.serve_bare:
-        serve_bare(args.deflate, args.loop)
+        serve_bare(args.deflate, args.loop, args.floor)
         return 0
     global SERVER_LOOP
     SERVER_LOOP = args.loop

@@ -10,7 +10,10 @@ Each configuration runs in turn, in this one invocation, against the same reader
   ``websockets.broadcast()`` (``bench/ball_fanout.py --serve-bare``; no workshop code);
 - ``one``: one ``python -m workshop_lib serve`` process, in memory;
 - ``two``: two ``serve --redis`` processes on one ``redis-server`` (one ticks under the
-  lease, both relay), the clients split evenly between them.
+  lease, both relay), the clients split evenly between them;
+- ``floor`` (not in the default run): the bare server writing the frame, serialized once,
+  with one ``transport.write()`` per connection and no check at all: what no fan-out on
+  websockets' connections can beat, the ``send()`` system call and asyncio's write.
 
 ``--loops asyncio,uvloop`` runs each configuration on each server event loop (``serve
 --loop``, and the bare server's ``--loop``). The clients are ``bench/_readers.py`` readers
@@ -158,8 +161,9 @@ def _start_servers(stack: ExitStack, config: str, loop: str, redis_url: str | No
     """Start ``config``'s servers; return ``(urls, pids)``."""
     from workshop_lib.processes import ServerProcess
 
-    if config == "bare":
-        bare = stack.enter_context(child(BALL_FANOUT, ["--serve-bare", "--loop", loop], "bare"))
+    if config in ("bare", "floor"):
+        argv = ["--serve-bare", "--loop", loop] + (["--floor"] if config == "floor" else [])
+        bare = stack.enter_context(child(BALL_FANOUT, argv, config))
         port = int(bare.expect("PORT ", 30))
         return [[f"ws://{HOST}:{port}/"], [bare.pid]]
     count = 1 if config == "one" else 2
@@ -215,7 +219,12 @@ HEAD = (
     f"{'p50 ms':>6} {'p99 ms':>7} {'server CPU':>13} {'redis':>5} {'readers':>7} "
     f"{'µs/frame':>8} {'vs bare':>7}"
 )
-NAMES = {"bare": "bare broadcast", "one": "workshop x1", "two": "workshop x2+R"}
+NAMES = {
+    "bare": "bare broadcast",
+    "floor": "floor (writes)",
+    "one": "workshop x1",
+    "two": "workshop x2+R",
+}
 
 
 def row(run: Run, anchor: float | None) -> str:
@@ -238,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=8.0, help="window per run (8)")
-    parser.add_argument("--configs", default="bare,one,two", help="bare,one,two")
+    parser.add_argument("--configs", default="bare,one,two", help="bare,floor,one,two")
     parser.add_argument("--loops", default="asyncio", help="asyncio,uvloop")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of every run (1)")
     parser.add_argument("--reader-procs", type=int, default=2, help="reader processes (2)")
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in args.configs.split(",") if c]
     loops = [v for v in args.loops.split(",") if v]
     if not set(configs) <= set(NAMES) or not set(loops) <= {"asyncio", "uvloop"}:
-        parser.error("--configs from bare,one,two; --loops from asyncio,uvloop")
+        parser.error("--configs from bare,floor,one,two; --loops from asyncio,uvloop")
     if args.clients < args.reader_procs or args.seconds <= 0:
         parser.error("--clients ≥ --reader-procs, --seconds > 0")
     raise_fd_limit()
