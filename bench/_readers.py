@@ -146,6 +146,18 @@ class Reader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
+        # The common read: exactly one whole unfragmented text or binary frame of under 64 KiB
+        # (a ball state, a chat message), handed on without the parser's loop.
+        if self._open and not self.parser.rest and len(data) > 2:
+            b0, length = data[0], data[1]
+            if b0 in (0x81, 0x82):  # FIN, no reserved bit, text or binary
+                if length < 126:
+                    if len(data) == length + 2:
+                        self.on_message(data[2:], now)
+                        return
+                elif length == 126 and len(data) > 4 and len(data) == (data[2] << 8 | data[3]) + 4:
+                    self.on_message(data[4:], now)
+                    return
         if not self._open:
             data = self._upgrade(data)
             if not data:

@@ -81,6 +81,39 @@ def test_the_parser_reads_what_websockets_reads_however_the_bytes_are_cut(frames
     assert parser.rest == b""
 
 
+@settings(max_examples=40, deadline=None)
+@given(FRAMES, st.lists(st.integers(0, 1 << 20), max_size=6), st.booleans())
+def test_a_readers_messages_are_websockets_data_frames_however_the_bytes_are_cut(
+    frames, cuts, whole
+):
+    # whole: one read per frame, the reader's fast path; else cut anywhere.
+    sent = [
+        Frame(opcode, b"y" * (size if opcode in (Opcode.TEXT, Opcode.BINARY) else size % 126))
+        for opcode, size in frames
+    ]
+    serialized = [f.serialize(mask=False, extensions=[]) for f in sent]
+    stream = b"".join(serialized)
+    reads = serialized if whole else pieces(stream, cuts)
+    expected = [data for op, _, data in websockets_reads(stream, cuts) if op in (1, 2)]
+
+    async def main() -> list[bytes]:
+        reader = Recorder("ws://example/")
+        reader._open = True  # as after the upgrade
+        reader.transport = Sink()
+        for data in reads:
+            reader.data_received(data)
+        return reader.got
+
+    assert asyncio.run(main()) == expected
+
+
+class Sink:
+    """Where a reader's pongs go in the test above (no socket)."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+
 def test_the_parser_refuses_a_masked_frame_and_an_oversized_one():
     with pytest.raises(readers.ProtocolError, match="masked"):
         readers.FrameParser().feed(Frame(Opcode.TEXT, b"hi").serialize(mask=True, extensions=[]))
