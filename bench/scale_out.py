@@ -79,7 +79,10 @@ class Member(Reader):
             delays = self.delays
             delays[key] = delays.get(key, 0) + 1
             return
-        kind = json.loads(payload).get("type", "?")
+        event = json.loads(payload)
+        kind = event.get("type", "?")
+        if kind == "error":  # which one says why (rate_limited, unavailable, ...)
+            kind = f"error {event.get('code', '?')}"
         if kind == "chat.welcome" and not self.welcomed.done():
             self.welcomed.set_result(None)
         elif kind not in ("chat.joined", "chat.welcome", "heartbeat.ok") and now < self.until:
