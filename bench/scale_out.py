@@ -190,8 +190,14 @@ class Run:
     late_max_ms: float = 0.0
 
     @property
+    def refused(self) -> int:
+        """Posts the server answered with an error (it sent nothing: not lost, refused)."""
+        return sum(n for kind, n in self.others.items() if kind.startswith("error"))
+
+    @property
     def lost(self) -> int:
-        return sum(self.messages - c for c in self.counts)
+        """(member, message) pairs missing: accepted messages a member never got."""
+        return sum(self.messages - self.refused - c for c in self.counts)
 
     @property
     def one_order(self) -> bool:
@@ -277,9 +283,9 @@ def row(run: Run) -> str:
     per = 1e6 * sum(run.server_cpu) / deliveries if deliveries else float("nan")
     line = (
         f"{NAMES[run.config]:12} {run.loop:7} {run.members:>7} {run.messages / wall:>6.0f} "
-        f"{run.lost:>7} {'yes' if run.one_order else 'NO':>9} {run.delay_ms(0.5):>7.1f} "
-        f"{run.delay_ms(0.99):>8.1f} {cpu:>11} {redis:>5} {100 * run.member_cpu / wall:>6.0f}% "
-        f"{per:>8.1f} {run.lag_p99_ms:>11.1f} ms"
+        f"{run.refused:>7} {run.lost:>7} {'yes' if run.one_order else 'NO':>9} "
+        f"{run.delay_ms(0.5):>7.1f} {run.delay_ms(0.99):>8.1f} {cpu:>11} {redis:>5} "
+        f"{100 * run.member_cpu / wall:>6.0f}% {per:>8.1f} {run.lag_p99_ms:>11.1f} ms"
     )
     notes = []
     if run.closed:
@@ -364,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         p99 = run.delay_ms(0.99)
         verdicts = [
-            f"lost {run.lost}: {'PASS' if run.lost == 0 else 'MISS'}",
+            f"lost {run.lost}: {'PASS' if run.lost == 0 else 'MISS'}"
+            + (f" ({run.refused} posts refused, the poster told)" if run.refused else ""),
             f"one order: {'PASS' if run.one_order else 'MISS'}",
             f"p99 {p99:.1f} ms (goal ≤ {P99_GOAL:g}): {'PASS' if p99 <= P99_GOAL else 'MISS'}",
         ]
