@@ -268,7 +268,8 @@ def measure(config: str, loop: str, args: argparse.Namespace, redis: Any) -> Run
 
 
 HEAD = (
-    f"{'room':12} {'loop':7} {'members':>7} {'msgs/s':>6} {'lost':>7} {'one order':>9} "
+    f"{'room':12} {'loop':7} {'members':>7} {'msgs/s':>6} {'refused':>7} {'lost':>7} "
+    f"{'one order':>9} "
     f"{'p50 ms':>7} {'p99 ms':>8} {'server CPU':>11} {'redis':>5} {'members':>7} "
     f"{'µs/deliv':>8} {'member lag p99':>14}"
 )
