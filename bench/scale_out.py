@@ -85,6 +85,11 @@ class Member(Reader):
             kind = f"error {event.get('code', '?')}"
         if kind == "chat.welcome" and not self.welcomed.done():
             self.welcomed.set_result(None)
+        elif kind.startswith("error") and not self.welcomed.done():
+            # A join refused ("unavailable": the server's Redis pool was busy past its
+            # wait under a flood of joins) is tried again, as the error event says to.
+            self.others[f"join {kind}"] = self.others.get(f"join {kind}", 0) + 1
+            asyncio.get_running_loop().call_later(0.5, self.on_open)
         elif kind not in ("chat.joined", "chat.welcome", "heartbeat.ok") and now < self.until:
             self.others[kind] = self.others.get(kind, 0) + 1
 
@@ -107,8 +112,12 @@ async def _members(urls: list[str], first: int, count: int, step: int) -> None:
 
     # Member n joins server n % len(urls): each process's members spread over the servers.
     members = await open_readers(make, [urls[n % len(urls)] for n in names], count, timeout=180)
-    async with asyncio.timeout(120):
-        await asyncio.gather(*(m.welcomed for m in members))
+    try:
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(m.welcomed for m in members))
+    except TimeoutError:
+        welcomed = sum(1 for m in members if m.welcomed.done())
+        raise SystemExit(f"only {welcomed} of {count} members welcomed in 120 s") from None
     print(f"READY {len(members)}", flush=True)
 
     line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -193,6 +202,8 @@ class Run:
     def refused(self) -> int:
         """Posts the server answered with an error (it sent nothing: not lost, refused)."""
         return sum(n for kind, n in self.others.items() if kind.startswith("error"))
+
+    # (Joins refused and tried again count as "join error ...", not as refused posts.)
 
     @property
     def lost(self) -> int:
