@@ -167,3 +167,31 @@ def test_redis_going_away_raises_and_a_restart_is_a_new_room_instance() -> None:
         before, after, first_id = asyncio.run(main())
     # A scratch Redis lost its data: ids start again, under a new instance clients can tell.
     assert before != after and first_id == 1
+
+
+def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> None:
+    # A reader whose every XREAD returns at once: a cancel lands mid-command, where redis-py
+    # swallows it and the loop runs on; a lesson's stop() must still end it.
+    from workshop_lib.redis_local import cancel_tasks, open_client
+
+    async def main() -> tuple[bool, float]:
+        client = open_client(redis_url)
+        stream = f"test:{uuid.uuid4().hex[:8]}"
+        await client.xadd(stream, {"n": 1})
+
+        async def spin() -> None:
+            while True:
+                await client.xread({stream: "0"}, block=1000)
+
+        tasks = [asyncio.create_task(spin()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await cancel_tasks(list(tasks))
+        took = time.monotonic() - started
+        ended = all(task.done() for task in tasks)
+        await client.aclose()
+        return ended, took
+
+    ended, took = asyncio.run(main())
+    assert ended, "a task still runs after cancel_tasks()"
+    assert took < 2, took

@@ -72,16 +72,22 @@ def redis_health(ok: bool | None) -> dict[str, str]:
     return {} if ok is None else {"redis": "ok" if ok else "unreachable"}
 
 
-async def cancel_tasks(tasks: list[Any]) -> None:
-    """Cancel a lesson's Redis tasks and wait until each has ended (the list is emptied)."""
-    import asyncio
-    import contextlib
+async def cancel_tasks(tasks: list[Any], timeout: float = 5.0) -> None:
+    """Cancel a lesson's Redis tasks and wait until each has ended (the list is emptied).
 
+    A cancel can be lost: redis-py swallows a CancelledError that lands while a command is
+    in flight (redis/redis-py#2028 and kin), and the task runs on into its next command. So
+    each task is cancelled again until it ends, at most ``timeout`` seconds in all.
+    """
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
     for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        while not task.done() and asyncio.get_running_loop().time() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an error on the way out is not news at a stop
     tasks.clear()
 
 
