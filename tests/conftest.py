@@ -46,6 +46,33 @@ def in_the_room(room, monkeypatch) -> WorkshopServer:
     return room
 
 
+# Tests that must share one pytest-xdist worker, run in order there: each JupyterLab's tests
+# (the local one's notebooks, and the hub's: a JupyterLab and its kernels per worker would
+# fight over two cores), and the package test, whose wheel and fresh venv are built once per
+# worker that runs any of it. Every other test is a unit of its own. (xdist's own marks,
+# --dist loadgroup, do nothing under pytest 9: xdist renames node ids through an attribute
+# that pytest 9 no longer reads.)
+WORKER_GROUPS = {
+    "tests/browser/test_jupyterlab": "jupyterlab",  # test_jupyterlab*.py
+    "tests/browser/test_hub.py": "hub",
+    "tests/test_package.py": "package",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Schedule by WORKER_GROUPS: the biggest group (JupyterLab, the longest) starts first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in WORKER_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return nodeid
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Fast tests first, browser tests last: a failure shows within a minute, and no fast
     test runs while Playwright's session loop is running in this thread (asyncio.run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,13 +32,19 @@ PACKAGE = ROOT / "workshop_lib"
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of this checkout, built without network (the build tools are installed)."""
     out = tmp_path_factory.mktemp("wheel")
+    # From a copy: pip builds in the source tree (build/, *.egg-info), and two builds of one
+    # tree at once (two xdist workers, or a developer's own) break each other.
+    source = tmp_path_factory.mktemp("source") / "tree"
+    skip = (".venv", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__", "*.pyc")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run(
-        [*build, "--wheel-dir", str(out), str(ROOT)],
-        check=True,
+    built_it = subprocess.run(
+        [*build, "--wheel-dir", str(out), str(source)],
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    assert built_it.returncode == 0, built_it.stderr[-3000:]
     (built,) = out.glob("workshop_lib-*.whl")
     return built
 

@@ -37,9 +37,13 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """A headless Chromium driven by Playwright.
+    """A headless Chromium driven by Playwright, for one test module.
+
+    Per module, not per session: while Playwright's sync API runs, its event loop holds this
+    thread, where no test can then call ``asyncio.run()``; the suite's workers (pytest-xdist)
+    run fast tests after browser modules, so each module's Playwright stops when it ends.
 
     Skips with the reason where no Chromium (or Playwright) is found, and fails instead
     when WORKSHOP_REQUIRE_BROWSER=1, as CI sets it: a green run must have used a browser.

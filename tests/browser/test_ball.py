@@ -190,10 +190,13 @@ def test_polling_lags_behind_the_push(server: WorkshopServer, page: Page) -> Non
     push_rate = (stat(page, "push-count") - push0) / elapsed
     poll_rate = (stat(page, "poll-count") - poll0) / elapsed
 
-    assert 45 <= push_rate <= 75, push_rate  # the server's 60 Hz
-    assert 1.4 <= poll_rate <= 2.6, poll_rate  # one poll every 500 ms
-    assert 45 <= stat(page, "push-rate") <= 75
-    assert 1 <= stat(page, "poll-rate") <= 3
+    # The server's 60 Hz, of which a page starved of CPU (a busy machine) draws fewer: it
+    # always draws the newest frame, so it may skip some, never fall behind.
+    assert 25 <= push_rate <= 75, push_rate
+    assert 1.0 <= poll_rate <= 2.6, poll_rate  # one poll every 500 ms, or a little later
+    assert push_rate > 10 * poll_rate
+    assert 25 <= stat(page, "push-rate") <= 75
+    assert 0.5 <= stat(page, "poll-rate") <= 3
     # A polled state is on screen until the next poll: on average about half an interval
     # old, against a few milliseconds for a pushed frame.
     assert statistics.mean(push_delays) < 60, push_delays

@@ -22,6 +22,8 @@ def run_browser_test(require: bool) -> subprocess.CompletedProcess[str]:
             "pytest",
             "-q",
             "-rs",
+            "-n",
+            "0",  # one test: no xdist workers
             "-p",
             "no:cacheprovider",
             "tests/browser/test_echo.py::test_echo_round_trip_shows_reply_and_rtt",
