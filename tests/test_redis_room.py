@@ -174,7 +174,7 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
     # swallows it and the loop runs on; a lesson's stop() must still end it.
     from workshop_lib.redis_local import cancel_tasks, open_client
 
-    async def main() -> tuple[bool, float]:
+    async def main() -> list[bool]:
         client = open_client(redis_url)
         stream = f"test:{uuid.uuid4().hex[:8]}"
         await client.xadd(stream, {"n": 1})
@@ -185,13 +185,9 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
 
         tasks = [asyncio.create_task(spin()) for _ in range(3)]
         await asyncio.sleep(0.05)
-        started = time.monotonic()
         await cancel_tasks(list(tasks))
-        took = time.monotonic() - started
-        ended = all(task.done() for task in tasks)
+        ended = [task.done() for task in tasks]
         await client.aclose()
-        return ended, took
+        return ended
 
-    ended, took = asyncio.run(main())
-    assert ended, "a task still runs after cancel_tasks()"
-    assert took < 2, took
+    assert asyncio.run(main()) == [True] * 3, "a task still runs after cancel_tasks()"
