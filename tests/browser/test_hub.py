@@ -440,3 +440,75 @@ def test_errors_through_the_proxy_are_told_and_not_retried(
                 ChatClient(url, "py-wrong", token="wrong", reconnect=True)
             assert guarded.app.served["/chat"] == served  # refused before it was served
     assert hub_page.fence.refused == []
+
+
+# The links a notebook gives a learner to open, from the model (a long run leaves early cells
+# out of the DOM): Markdown links, HTML hrefs, and page addresses (with a #page) in plain
+# text, which JupyterLab turns into links. Other URLs in printed text are examples (04's
+# origins), and ws:// addresses are for the kernel's own clients.
+_JS_MODEL_LINKS = """(path) => {
+  const panel = window.jupyterapp.shell.widgets('main').find((w) => w.context?.path === path);
+  const links = [];
+  const models = panel.content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      const text = [].concat(output.text || []).join('');
+      const data = output.data || {};
+      const md = [].concat(data['text/markdown'] || []).join('');
+      const html = [].concat(data['text/html'] || []).join('');
+      const plain = [].concat(data['text/plain'] || []).join('') + text;
+      for (const m of md.matchAll(/\\]\\(([^)\\s]+)\\)/g)) links.push(m[1]);
+      for (const m of html.matchAll(/href="([^"]+)"/g)) links.push(m[1]);
+      for (const m of plain.matchAll(/https?:\\/\\/[^\\s'"<>]+#[^\\s'"<>]*/g)) links.push(m[0]);
+    }
+  }
+  return links;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("notebook", "page_name", "clean_up"),
+    [
+        ("04-auth-and-errors.ipynb", "chat", "linus.close()"),
+        ("05-realtime-api.ipynb", "realtime", "lab.stop()"),
+        ("06-scaling-out.ipynb", "ball", "for client in (*people"),
+    ],
+    ids=["04", "05", "06"],
+)
+def test_the_later_lessons_run_behind_a_hub(
+    hub_page, hub: JupyterLab, redis_url, notebook: str, page_name: str, clean_up: str
+) -> None:
+    """04, 05 and 06, every cell, with only JupyterLab's port reachable: no error, no link
+    past the proxy, nothing that tried another port, and before the clean-up a lesson page
+    opened from one of their links loads through the proxy and connects."""
+    page = hub_page
+    kernel_with_env(hub, notebook, HUB_ENV)
+    open_notebook(page, _as_the_browser_sees_it(hub), notebook)
+    run_cells_above(page, clean_up)
+    assert error_outputs(page) == []
+    links = [link for link in page.evaluate(_JS_MODEL_LINKS, notebook) if link]
+    past = [link for link in links if PAST_THE_PROXY.search(link)]
+    assert past == [], f"{notebook}: links past the proxy: {past}"
+    lesson_links = [link for link in links if re.search(rf"#{page_name}\b", link)]
+    assert lesson_links, f"{notebook} showed no link to its {page_name} page: {links}"
+    assert all(link.startswith(f"{PREFIX}proxy/") for link in lesson_links), lesson_links
+    # The last one: 06 links two processes' pages, and the first may be the one it killed.
+    opened = _open_link(page, lesson_links[-1])
+    opened.locator(".site-nav a", has_text="Chat").wait_for(timeout=WIDGET_TIMEOUT)
+    status = opened.locator(f"#{page_name}-status")
+    if status.count():  # every lesson page says when it is connected
+        opened.wait_for_function(
+            "(s) => ['open', 'joined'].includes(s.dataset.state) "
+            "|| s.textContent.startsWith('connected: session')",  # the Realtime page
+            arg=status.element_handle(),
+            timeout=WIDGET_TIMEOUT,
+        )
+    screenshot(opened, f"hub-{notebook[:2]}-page")
+    assert opened.page_errors == []
+    opened.close()
+    run_cells_from(page, clean_up)
+    assert error_outputs(page) == []
+    assert page.fence.refused == [], page.fence.refused
+    assert page.page_errors == []
