@@ -156,9 +156,9 @@ def _open_link(page, href: str):
 
 
 def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
-    """01, 02 and 03 with only JupyterLab's port reachable: every link in their outputs goes
-    through the proxy, the echo page, the ball (canvas and page) and the chat (widget and
-    page) all work through it."""
+    """01, 02 and 03, every cell, with only JupyterLab's port reachable: every link in their
+    outputs goes through the proxy, the echo page, the ball (canvas and page) and the chat
+    (widget and page) all work through it."""
     page = hub_page
     hub_url = _as_the_browser_sees_it(hub)
     proxied = re.compile(rf"^{re.escape(PREFIX)}proxy/(\d+)/")
@@ -240,6 +240,9 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     screenshot(ball, "hub-02-ball-page")
     assert ball.page_errors == []
     ball.close()
+    run_cells_from(page, "controls.client.control(")  # the rest of 02, behind the hub too
+    assert error_outputs(page) == []
+    _assert_links_stay_behind_the_proxy(page, name)
     hub.shutdown_kernels()
     after_02 = time.monotonic()
 
@@ -275,6 +278,9 @@ def test_the_course_behind_a_hub(hub_page, hub: JupyterLab) -> None:
     screenshot(page, "hub-03-chat-widget", chat)
     assert ada.page_errors == []
     ada.close()
+    run_cells_from(page, "from workshop_lib.chat import ChatClient")  # the rest of 03
+    assert error_outputs(page) == []
+    _assert_links_stay_behind_the_proxy(page, name)
 
     # Everything above worked through JupyterLab's port alone, and nothing tried another.
     assert page.fence.refused == []

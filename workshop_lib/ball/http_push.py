@@ -327,7 +327,9 @@ class HttpPush:
         self.stop()
 
     def __repr__(self) -> str:
-        state = f"at {self.url('')}" if self._http is not None else "stopped"
+        # No URL: a notebook would show it as a link, which behind a hub leads nowhere (the
+        # kernel measures these endpoints; no browser needs them).
+        state = f"on {self.host} port {self.port}" if self._http is not None else "stopped"
         return f"<HttpPush {state}: /ball/events (SSE), /api/ball/poll?since= (long poll)>"
 
 
