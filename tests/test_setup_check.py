@@ -8,6 +8,7 @@ import socket
 from workshop_lib import setup_check
 from workshop_lib.proxies import PROXY_VARIABLES
 from workshop_lib.setup_check import (
+    check_links,
     check_package,
     check_port,
     check_proxy,
@@ -95,3 +96,12 @@ def test_a_missing_redis_server_is_a_warning_for_lesson_06_only():
     assert "apt-get install redis-server" in missing.fix
     found = check_redis(find=lambda: "/usr/bin/redis-server")
     assert found.status == "ok" and "/usr/bin/redis-server" in found.detail
+
+
+def test_the_links_line_says_where_pages_open():
+    assert check_links({}).status == "ok" and "straight" in check_links({}).detail
+    hub = check_links({"JUPYTERHUB_SERVICE_PREFIX": "/user/ada/"})
+    assert hub.status == "ok"  # jupyter-server-proxy is a dependency of the course
+    assert "/user/ada/proxy/8765/" in hub.detail and "JUPYTERHUB_SERVICE_PREFIX" in hub.detail
+    wrong = check_links({"WORKSHOP_PUBLIC_URL": "not an address"})
+    assert wrong.status == "fail" and "WORKSHOP_PUBLIC_URL" in wrong.fix

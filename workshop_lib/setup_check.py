@@ -12,6 +12,7 @@ failure with the fix, which is the truth.
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 import sys
 import time
@@ -24,13 +25,22 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from .echo.client import echo_round_trips
+from .links import PUBLIC_URL_VARIABLE, detect_proxy
 from .ports import describe_port_holder, port_is_free
 from .proxies import interfering_proxy
 from .redis_local import INSTALL_HINT, find_redis_server
 from .server import DEFAULT_HOST, DEFAULT_PORT, start_server
 from .shared import SERVER_VARIABLE, SharedServerError, shared_server_from_env
 
-__all__ = ["REQUIREMENTS", "Check", "SetupReport", "check_proxy", "check_redis", "run_checks"]
+__all__ = [
+    "REQUIREMENTS",
+    "Check",
+    "SetupReport",
+    "check_links",
+    "check_proxy",
+    "check_redis",
+    "run_checks",
+]
 
 # Package, lowest version the course needs, and why (shown when it is missing).
 REQUIREMENTS: list[tuple[str, tuple[int, ...], str]] = [
@@ -271,6 +281,27 @@ def check_shared_server() -> list[Check]:
     return [Check("shared-server", "ok", f"the room's server answers at {shared.http_url}")]
 
 
+def check_links(environ: dict[str, str] | None = None) -> Check:
+    """Where the links a notebook shows lead: straight to the server, or through Jupyter's
+    proxy (JupyterHub, Binder, a remote Jupyter), which needs jupyter-server-proxy."""
+    try:
+        proxy = detect_proxy(environ)
+    except ValueError as bad:  # a WORKSHOP_PUBLIC_URL that is no address
+        return Check("links", "fail", str(bad), f"fix or unset {PUBLIC_URL_VARIABLE}")
+    if proxy is None:
+        return Check("links", "ok", "pages open straight from this machine (no hub detected)")
+    where = f"through Jupyter's proxy, {proxy.base(DEFAULT_PORT)} (found by {proxy.rule})"
+    if importlib.util.find_spec("jupyter_server_proxy") is None:
+        return Check(
+            "links",
+            "fail",
+            f"pages would open {where}, but jupyter-server-proxy is not installed",
+            "pip install jupyter-server-proxy, then restart the Jupyter server (or ask the "
+            "hub's admin); docs/hubs.md",
+        )
+    return Check("links", "ok", f"pages open {where}")
+
+
 def check_redis(find: Callable[[], str | None] = find_redis_server) -> Check:
     """Lesson 06 starts a ``redis-server`` of its own: is there one to start?"""
     found = find()
@@ -288,7 +319,8 @@ def run_checks() -> SetupReport:
     """Run every check and return the report (display it as a cell's last line)."""
     checks = [check_python()]
     checks += [check_package(*requirement) for requirement in REQUIREMENTS]
-    checks += [check_widgets_extension(), check_port(), check_proxy(), check_redis()]
+    checks += [check_widgets_extension(), check_port(), check_proxy(), check_links()]
+    checks += [check_redis()]
     checks += check_server()
     checks += check_shared_server()
     return SetupReport(checks)
