@@ -191,3 +191,72 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
         return ended
 
     assert asyncio.run(main()) == [True] * 3, "a task still runs after cancel_tasks()"
+
+
+def test_a_process_that_stalls_past_its_expiry_keeps_its_members(redis_url) -> None:
+    # Its loop blocked for twice its alive time (an overloaded process): the alive key is
+    # renewed from a thread of its own, so another process does not reap its members.
+    from workshop_lib import start_server
+    from workshop_lib.chat.client import ChatClient
+    from workshop_lib.chat.server import ChatLesson
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}"
+
+    async def stall() -> None:
+        time.sleep(2.0)  # blocks the server's loop on purpose: no task of its runs
+
+    async def reap_while_stalled(other: RedisRoom) -> list[str]:
+        await other.connect()
+        gone = []
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            gone += await other.heartbeat()
+            await asyncio.sleep(0.1)
+        await other.close()
+        return gone
+
+    lesson = ChatLesson(redis=redis_url, redis_prefix=prefix, alive_for=1.0)
+    server = start_server(port=0, name=f"stall-{prefix}", lessons=[lesson])
+    with server, ChatClient(server.links.ws("/chat"), "ada") as ada:
+        deadline = time.monotonic() + 10
+        while ada.users != ["ada"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stalled = server.submit(stall())
+        other = RedisRoom(redis_url, prefix=prefix, process="other", alive_for=1.0)
+        gone = asyncio.run(reap_while_stalled(other))
+        stalled.result(5)
+    assert gone == [], "a stalled but living process's member was taken for gone"
+
+
+def test_members_taken_for_gone_are_put_back_and_announced(redis_url) -> None:
+    # As if another process had reaped them: out of the presence list. Within a heartbeat
+    # the member's own process claims it back and announces it.
+    import redis as sync_redis
+
+    from workshop_lib import start_server
+    from workshop_lib.chat.client import ChatClient
+    from workshop_lib.chat.server import ChatLesson
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}"
+    lesson = ChatLesson(redis=redis_url, redis_prefix=prefix, alive_for=1.0)
+    server = start_server(port=0, name=f"reclaim-{prefix}", lessons=[lesson])
+    with server, ChatClient(server.links.ws("/chat"), "ada") as ada:
+        deadline = time.monotonic() + 10
+        while ada.users != ["ada"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        def joins() -> int:
+            return sum(
+                e.get("type") == "chat.joined" and e.get("name") == "ada" for e in list(ada.events)
+            )
+
+        deadline = time.monotonic() + 10
+        while joins() < 1:  # her own join, announced to all
+            assert time.monotonic() < deadline, ada.events
+            time.sleep(0.02)
+        sync_redis.Redis.from_url(redis_url).hdel(f"{prefix}:here", "ada")
+        while joins() < 2:  # and again, once her process put her back
+            assert time.monotonic() < deadline, ada.events
+            time.sleep(0.02)
+        back = sync_redis.Redis.from_url(redis_url).hget(f"{prefix}:here", "ada")
+    assert back is not None

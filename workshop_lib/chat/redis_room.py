@@ -22,10 +22,12 @@ comes back asks for what it missed (``since``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -253,6 +255,46 @@ class RedisRoom:
                 ):
                     gone.append(name.decode())
         return gone
+
+    async def reclaim(self, members: dict[str, str]) -> list[str]:
+        """Put back this process's members (name: secret) that another process took out of
+        the presence list (it found this one's alive key expired); the names put back."""
+        if not members:
+            return []
+        names = list(members)
+        holders = await self._client().hmget(self._key("here"), names)
+        back = []
+        for name, holder in zip(names, holders, strict=True):
+            if holder is None and await self.claim(name, members[name], resume=members[name]):
+                back.append(name)
+        return back
+
+    def keep_alive(self) -> Callable[[], None]:
+        """Renew this process's alive key from a thread of its own, until the returned
+        function is called: "alive" means its members' connections are open, not that its
+        event loop is quick, so a process whose loop is seconds behind (overloaded) keeps its
+        members in the room. A process that dies stops renewing at once, thread and all."""
+        import redis as sync_redis
+
+        stop = threading.Event()
+        client = sync_redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        key, every = self._key(f"alive:{self.process}"), self.alive_for / 3
+
+        def renew() -> None:
+            while not stop.wait(every):
+                # Redis away: the loop's tasks say so; this tries again next time.
+                with contextlib.suppress(sync_redis.RedisError):
+                    client.set(key, time.time(), px=int(self.alive_for * 1000))
+            client.close()
+
+        thread = threading.Thread(target=renew, name=f"chat-alive-{self.process}", daemon=True)
+        thread.start()
+
+        def stop_renewing() -> None:
+            stop.set()
+            thread.join(2)  # a renewal under way lands before the key is deleted, not after
+
+        return stop_renewing
 
     async def _alive(self) -> None:
         await self._client().set(

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
@@ -112,6 +112,7 @@ class ChatLesson(Lesson):
         self._unannounced: list[str] = []  # leaves to post once Redis answers again
         self._secrets: dict[str, str] = {}  # our members' secrets (names taken back)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop_keep_alive: Callable[[], None] | None = None
 
     # -- the plug-in ----------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class ChatLesson(Lesson):
         from .redis_room import RedisRoom  # only a server with Redis needs redis-py
 
         self.shared = RedisRoom(self.redis_url, prefix=self.redis_prefix, alive_for=self.alive_for)
+        self._stop_keep_alive = self.shared.keep_alive()
         self.redis_ok = False
         self._tasks = [
             asyncio.create_task(self._follow_forever(), name="chat-follow"),
@@ -149,6 +151,11 @@ class ChatLesson(Lesson):
     async def stop(self) -> None:
         """Let the closes of dropped members finish (with Redis: leave it cleanly)."""
         await cancel_tasks(self._tasks)
+        if self._stop_keep_alive is not None:
+            # Before forget_process(), which must not be undone by a renewal (a short join
+            # of the renewing thread, off the loop).
+            await asyncio.to_thread(self._stop_keep_alive)
+            self._stop_keep_alive = None
         if self.shared is not None:
             with contextlib.suppress(Exception):  # Redis may be gone: heartbeats expire
                 await self.shared.forget_process()
@@ -376,6 +383,11 @@ class ChatLesson(Lesson):
                 for name in [*self._unannounced, *gone]:
                     await self.shared.post({"type": "chat.left", "name": name})
                 self._unannounced.clear()
+                # Taken for dead while alive (Redis was slow, or this process stalled past
+                # its expiry), our members were announced as gone: they are back.
+                ours = {name: self._secrets.get(name, "") for name in self.members}
+                for name in await self.shared.reclaim(ours):
+                    await self.shared.post({"type": "chat.joined", "name": name})
                 if self.shared.instance_changed:
                     await self._rejoin_members()
             except (RedisError, OSError):
