@@ -624,6 +624,30 @@ def printed_text(page: Page) -> str:
     )
 
 
+def html_outputs(page: Page) -> list[str]:
+    """The text/html outputs of the open notebook's cells (a table, a check's verdict), from
+    the model, as :func:`printed_text` reads stdout."""
+    return page.evaluate(
+        _with_panel(
+            """
+  const found = [];
+  const models = panelFor(path).content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') continue;
+    for (const output of cell.outputs.toJSON()) {
+      if (output.data && output.data['text/html']) {
+        found.push([].concat(output.data['text/html']).join(''));
+      }
+    }
+  }
+  return found;
+"""
+        ),
+        _current_path(page),
+    )
+
+
 def cell_durations(page: Page) -> list[tuple[int, str, float]]:
     """(index, first line, seconds) of every code cell that ran in the open notebook, from
     the kernel's busy message to its reply (the timing JupyterLab records with

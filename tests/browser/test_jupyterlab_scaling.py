@@ -10,9 +10,8 @@ import pytest
 from tests.browser import jupyterlab
 from tests.browser.jupyterlab import (
     JupyterLab,
-    _current_path,
-    _with_panel,
     error_outputs,
+    html_outputs,
     open_notebook,
     printed_text,
     run_all_cells,
@@ -23,29 +22,6 @@ lab = jupyterlab.lab
 lab_page = jupyterlab.lab_page
 
 pytestmark = pytest.mark.browser
-
-
-def html_outputs(page) -> list[str]:
-    """The text/html outputs of the open notebook's cells, from the model."""
-    return page.evaluate(
-        _with_panel(
-            """
-  const found = [];
-  const models = panelFor(path).content.model.cells;
-  for (let i = 0; i < models.length; i++) {
-    const cell = models.get(i);
-    if (cell.type !== 'code') continue;
-    for (const output of cell.outputs.toJSON()) {
-      if (output.data && output.data['text/html']) {
-        found.push([].concat(output.data['text/html']).join(''));
-      }
-    }
-  }
-  return found;
-"""
-        ),
-        _current_path(page),
-    )
 
 
 def test_06_scaling_out(lab_page, lab: JupyterLab, redis_url) -> None:
