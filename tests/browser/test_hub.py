@@ -429,7 +429,13 @@ def test_errors_through_the_proxy_are_told_and_not_retried(
                         flooder.send(f"spam {i}")
                 # The reader thread ends when the client decides not to reconnect.
                 flooder._reader.join(WIDGET_TIMEOUT / 1000)
-                assert not flooder._reader.is_alive(), "the client is reconnecting"
+                assert not flooder._reader.is_alive(), (
+                    "the client is still reading or reconnecting",
+                    flooder.close_code,
+                    flooder.reconnects,
+                    flooder.closing_error,
+                    flooder.errors[-3:],
+                )
                 assert (flooder.close_code, flooder.reconnects) == (4029, 0), (
                     flooder.close_code,
                     flooder.close_reason,
