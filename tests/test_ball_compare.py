@@ -102,7 +102,8 @@ def test_four_methods_measured_alike_and_every_byte_counted(lab):
 
 def test_polling_pays_a_connection_and_headers_per_update(server):
     poll = measure_poll(server.links.url("/api/ball"), interval=0.1, seconds=0.5)
-    assert 4 <= poll.updates <= 6
+    # About 5 polls; a busy machine gets through fewer (never more) in the half second.
+    assert 1 <= poll.updates <= 6, poll.updates
     # A request and a whole response (status, headers, 170 bytes of state) each time.
     assert poll.bytes_up / poll.updates > 50
     assert poll.bytes_down / poll.updates > 170 + 100
