@@ -104,14 +104,14 @@ def test_a_stalled_client_does_not_slow_the_others(server):
     with connect(server.links.ws("/ball"), max_queue=None) as healthy:
         received = frames(healthy, seconds)
     ticks = received[-1]["tick"] - received[0]["tick"] + 1
-    # The ticker kept its 60 Hz, and the healthy client was never held up: no gap of more
-    # than half a second of ticks between two of its frames. (How many it got depends on
+    # The ticker kept its 60 Hz, and the healthy client was never held up: no gap of a
+    # second of ticks between two of its frames. (How many it got depends on
     # this test's own reading too: on a busy machine it falls behind at times, and the
     # server then rightly skips frames for it as well, which is conflation, not harm.) A
     # server that waited for the stalled client would show in both: fewer ticks, long gaps.
     assert ticks >= 0.9 * 60 * seconds, ticks
     gaps = [b["tick"] - a["tick"] for a, b in itertools.pairwise(received)]
-    assert max(gaps) <= 30, max(gaps)
+    assert max(gaps) <= 60, max(gaps)
     assert len(received) >= 0.5 * ticks, (len(received), ticks)
     # Once the stalled client's buffers were full, it was skipped rather than queued for.
     assert server.lesson("ball").frames_skipped > 0

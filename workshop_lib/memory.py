@@ -70,7 +70,10 @@ class Trimmer:
             self._first = now
         self._closed += 1
         self._latest = now
-        if self._closed >= self.wave and self._timer is None and _TRIM is not None:
+        # A wave's stragglers (closes that finish after its trim: a busy loop still working
+        # through their last data) get a trim of their own, spaced like any other.
+        straggler = self.trims > 0 and now - self._last_trim < self.patience
+        if (self._closed >= self.wave or straggler) and self._timer is None and _TRIM is not None:
             self._schedule(max(self.delay, self._last_trim + self.spacing - now))
 
     def _schedule(self, wait: float) -> None:
