@@ -597,36 +597,9 @@ def error_outputs(page: Page) -> list[str]:
     )
 
 
-def printed_text(page: Page) -> str:
-    """What the open notebook's cells printed (stdout) or showed as Markdown, from the
-    model: JupyterLab renders only the cells near the viewport, so the DOM may not hold it."""
-    path = _current_path(page)
-    return page.evaluate(
-        _with_panel(
-            """
-  const printed = [];
-  const models = panelFor(path).content.model.cells;
-  for (let i = 0; i < models.length; i++) {
-    const cell = models.get(i);
-    if (cell.type !== 'code') continue;
-    for (const output of cell.outputs.toJSON()) {
-      if (output.output_type === 'stream' && output.name === 'stdout') {
-        printed.push([].concat(output.text).join(''));
-      } else if (output.data && output.data['text/markdown']) {
-        printed.push([].concat(output.data['text/markdown']).join(''));
-      }
-    }
-  }
-  return printed.join('\\n');
-"""
-        ),
-        path,
-    )
-
-
-def html_outputs(page: Page) -> list[str]:
-    """The text/html outputs of the open notebook's cells (a table, a check's verdict), from
-    the model, as :func:`printed_text` reads stdout."""
+def code_outputs(page: Page) -> list[dict[str, Any]]:
+    """Every output of the open notebook's code cells, as nbformat JSON, from the model:
+    JupyterLab renders only the cells near the viewport, so the DOM may not hold them."""
     return page.evaluate(
         _with_panel(
             """
@@ -634,18 +607,37 @@ def html_outputs(page: Page) -> list[str]:
   const models = panelFor(path).content.model.cells;
   for (let i = 0; i < models.length; i++) {
     const cell = models.get(i);
-    if (cell.type !== 'code') continue;
-    for (const output of cell.outputs.toJSON()) {
-      if (output.data && output.data['text/html']) {
-        found.push([].concat(output.data['text/html']).join(''));
-      }
-    }
+    if (cell.type === 'code') found.push(...cell.outputs.toJSON());
   }
   return found;
 """
         ),
         _current_path(page),
     )
+
+
+def _joined(value: str | list[str]) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
+def printed_text(page: Page) -> str:
+    """What the open notebook's cells printed (stdout) or showed as Markdown."""
+    printed = []
+    for output in code_outputs(page):
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            printed.append(_joined(output["text"]))
+        elif "text/markdown" in output.get("data", {}):
+            printed.append(_joined(output["data"]["text/markdown"]))
+    return "\n".join(printed)
+
+
+def html_outputs(page: Page) -> list[str]:
+    """The text/html outputs of the open notebook's cells (a table, a check's verdict)."""
+    return [
+        _joined(output["data"]["text/html"])
+        for output in code_outputs(page)
+        if "text/html" in output.get("data", {})
+    ]
 
 
 def cell_durations(page: Page) -> list[tuple[int, str, float]]:
