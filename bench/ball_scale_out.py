@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import HOST, child, cpu_seconds, print_header, raise_fd_limit, run_main
-from _readers import Reader, open_readers
+from _readers import Reader, open_readers, run_fast
 
 RATE = 60.0
 SHARE_GOAL = 0.95
@@ -107,14 +107,7 @@ async def _read_ball(urls: list[str], count: int) -> None:
 
 def readers_main(urls: list[str], count: int) -> None:
     raise_fd_limit()
-    try:
-        import uvloop
-
-        factory: Any = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_read_ball(urls, count))
+    run_fast(_read_ball(urls, count))
 
 
 # -- the parent: servers, readers, the window -------------------------------------------------

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import child, cpu_seconds, print_header, raise_fd_limit, run_main
-from _readers import Reader, open_readers
+from _readers import Reader, open_readers, run_fast
 
 P99_GOAL = 50.0  # ms
 GRACE = 10.0  # s after the last post for the last deliveries
@@ -169,14 +169,7 @@ async def _members(urls: list[str], first: int, count: int, step: int) -> None:
 
 def members_main(urls: list[str], first: int, count: int, step: int) -> None:
     raise_fd_limit()
-    try:
-        import uvloop
-
-        factory: Any = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_members(urls, first, count, step))
+    run_fast(_members(urls, first, count, step))
 
 
 # -- the parent -----------------------------------------------------------------------------
