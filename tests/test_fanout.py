@@ -132,6 +132,43 @@ def test_the_bytes_on_the_wire_are_the_frame(fan):
     run(main)
 
 
+def test_several_messages_go_out_in_order_in_one_write_per_connection(fan):
+    # What the room on Redis does with one stream read: each message its own frame, all of
+    # them in one transport.write() (one send() system call) per connection.
+    async def main() -> None:
+        async with server(compression="deflate") as (port, connections):
+            plain = [await connect(f"ws://{HOST}:{port}", compression=None) for _ in range(3)]
+            deflate = await connect(f"ws://{HOST}:{port}")  # websockets frames these itself
+            await until(lambda: len(connections) == 4)
+            writes = {id(c): 0 for c in connections}
+            for connection in connections:  # count the real transport's writes, then write
+                real, key = connection.transport.write, id(connection)
+
+                def counted(data, real=real, key=key) -> None:
+                    writes[key] += 1
+                    real(data)
+
+                connection.transport.write = counted
+            messages = [f"message {i} ⚽" for i in range(10)] + [b"\x00binary"]
+            result = fan(connections, *messages)
+            for client in [*plain, deflate]:
+                assert [await client.recv() for _ in messages] == messages
+            frames = b"".join(serialize(m)[1] for m in messages)
+            assert result.sent == 4 and result.behind == []
+            if fan is fanout:
+                # websockets' own send_data() writes the deflated frames one by one.
+                assert [writes[id(c)] for c in connections] == [1, 1, 1, len(messages)]
+                assert result.written < 4 * len(frames)  # the deflated connection's are shorter
+            else:  # the fallback: broadcast() once per message
+                assert all(writes[id(c)] == len(messages) for c in connections)
+                assert result.written == 4 * len(frames)
+            assert fan(connections).sent == 0  # no message: nothing written
+            for client in [*plain, deflate]:
+                await client.close()
+
+    run(main)
+
+
 def test_closed_and_closing_connections_are_skipped(fan, caplog):
     async def main() -> None:
         async with server() as (port, connections):

@@ -77,6 +77,23 @@ def test_since_gives_exactly_what_came_after(redis_url) -> None:
     assert nothing == []
 
 
+def test_a_stream_read_comes_back_as_one_batch_in_order(redis_url) -> None:
+    async def main() -> tuple[list[int], list[list[int]]]:
+        (room,) = await rooms(redis_url, 1)
+        posted = [(await room.post(message("ada", f"m{i}")))["id"] for i in range(7)]
+        batches: list[list[int]] = []
+        async with asyncio.timeout(10):
+            async for events in room.follow_batches(after=posted[1], count=4):
+                batches.append([e["id"] for e in events])
+                if sum(map(len, batches)) == 5:
+                    break
+        await room.close()
+        return posted, batches
+
+    posted, batches = asyncio.run(main())
+    assert batches == [posted[2:6], posted[6:]]  # after `after`, at most `count` a read
+
+
 def test_names_are_unique_across_processes_and_presence_is_the_union(redis_url) -> None:
     async def main() -> tuple[list[str], list[str], list[str]]:
         a, b = await rooms(redis_url, 2)
@@ -260,3 +277,56 @@ def test_members_taken_for_gone_are_put_back_and_announced(redis_url) -> None:
             time.sleep(0.02)
         back = sync_redis.Redis.from_url(redis_url).hget(f"{prefix}:here", "ada")
     assert back is not None
+
+
+def test_a_process_that_fell_behind_catches_up_in_one_write_per_member(redis_url) -> None:
+    # Its loop blocked while another process posts 30 messages: when it runs again, its one
+    # stream reader gets them in one or two reads, and each member gets each read in one
+    # write (one system call), not 30; in order, each once.
+    from workshop_lib import start_server
+    from workshop_lib.chat.client import ChatClient
+    from workshop_lib.chat.server import ChatLesson
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}"
+    lesson = ChatLesson(redis=redis_url, redis_prefix=prefix)
+    server = start_server(port=0, name=f"behind-{prefix}", lessons=[lesson])
+    writes: list[bytes] = []
+
+    async def count_writes() -> None:  # on the server's loop: a spy on the real transport
+        transport = lesson.members["ada"].transport
+        real = transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(bytes(data))
+            real(data)
+
+        transport.write = counted
+
+    async def stall() -> None:
+        time.sleep(1.0)  # blocks the server's loop on purpose: its reader reads nothing
+
+    async def post_while_stalled() -> list[int]:
+        (other,) = [RedisRoom(redis_url, prefix=prefix, process="other")]
+        await other.connect()
+        ids = [(await other.post(message("bob", f"m{i}")))["id"] for i in range(30)]
+        await other.close()
+        return ids
+
+    with server, ChatClient(server.links.ws("/chat"), "ada") as ada:
+        deadline = time.monotonic() + 10
+        while ada.users != ["ada"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.submit(count_writes()).result(5)
+        stalled = server.submit(stall())
+        ids = asyncio.run(post_while_stalled())
+        stalled.result(5)
+        deadline = time.monotonic() + 10
+        while len(ada.messages) < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        got = [(m["id"], m["text"]) for m in list(ada.messages)]
+    assert got == [(i, f"m{n}") for n, i in enumerate(ids)]
+    carrying = [w for w in writes if b"chat.message" in w]
+    assert sum(w.count(b'"chat.message"') for w in carrying) == 30
+    # The reader was waiting when the stall began: the first post wakes it (one write),
+    # the other 29 wait for the next read (one more); 30 writes before this change.
+    assert len(carrying) <= 3, [w.count(b'"chat.message"') for w in carrying]

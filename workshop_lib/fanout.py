@@ -2,6 +2,7 @@
 
     result = fanout(connections, frame_text, backlog_limit=8 * 1024)
     result.sent, result.written, result.behind     # connections, bytes, the skipped laggards
+    fanout(members, *texts)                        # several messages: one write each
 
 ``websockets.broadcast()`` frames the message once *per connection*: for each one it builds a
 ``Frame``, serializes it (header, payload, extensions) and flushes the protocol's output list
@@ -36,6 +37,13 @@ protocol holds output not yet flushed (the order of frames must not change). Tho
 the two calls ``broadcast()`` makes (``protocol.send_text()`` or ``send_binary()``, then
 ``connection.send_data()``), so correctness never depends on the server having compression
 off. Write errors are logged as ``broadcast()`` logs them and the loop goes on.
+
+Several messages in one call (``fanout(connections, first, second, ...)``) go out as their
+frames back to back in **one** ``transport.write()`` per connection: one ``send()`` system
+call instead of one per message, which is most of what a delivery costs (see above). The
+room on Redis (lesson 06) passes what one stream read returned: nothing waits to be
+batched, but a process that fell behind catches up in fewer, larger writes instead of
+falling further behind. Each message is still its own frame; the reader sees no difference.
 
 What this does not do: it sends whole messages only (no fragmentation, as ``broadcast()``),
 and it leaves the frame's payload as it is (text must be valid UTF-8: a ``str`` always is).
@@ -89,19 +97,22 @@ def serialize(message: str | bytes) -> tuple[bytes, bytes, bool]:
 
 def _direct_fanout(
     connections: Iterable[Connection],
-    message: str | bytes,
-    *,
+    *messages: str | bytes,
     backlog_limit: int | None = None,
 ) -> FanoutResult:
-    """Write ``message`` (``str``: a text frame, bytes: binary) to every open connection.
+    """Write each of ``messages`` (``str``: a text frame, bytes: binary) to every open
+    connection, in order, in one write per connection.
 
     Like ``websockets.broadcast()``: synchronous, no backpressure, failures logged and
     skipped. Connections whose transport holds more than ``backlog_limit`` unsent bytes are
     not written to and are returned in ``result.behind``.
     """
-    payload, frame, text = serialize(message)
-    size = len(frame)
+    serialized = [serialize(message) for message in messages]
+    frames = b"".join(frame for _, frame, _ in serialized)
+    size = len(frames)
     result = FanoutResult()
+    if not serialized:
+        return result
     behind = result.behind
     sent = written = 0
     for connection in connections:
@@ -126,11 +137,12 @@ def _direct_fanout(
                 or protocol.writes
             ):
                 # websockets frames it for this connection: broadcast()'s two calls.
-                (protocol.send_text if text else protocol.send_binary)(payload)
-                written += len(protocol.writes[-1])  # the frame just serialized
+                for payload, _, text in serialized:
+                    (protocol.send_text if text else protocol.send_binary)(payload)
+                    written += len(protocol.writes[-1])  # the frame just serialized
                 connection.send_data()
             else:
-                transport.write(frame)
+                transport.write(frames)
                 written += size
         except Exception as exc:  # what broadcast() logs, word for word
             connection.logger.warning(
@@ -205,16 +217,16 @@ def _frame_size(length: int, masked: bool) -> int:
 
 def _broadcast_fanout(
     connections: Iterable[Connection],
-    message: str | bytes,
-    *,
+    *messages: str | bytes,
     backlog_limit: int | None = None,
 ) -> FanoutResult:
-    """:func:`fanout` with public API and ``websockets.broadcast()``: same checks, same result.
+    """:func:`fanout` with public API and ``websockets.broadcast()``: same checks, same result
+    (but one ``broadcast()``, so one write per connection, for each message).
 
     ``written`` counts each frame as serialized without compression (header and payload,
     plus the mask key on client connections): with permessage-deflate fewer bytes go out.
     """
-    payload = len(message.encode()) if isinstance(message, str) else len(bytes(message))
+    sizes = [len(m.encode()) if isinstance(m, str) else len(bytes(m)) for m in messages]
     result = FanoutResult()
     ready: list[Connection] = []
     written = 0
@@ -229,26 +241,31 @@ def _broadcast_fanout(
                 result.behind.append(connection)
                 continue
         ready.append(connection)
-        written += _frame_size(payload, isinstance(connection, ClientConnection))
-    if not ready:
+        masked = isinstance(connection, ClientConnection)
+        written += sum(_frame_size(size, masked) for size in sizes)
+    if not ready or not messages:
         return result
-    failures: tuple[BaseException, ...] = ()
-    try:
-        websockets.broadcast(ready, message, raise_exceptions=True)
-    except ExceptionGroup as group:  # broadcast() went on with the others, as fanout() does
-        failures = group.exceptions
-    for failure in failures:  # what broadcast() logs when it does not raise
-        cause = failure.__cause__
-        if cause is None:  # "sending a fragmented message"
-            logger.warning("skipped broadcast: %s", failure)
-        else:
-            logger.warning(
-                "skipped broadcast: failed to write message: %s",
-                traceback.format_exception_only(cause)[0].strip(),
-            )
-    # Which connections failed is not reported: each one counts as an unmasked frame.
-    result.sent = len(ready) - len(failures)
-    result.written = written - len(failures) * _frame_size(payload, False)
+    failed = 0  # the most connections one message failed on
+    for message, size in zip(messages, sizes, strict=True):
+        failures: tuple[BaseException, ...] = ()
+        try:
+            websockets.broadcast(ready, message, raise_exceptions=True)
+        except ExceptionGroup as group:  # broadcast() went on with the others, as fanout() does
+            failures = group.exceptions
+        for failure in failures:  # what broadcast() logs when it does not raise
+            cause = failure.__cause__
+            if cause is None:  # "sending a fragmented message"
+                logger.warning("skipped broadcast: %s", failure)
+            else:
+                logger.warning(
+                    "skipped broadcast: failed to write message: %s",
+                    traceback.format_exception_only(cause)[0].strip(),
+                )
+        # Which connections failed is not reported: each one counts as an unmasked frame.
+        written -= len(failures) * _frame_size(size, False)
+        failed = max(failed, len(failures))
+    result.sent = len(ready) - failed
+    result.written = written
     return result
 
 
@@ -269,4 +286,4 @@ def _select(missing: list[str]) -> tuple[str, Fanout]:
 
 
 IMPLEMENTATION, fanout = _select(missing_internals())
-"""``fanout(connections, message, *, backlog_limit=None) -> FanoutResult``: see the module."""
+"""``fanout(connections, *messages, backlog_limit=None) -> FanoutResult``: see the module."""

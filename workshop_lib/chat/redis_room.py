@@ -11,6 +11,7 @@ delivers its own members' messages directly, or they would see them out of order
     name = await room.join("ada")                    # unique across processes
     await room.post({"type": "chat.message", "from": name, "text": "hi", "ts": ...})
     async for event in room.follow(after=0): ...     # every event, in order, with its id
+    async for events in room.follow_batches(after=0): ...   # the same, a list per read
     await room.since(41)                             # what came after id 41: catch-up
 
 Presence is a hash of who is here, each name with its process; each process proves it is
@@ -176,14 +177,25 @@ class RedisRoom:
 
     async def follow(self, after: int, block_ms: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every event after id ``after``, in order, as it is appended (forever)."""
+        async for events in self.follow_batches(after, block_ms):
+            for event in events:
+                yield event
+
+    async def follow_batches(
+        self, after: int, block_ms: int = 1000, count: int = 500
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """:meth:`follow`, one list per stream read: every event appended since the last
+        read (at most ``count``), oldest first. A process delivers each list in one write
+        per member, so the further behind it is, the less each event costs it."""
         redis = self._client()
         last = f"{after}-1"
         while True:
-            answer = await redis.xread({self._key("log"): last}, block=block_ms, count=500)
+            answer = await redis.xread({self._key("log"): last}, block=block_ms, count=count)
             for _stream, entries in answer or ():
-                for entry_id, fields in entries:
-                    last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    yield _event(entry_id, fields)
+                if entries:
+                    last_id = entries[-1][0]
+                    last = last_id.decode() if isinstance(last_id, bytes) else last_id
+                    yield [_event(entry_id, fields) for entry_id, fields in entries]
 
     # -- presence ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ directly, so every member everywhere sees one order and one id sequence.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
@@ -349,9 +350,9 @@ class ChatLesson(Lesson):
                 if self.last_id == 0:
                     self.last_id = await self.shared.last_id()
                 self.redis_ok = True
-                async for event in self.shared.follow(self.last_id):
-                    self.last_id = event["id"]
-                    self._deliver(event)
+                async for events in self.shared.follow_batches(self.last_id):
+                    self.last_id = events[-1]["id"]
+                    self._deliver(events)
             except (RedisError, OSError) as exc:
                 if self.redis_ok:
                     logger.warning("the chat's Redis does not answer (%s); retrying", exc)
@@ -360,15 +361,22 @@ class ChatLesson(Lesson):
             else:  # follow() only ends if Redis lost its data: a new room from id 0
                 self.last_id = 0
 
-    def _deliver(self, event: dict[str, Any]) -> None:
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
+        """One stream read's events (in id order) to our members: to each the ones it has
+        not seen, in one write (a member that just joined has seen the first few)."""
         for queue in self._pending.values():
-            queue.append(event)
-        live = [
-            websocket
-            for websocket in self.members.values()
-            if websocket not in self._pending and event["id"] > self._seen_upto.get(websocket, 0)
-        ]
-        self._write(live, event)
+            queue.extend(events)
+        ids = [event["id"] for event in events]
+        starts: dict[int, list[ServerConnection]] = {}  # first unseen event: its members
+        for websocket in self.members.values():
+            if websocket in self._pending:
+                continue
+            seen = self._seen_upto.get(websocket, 0)
+            start = 0 if seen < ids[0] else bisect.bisect_right(ids, seen)
+            if start < len(events):
+                starts.setdefault(start, []).append(websocket)
+        for start, members in starts.items():
+            self._write(members, *events[start:])
 
     async def _heartbeat_forever(self) -> None:
         """Keep this process's members in the room; take a dead process's out, announced."""
@@ -406,10 +414,12 @@ class ChatLesson(Lesson):
         """Write ``event`` to every member, in one synchronous pass: one order for all."""
         self._write(list(self.members.values()), event)
 
-    def _write(self, members: list[ServerConnection], event: dict[str, Any]) -> None:
-        # One pass over the members, for every message: fanout() frames the event once for
-        # all of them and returns, unwritten, the members whose unsent data is over the limit.
-        behind = fanout(members, encode(event), backlog_limit=self.queue_limit).behind
+    def _write(self, members: list[ServerConnection], *events: dict[str, Any]) -> None:
+        # One pass over the members: fanout() frames the events once for all of them, writes
+        # them with one system call per member, and returns, unwritten, the members whose
+        # unsent data is over the limit.
+        texts = [encode(event) for event in events]
+        behind = fanout(members, *texts, backlog_limit=self.queue_limit).behind
         if not behind:
             return
         names = {websocket: name for name, websocket in self.members.items()}
