@@ -181,3 +181,101 @@ def test_two_processes_on_one_port_share_its_connections_and_one_room(redis_url)
         finally:
             for member in members:
                 member.close()
+
+
+def test_redis_restarted_under_load_loses_nothing_a_member_was_told_was_accepted(
+    redis_with_data,
+) -> None:
+    # 20 members on two processes post four times a second each while Redis is killed and
+    # started again. Every post is either delivered (it has an id) or refused with
+    # `unavailable`; every delivered one reaches every member, in one order; nobody is cut off.
+    import asyncio
+    import concurrent.futures
+    from dataclasses import dataclass, field
+
+    from websockets.asyncio.client import connect
+
+    @dataclass
+    class Member:
+        name: str
+        got: list[tuple[int, str]] = field(default_factory=list)  # (id, text) as delivered
+        sent: int = 0
+        refused: int = 0
+        closed: int | None = None  # a close code, if the server cut it off
+
+        def answered(self) -> bool:  # each of its posts delivered or refused
+            mine = sum(text.startswith(f"{self.name}#") for _, text in self.got)
+            return mine + self.refused >= self.sent
+
+    count, period = 20, 0.25
+    people = [Member(f"m{i}") for i in range(count)]
+
+    async def take_part(url: str, me: Member, ready: asyncio.Barrier, posting: asyncio.Event):
+        async with connect(url, proxy=None) as ws:
+            await ws.send(json.dumps({"type": "chat.join", "name": me.name}))
+            while json.loads(await ws.recv())["type"] != "chat.welcome":
+                pass
+            await ready.wait()  # every member is in before the first post
+
+            async def post() -> None:
+                while posting.is_set():
+                    me.sent += 1
+                    await ws.send(json.dumps({"type": "chat.send", "text": f"{me.name}#{me.sent}"}))
+                    await asyncio.sleep(period)
+
+            poster = asyncio.create_task(post())
+            try:
+                async for raw in ws:
+                    event = json.loads(raw)
+                    if event["type"] == "chat.message":
+                        me.got.append((event["id"], event["text"]))
+                    elif event["type"] == "error":
+                        assert event["code"] == "unavailable", event
+                        me.refused += 1
+            finally:
+                poster.cancel()
+                me.closed = ws.close_code
+
+    async def main(urls: list[str]) -> None:
+        ready, posting = asyncio.Barrier(count + 1), asyncio.Event()
+        posting.set()
+        tasks = [
+            asyncio.create_task(take_part(urls[i % 2], me, ready, posting))
+            for i, me in enumerate(people)
+        ]
+        async with asyncio.timeout(20):
+            await ready.wait()
+        await asyncio.sleep(1.5)  # the load runs: then Redis dies under it
+        await asyncio.to_thread(redis_with_data.stop)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(redis_with_data.start)
+        await asyncio.sleep(2.0)  # and it carries on after the restart
+        posting.clear()
+        async with asyncio.timeout(30):
+            while not all(me.answered() for me in people):  # the last posts' answers
+                await asyncio.sleep(0.05)
+            # Accepted: what its own sender got back. Every member must get all of it.
+            accepted = {t for me in people for _, t in me.got if t.startswith(f"{me.name}#")}
+            while not all(len(me.got) >= len(accepted) for me in people):
+                await asyncio.sleep(0.05)
+        assert not any(task.done() for task in tasks), [me.closed for me in people]
+        for task in tasks:
+            task.cancel()
+
+    with (
+        ServerProcess(redis=redis_with_data.url) as one,
+        ServerProcess(redis=redis_with_data.url) as two,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(asyncio.run, main([one.ws("/chat"), two.ws("/chat")])).result(90)
+        assert one.running and two.running  # the servers stayed up
+    first = people[0].got
+    for me in people[1:]:
+        assert me.got == first, me.name  # every accepted post to every member, in one order
+    ids = [i for i, _ in first]
+    assert ids == sorted(set(ids))  # strictly increasing: none twice
+    for me in people:
+        mine = sum(t.startswith(f"{me.name}#") for _, t in first)
+        assert mine <= me.sent and mine + me.refused >= me.sent, me
+    assert sum(me.refused for me in people) > 0, "Redis was down: some posts were refused"
+    assert len(first) > count * 4, "posts before and after the outage were delivered"
