@@ -4,6 +4,7 @@ clients see the same frames, controls from any server reach the ticker, takeover
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 
@@ -117,5 +118,41 @@ def test_redis_going_away_keeps_clients_and_recovers_by_itself() -> None:
             error, frame = asyncio.run(through_the_outage())
             assert error["code"] == "unavailable" and "Redis is down" in error["message"]
             assert ball(server).redis_ok is True and frame["type"] == "ball.state"
+        finally:
+            server.stop()
+
+
+def test_a_stalled_redis_does_not_hold_up_the_ticker_s_own_clients() -> None:
+    # redis-server stopped (SIGSTOP: it answers nothing, as a swapping or overloaded Redis)
+    # for 0.6 s: the ticker publishes without waiting for it, so the clients on its own
+    # process keep their 60 Hz ball throughout; the other processes' clients wait for Redis.
+    import signal
+    import time
+
+    with LocalRedis() as local:
+        (server,) = servers(local.url, 1, uuid.uuid4().hex[:8])
+        try:
+            wait_for(lambda: ball(server).leading and ball(server).state.tick > 5, TIMEOUT)
+
+            async def ticks_while_redis_stalls() -> list[int]:
+                async with connect(server.links.ws("/ball"), proxy=None) as websocket:
+                    await websocket.recv()
+                    local.process.send_signal(signal.SIGSTOP)
+                    seen: list[int] = []
+                    try:
+                        end = time.monotonic() + 0.6
+                        while (left := end - time.monotonic()) > 0:
+                            with contextlib.suppress(TimeoutError):
+                                raw = await asyncio.wait_for(websocket.recv(), left)
+                                seen.append(json.loads(raw)["tick"])
+                    finally:
+                        local.process.send_signal(signal.SIGCONT)
+                    return seen
+
+            seen = asyncio.run(ticks_while_redis_stalls())
+            # 36 ticks are due in 0.6 s; a ticker that awaited each publish would send one.
+            assert len(set(seen)) >= 18, seen
+            assert seen == sorted(seen)
+            wait_for(lambda: ball(server).redis_ok is True, TIMEOUT)
         finally:
             server.stop()

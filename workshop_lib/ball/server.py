@@ -14,8 +14,9 @@ and the other clients do not notice. A small socket send buffer keeps the kernel
 hiding a large queue of stale frames, too.
 
 **Many processes** (``BallLesson(redis="redis://...")``, lesson 06): one process ticks,
-the one holding the lease in Redis (:mod:`~workshop_lib.ball.redis_relay`); every
-process relays the ticker's frames to its own clients and passes their controls on to it.
+the one holding the lease in Redis (:mod:`~workshop_lib.ball.redis_relay`). It sends each
+frame to its own clients and publishes it; every other process relays it to its clients,
+and every process passes its clients' controls on to the ticker.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class BallLesson(Lesson):
         # ball at the same tick.
         self.frame_listeners: list[Callable[[str], None]] = []
         self._ticker: asyncio.Task[None] | None = None
+        self._publishing: asyncio.Task[None] | None = None  # the frame on its way to Redis
+        self.frames_unpublished = 0  # frames not published: Redis had the one before still
         self.redis_url = redis
         self.lease = lease  # seconds: how soon another process ticks after the ticker died
         self.redis_prefix = redis_prefix  # one ball per prefix in the same Redis
@@ -99,6 +102,7 @@ class BallLesson(Lesson):
         if self.redis_ok is not None:
             stats.update(redis_health(self.redis_ok))
             stats["ticking_here"] = self.leading
+            stats["frames_unpublished"] = self.frames_unpublished
         return stats
 
     # -- the ticker ---------------------------------------------------------------------------
@@ -131,6 +135,9 @@ class BallLesson(Lesson):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self._publishing is not None:
+            await cancel_tasks([self._publishing])  # redis-py may swallow one cancel
+            self._publishing = None
 
     async def stop(self) -> None:
         """Stop ticking (and with Redis, give the lease up so another process ticks now)."""
@@ -185,7 +192,7 @@ class BallLesson(Lesson):
                     self.state = apply_kick(self.state, event)
 
     async def _relay_forever(self) -> None:
-        """Every process: the ticker's frames to this process's clients, conflated."""
+        """Every process but the ticker's: its frames to this process's clients, conflated."""
         assert self.relay is not None
         from redis.exceptions import RedisError
 
@@ -193,13 +200,14 @@ class BallLesson(Lesson):
             try:
                 await self.relay.connect()
                 async for frame in self.relay.frames():
+                    if self.leading:  # the ticker sent it to our clients already
+                        continue
                     self.frame = frame
-                    if not self.leading:  # the ticker's process has the state already
-                        event = json.loads(frame)
-                        with contextlib.suppress(TypeError, ValueError):
-                            self.state = BallState(
-                                **{k: event[k] for k in BallState.__dataclass_fields__}
-                            )
+                    event = json.loads(frame)
+                    with contextlib.suppress(TypeError, ValueError):
+                        self.state = BallState(
+                            **{k: event[k] for k in BallState.__dataclass_fields__}
+                        )
                     self._send_frame()
             except (RedisError, OSError):
                 self.redis_ok = False
@@ -228,13 +236,28 @@ class BallLesson(Lesson):
             # as soon as one broadcast takes longer than a tick.
             await asyncio.sleep(max(delay, 0.0))
             self.state = step(self.state, period)
+            # Our own clients first, straight from the ticker: not a round trip through
+            # Redis, and not a JSON decode of our own frame (the relay skips it).
+            self.publish()
             if self.relay is None:
-                self.publish()
                 continue
-            from redis.exceptions import RedisError
+            # To the other processes without waiting for Redis: a slow or stalled Redis must
+            # not hold up this process's clients or the ticker's schedule. At most one frame
+            # is on its way; while it is, newer frames are not queued behind it (only the
+            # latest matters, as everywhere on the ball's path).
+            if self._publishing is None or self._publishing.done():
+                self._publishing = asyncio.create_task(
+                    self._publish_shared(self.frame, self.state), name="ball-publish"
+                )
+            else:
+                self.frames_unpublished += 1
 
-            with contextlib.suppress(RedisError, OSError):  # the lease loop notices
-                await self.relay.publish(self._encode(self.state), self.state)
+    async def _publish_shared(self, frame: str, state: BallState) -> None:
+        assert self.relay is not None
+        from redis.exceptions import RedisError
+
+        with contextlib.suppress(RedisError, OSError):  # the lease loop notices
+            await self.relay.publish(frame, state)
 
     def publish(self) -> None:
         """Send the current state to every client that is keeping up."""
