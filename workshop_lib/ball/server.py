@@ -80,7 +80,8 @@ class BallLesson(Lesson):
         self.frame_listeners: list[Callable[[str], None]] = []
         self._ticker: asyncio.Task[None] | None = None
         self._publishing: asyncio.Task[None] | None = None  # the frame on its way to Redis
-        self.frames_unpublished = 0  # frames not published: Redis had the one before still
+        self._unsent: tuple[str, BallState] | None = None  # the frame waiting behind it
+        self.frames_unpublished = 0  # frames replaced by a newer one before Redis took them
         self.redis_url = redis
         self.lease = lease  # seconds: how soon another process ticks after the ticker died
         self.redis_prefix = redis_prefix  # one ball per prefix in the same Redis
@@ -138,6 +139,7 @@ class BallLesson(Lesson):
         if self._publishing is not None:
             await cancel_tasks([self._publishing])  # redis-py may swallow one cancel
             self._publishing = None
+        self._unsent = None
 
     async def stop(self) -> None:
         """Stop ticking (and with Redis, give the lease up so another process ticks now)."""
@@ -242,22 +244,25 @@ class BallLesson(Lesson):
             if self.relay is None:
                 continue
             # To the other processes without waiting for Redis: a slow or stalled Redis must
-            # not hold up this process's clients or the ticker's schedule. At most one frame
-            # is on its way; while it is, newer frames are not queued behind it (only the
-            # latest matters, as everywhere on the ball's path).
-            if self._publishing is None or self._publishing.done():
-                self._publishing = asyncio.create_task(
-                    self._publish_shared(self.frame, self.state), name="ball-publish"
-                )
-            else:
+            # not hold up this process's clients or the ticker's schedule. One frame is on
+            # its way at a time, and one waits behind it: a newer frame replaces the waiting
+            # one (only the latest matters, as everywhere on the ball's path).
+            if self._unsent is not None:
                 self.frames_unpublished += 1
+            self._unsent = (self.frame, self.state)
+            if self._publishing is None or self._publishing.done():
+                self._publishing = asyncio.create_task(self._publish_shared(), name="ball-publish")
 
-    async def _publish_shared(self, frame: str, state: BallState) -> None:
+    async def _publish_shared(self) -> None:
+        """Publish the waiting frame, and the one that waits after it, until none waits."""
         assert self.relay is not None
         from redis.exceptions import RedisError
 
-        with contextlib.suppress(RedisError, OSError):  # the lease loop notices
-            await self.relay.publish(frame, state)
+        while self._unsent is not None:
+            frame, state = self._unsent
+            self._unsent = None
+            with contextlib.suppress(RedisError, OSError):  # the lease loop notices
+                await self.relay.publish(frame, state)
 
     def publish(self) -> None:
         """Send the current state to every client that is keeping up."""
