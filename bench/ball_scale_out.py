@@ -128,6 +128,9 @@ class Run:
     closed: int = 0
     errors: int = 0
     delays: dict[int, int] = field(default_factory=dict)
+    # Per server process (workshop configs): its readers' distinct ticks, and its ball stats.
+    by_server: list[list[int]] = field(default_factory=list)
+    server_stats: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def us_per_frame(self) -> float:
@@ -151,27 +154,28 @@ class Run:
 
 
 def _start_servers(stack: ExitStack, config: str, loop: str, redis_url: str | None) -> list[Any]:
-    """Start ``config``'s servers; return ``(urls, pids)``."""
+    """Start ``config``'s servers; return ``(urls, pids, ServerProcess objects or [])``."""
     from workshop_lib.processes import ServerProcess
 
     if config in ("bare", "floor"):
         argv = ["--serve-bare", "--loop", loop] + (["--floor"] if config == "floor" else [])
         bare = stack.enter_context(child(BALL_FANOUT, argv, config))
         port = int(bare.expect("PORT ", 30))
-        return [[f"ws://{HOST}:{port}/"], [bare.pid]]
+        return [[f"ws://{HOST}:{port}/"], [bare.pid], []]
     count = 1 if config == "one" else 2
     limits = ["--max-connections", "0", "--max-per-address", "0", "--loop", loop]
     servers = [
         stack.enter_context(ServerProcess(redis=redis_url if count > 1 else None, args=limits))
         for _ in range(count)
     ]
-    return [[s.ws("/ball") for s in servers], [s.pid for s in servers]]
+    return [[s.ws("/ball") for s in servers], [s.pid for s in servers], servers]
 
 
 def measure(config: str, loop: str, args: argparse.Namespace, redis: Any) -> Run:
     run = Run(config, loop, args.clients, args.seconds)
     with ExitStack() as stack:
-        urls, pids = _start_servers(stack, config, loop, redis.url if redis else None)
+        urls, pids, servers = _start_servers(stack, config, loop, redis.url if redis else None)
+        run.by_server = [[] for _ in urls]
         share = [args.clients // args.reader_procs] * args.reader_procs
         share[0] += args.clients - sum(share)
         procs = []
@@ -195,9 +199,12 @@ def measure(config: str, loop: str, args: argparse.Namespace, redis: Any) -> Run
         if redis0 is not None:
             run.redis_cpu = cpu_seconds(redis.process.pid) - redis0
         run.reader_cpu = sum(cpu_seconds(p.pid) - c for p, c in zip(procs, readers0, strict=True))
+        run.server_stats = [server.stats().get("ball", {}) for server in servers]
         for proc in procs:
             result = json.loads(proc.expect("RESULT ", 30))
             run.distinct += result["distinct"]
+            for i, distinct in enumerate(result["distinct"]):  # open_readers: round-robin
+                run.by_server[i % len(urls)].append(distinct)
             run.frames += result["frames"]
             run.span = max(run.span, result["span"])
             run.closed += result["closed"]
@@ -295,6 +302,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{RATE * run.seconds:.0f} ticks (goal ≥ {100 * SHARE_GOAL:.0f}%): {verdict}; "
             f"ticks seen span {run.span} in {run.seconds:g} s"
         )
+        if len(run.by_server) > 1:  # which process's clients got less, and why
+            ticks = RATE * run.seconds
+            pairs = zip(run.by_server, run.server_stats, strict=True)
+            for i, (distinct, stats) in enumerate(pairs):
+                role = "ticker" if stats.get("ticking_here") else "relay"
+                print(
+                    f"  process {i} ({role}): worst {100 * min(distinct) / ticks:.1f}%, "
+                    f"median {100 * statistics.median(distinct) / ticks:.1f}%; frames skipped "
+                    f"for clients behind {stats.get('frames_skipped', '?')}, not published "
+                    f"{stats.get('frames_unpublished', '-')} (whole run)"
+                )
     one, five, _ = os.getloadavg()
     print(f"\n({time.monotonic() - started:.0f} s; load average now {one:.2f}, {five:.2f})")
     return 0

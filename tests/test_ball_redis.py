@@ -166,3 +166,37 @@ def test_a_stalled_redis_does_not_hold_up_the_ticker_s_own_clients() -> None:
             wait_for(lambda: ball(server).redis_ok is True, TIMEOUT)
         finally:
             server.stop()
+
+
+def test_a_relay_never_sends_a_frame_older_than_the_one_before(redis_url) -> None:
+    # The ticker has several frames on their way to Redis at once, on different connections,
+    # so two can arrive swapped. A relay passes on only frames newer than its last: here
+    # stale frames are published on the channel beside the ticker's, and none gets through.
+    import redis as sync_redis
+
+    prefix = uuid.uuid4().hex[:8]
+    a, b = servers(redis_url, 2, prefix)
+    try:
+        wait_for(lambda: ball(a).leading or ball(b).leading, TIMEOUT)
+        relay = b if ball(a).leading else a
+        wait_for(lambda: ball(relay).state.tick > 10, TIMEOUT)
+        channel = f"test:{prefix}:frames"
+        publisher = sync_redis.Redis.from_url(redis_url)
+
+        async def watch() -> list[int]:
+            ticks: list[int] = []
+            async with connect(relay.links.ws("/ball"), proxy=None) as websocket:
+                async with asyncio.timeout(TIMEOUT):
+                    while len(ticks) < 60:
+                        frame = json.loads(await websocket.recv())
+                        ticks.append(frame["tick"])
+                        if len(ticks) % 3 == 0:  # a frame from 5 ticks ago, now and then
+                            stale = {**frame, "tick": frame["tick"] - 5}
+                            await asyncio.to_thread(publisher.publish, channel, json.dumps(stale))
+            return ticks
+
+        ticks = asyncio.run(watch())
+        publisher.close()
+        assert ticks == sorted(ticks), ticks
+    finally:
+        a.stop(), b.stop()
