@@ -330,3 +330,132 @@ def test_a_process_that_fell_behind_catches_up_in_one_write_per_member(redis_url
     # The reader was waiting when the stall began: the first post wakes it (one write),
     # the other 29 wait for the next read (one more); 30 writes before this change.
     assert len(carrying) <= 3, [w.count(b'"chat.message"') for w in carrying]
+
+
+class ReplyCutter:
+    """A TCP relay to Redis that, once armed, passes the next call of a command on and then
+    cuts the connection in place of Redis's answer: the command ran, its answer was lost.
+    redis-py then sends it again on a new connection (``redis_local.open_client``)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.upstream = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        self.armed: tuple[bytes, ...] = ()
+        self.cuts = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    def arm(self, *commands: str) -> None:
+        # In RESP a command's name travels as its own bulk string: "\r\nHDEL\r\n".
+        self.armed = tuple(f"\r\n{command}\r\n".encode() for command in commands)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream)
+        ran = asyncio.Event()  # an armed command went up this connection
+
+        async def up() -> None:
+            while data := await reader.read(65536):
+                if any(command in data for command in self.armed):
+                    self.armed = ()
+                    ran.set()
+                up_w.write(data)
+                await up_w.drain()
+
+        async def down() -> None:
+            while data := await up_r.read(65536):
+                if ran.is_set():  # the answer to the armed command: lose it
+                    self.cuts += 1
+                    writer.transport.abort()
+                    up_w.transport.abort()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+        writer.close()
+        up_w.close()
+
+
+# A command whose answer is lost is sent again: each of the room's writes must come out as
+# if it had run once, or a message is posted twice, a name stays held by nobody, a leave
+# goes unannounced.
+
+
+def test_a_post_whose_answer_was_lost_is_retried_without_posting_twice(redis_url) -> None:
+    async def main() -> tuple[int, list[dict], int]:
+        async with (cutter := ReplyCutter(redis_url)) as url:
+            (room,) = await rooms(url, 1)
+            await room.post(message("ada", "first"))  # loads the script: then EVALSHA
+            cutter.arm("EVALSHA")
+            posted = await room.post(message("ada", "second"))
+            log = await room.since(0)
+            await room.close()
+        return posted["id"], log, cutter.cuts
+
+    posted_id, log, cuts = asyncio.run(main())
+    assert cuts == 1  # the answer really was lost once, and the post was sent again
+    assert [(e["id"], e["text"]) for e in log] == [(1, "first"), (2, "second")]
+    assert posted_id == 2  # the retry answered the id the first run gave
+
+
+def test_a_join_whose_answer_was_lost_keeps_its_name(redis_url) -> None:
+    async def main() -> tuple[str, list[str], int]:
+        async with (cutter := ReplyCutter(redis_url)) as url:
+            (room,) = await rooms(url, 1)
+            await room.join("grace")  # loads the claim script
+            cutter.arm("EVALSHA")
+            name, _secret = await room.join("ada")
+            users = await room.users()
+            await room.close()
+        return name, users, cutter.cuts
+
+    name, users, cuts = asyncio.run(main())
+    assert cuts == 1
+    assert name == "ada"  # not "ada 2", with "ada" held by nobody
+    assert users == ["grace", "ada"]
+
+
+def test_a_leave_whose_answer_was_lost_is_still_a_leave(redis_url) -> None:
+    async def main() -> tuple[bool, list[str], int]:
+        async with (cutter := ReplyCutter(redis_url)) as url:
+            (room,) = await rooms(url, 1)
+            for name in ("grace", "ada"):
+                await room.join(name)
+            await room.leave("grace")  # loads the removal script
+            cutter.arm("EVALSHA")
+            left = await room.leave("ada")
+            users = await room.users()
+            await room.close()
+        return left, users, cutter.cuts
+
+    left, users, cuts = asyncio.run(main())
+    assert cuts == 1
+    assert left  # so its leave is announced
+    assert users == []
+
+
+def test_a_dead_process_s_member_back_on_another_process_is_not_reaped(redis_url) -> None:
+    # The reaper read the presence list while ada was still the dead process's; by the time
+    # it removes her, she holds her name again from a live process: she must stay.
+    async def main() -> tuple[list[str], list[str]]:
+        dead, back, reaper = await rooms(redis_url, 3, alive_for=0.3)
+        _name, secret = await dead.join("ada")
+        await dead.forget_process()  # dies: its alive key is gone
+        here = dict(await reaper.redis.hgetall(reaper._key("here")))
+        await back.join("ada", secret)  # ada comes back, on another process
+        real_hgetall = reaper.redis.hgetall
+        reaper.redis.hgetall = lambda key: asyncio.sleep(0, here)  # what it had read before
+        gone = await reaper.heartbeat()
+        reaper.redis.hgetall = real_hgetall
+        users = await back.users()
+        for room in (dead, back, reaper):
+            await room.close()
+        return gone, users
+
+    gone, users = asyncio.run(main())
+    assert gone == []
+    assert users == ["ada"]

@@ -38,20 +38,34 @@ from .model import HISTORY, clean_name
 
 __all__ = ["RedisRoom"]
 
-# KEYS: stream, counter. ARGV: event JSON, max length. Returns the event's id.
+# KEYS: stream, counter, this post's receipt. ARGV: event JSON, max length, seconds the
+# receipt is kept. Returns the event's id. The receipt makes a post idempotent: when a
+# connection drops after Redis ran the script but before its answer came back, redis-py
+# sends the same call again (retry_on_error), and that second run must not append the
+# event twice; it finds the receipt and answers the id the first run gave.
 _APPEND = """
+local done = redis.call('GET', KEYS[3])
+if done then return tonumber(done) end
 local id = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'event', ARGV[1])
+redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 return id
 """
+
+# Long enough for every retry of one call (two, 0.2 s apart at most, see redis_local), short
+# enough that 200 posts a second keep only a few thousand receipts.
+_RECEIPT_SECONDS = 30
 
 
 # KEYS: the presence hash. ARGV: name, value ("process seq secret"), alive-key prefix,
 # the claimer's secret (or ""). Claims the name if it is free, held by a process that is no
 # longer alive, or held under the same secret (the same member, back on another process
-# before its old one's death was noticed): 1 if claimed, else 0.
+# before its old one's death was noticed): 1 if claimed, else 0. A holder equal to the value
+# is this very claim, run again by redis-py after its answer was lost (`seq` is new for each
+# claim): still 1, or the name would stay held by nobody and the member be "ada 2".
 _CLAIM = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder == ARGV[2] then return 1 end
 if holder then
   local process, seq, secret = string.match(holder, '^(%S+) (%S+) (%S+)$')
   local same = ARGV[4] ~= '' and secret == ARGV[4]
@@ -59,6 +73,22 @@ if holder then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
+"""
+
+# KEYS: the presence hash, this removal's receipt. ARGV: name, process, receipt seconds.
+# Takes the name out if that process holds it (1), else 0: never a member who has since
+# come back on another process. Checked and removed at once, and a run again after a lost
+# answer gives the first run's answer, so that exactly one caller announces the leave.
+_REMOVE = """
+local done = redis.call('GET', KEYS[2])
+if done then return tonumber(done) end
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+local removed = 0
+if holder and string.match(holder, '^(%S+) ') == ARGV[2] then
+  removed = redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('SET', KEYS[2], removed, 'EX', ARGV[3])
+return removed
 """
 
 
@@ -99,6 +129,7 @@ class RedisRoom:
         self.instance_changed = False  # set when Redis came back without the room's data
         self._append: Any = None
         self._claim: Any = None
+        self._remove: Any = None
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
@@ -113,6 +144,7 @@ class RedisRoom:
             )
             self._append = self.redis.register_script(_APPEND)
             self._claim = self.redis.register_script(_CLAIM)
+            self._remove = self.redis.register_script(_REMOVE)
         await self._learn_instance()
 
     async def _learn_instance(self) -> None:
@@ -141,8 +173,10 @@ class RedisRoom:
     async def post(self, event: dict[str, Any]) -> dict[str, Any]:
         """Append ``event`` to the room's log; returns it with its id."""
         body = json.dumps({k: v for k, v in event.items() if k != "id"}, ensure_ascii=False)
+        receipt = self._key(f"posted:{secrets.token_hex(8)}")  # one per call, not per try
         new_id = await self._append(
-            keys=[self._key("log"), self._key("ids")], args=[body, self.max_length]
+            keys=[self._key("log"), self._key("ids"), receipt],
+            args=[body, self.max_length, _RECEIPT_SECONDS],
         )
         return {**event, "id": int(new_id)}
 
@@ -232,11 +266,15 @@ class RedisRoom:
 
     async def leave(self, name: str) -> bool:
         """Take this process's member ``name`` out of the room; False if it was not there."""
-        redis = self._client()
-        here = await redis.hget(self._key("here"), name)
-        if here is None or here.decode().split(" ", 1)[0] != self.process:
-            return False
-        return bool(await redis.hdel(self._key("here"), name))
+        return await self._remove_member(name, self.process)
+
+    async def _remove_member(self, name: str, process: str) -> bool:
+        self._client()
+        receipt = self._key(f"removed:{secrets.token_hex(8)}")  # one per call, not per try
+        removed = await self._remove(
+            keys=[self._key("here"), receipt], args=[name, process, _RECEIPT_SECONDS]
+        )
+        return bool(removed)
 
     async def users(self) -> list[str]:
         """Who is here, on every process, in the order they joined."""
@@ -248,7 +286,7 @@ class RedisRoom:
         """Say this process is alive; remove the members of processes that are not.
 
         Returns the names removed, for their leave to be announced (by the process that
-        removed them: ``hdel`` tells exactly one process that it did).
+        removed them: the removal tells exactly one process that it did).
         """
         redis = self._client()
         await redis.set(
@@ -262,8 +300,8 @@ class RedisRoom:
             if await redis.exists(self._key(f"alive:{process}")):
                 continue
             for name, value in here.items():
-                if value.split(b" ", 1)[0].decode() == process and await redis.hdel(
-                    self._key("here"), name
+                if value.split(b" ", 1)[0].decode() == process and await self._remove_member(
+                    name.decode(), process
                 ):
                     gone.append(name.decode())
         return gone
