@@ -58,6 +58,50 @@ def test_every_client_receives_every_message_in_one_order(server):
             client.close()
 
 
+def test_messages_posted_at_once_go_to_a_member_in_one_write(server):
+    # Ten members post three messages each while the server's loop is busy: when it runs
+    # again, it handles them in one or two turns, and each member gets a turn's messages in
+    # one write (one system call), in one order; 30 writes each before this change.
+    url = server.links.ws("/chat")
+    lesson = server.lesson("chat")
+    writes: list[bytes] = []
+
+    async def count_writes() -> None:  # on the server's loop: a spy on the real transport
+        transport = lesson.members["ada"].transport
+        real = transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(bytes(data))
+            real(data)
+
+        transport.write = counted
+
+    async def stall() -> None:
+        time.sleep(0.5)  # blocks the server's loop on purpose: the posts wait in its sockets
+
+    with ChatClient(url, "ada") as ada, contextlib.ExitStack() as stack:
+        posters = []
+        for i in range(10):  # max_queue=None: they read everything, so they close at once
+            posters.append(stack.enter_context(connect(url, proxy=None, max_queue=None)))
+            posters[-1].send(json.dumps({"type": "chat.join", "name": f"p{i}"}))
+            recv_event(posters[-1], "chat.welcome")
+        wait_for(lambda: len(ada.users) == 11)
+        server.run(count_writes(), timeout=5)
+        stalled = server.submit(stall())
+        for round_ in range(3):
+            for i, poster in enumerate(posters):
+                poster.send(json.dumps({"type": "chat.send", "text": f"p{i}/{round_}"}))
+        stalled.result(5)
+        wait_for(lambda: len(ada.messages) == 30)
+        got = [m["text"] for m in ada.messages]
+    assert sorted(got) == sorted(f"p{i}/{r}" for i in range(10) for r in range(3))
+    for i in range(10):  # each poster's own messages keep their order
+        assert [t for t in got if t.startswith(f"p{i}/")] == [f"p{i}/{r}" for r in range(3)]
+    carrying = [w for w in writes if b"chat.message" in w]
+    assert sum(w.count(b'"chat.message"') for w in carrying) == 30
+    assert len(carrying) <= 4, [w.count(b'"chat.message"') for w in carrying]
+
+
 def test_late_joiners_get_the_recent_history(server):
     url = server.links.ws("/chat")
     server.lesson("chat").burst = 100  # this test is about history, not the rate limit
