@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -15,17 +16,24 @@ from workshop_lib.checks.echo import ECHO_DELAYS_MS, q1, q2
 SOLUTIONS = Path(__file__).resolve().parent.parent / "workshop_lib" / "checks" / "solutions"
 
 
-def run_solution(name: str) -> CheckResult:
-    """Run a solution file as `%load` and Shift-Enter would right after a kernel restart:
-    in an empty namespace, so it must import everything it uses. Returns the value of its
-    last line, its own `qN.check(...)`, so each check runs once per test."""
+def solution_namespace(name: str) -> tuple[dict[str, Any], ast.expr]:
+    """A solution file run up to its last line, its own `qN.check(...)`, as `%load` and
+    Shift-Enter would right after a kernel restart: in an empty namespace, so it must import
+    everything it uses. Returns what it defined, and that last line, not yet run."""
     path = SOLUTIONS / name
     tree = ast.parse(path.read_text(), str(path))
     last = tree.body.pop()
     assert isinstance(last, ast.Expr), f"{name} must end with its check"
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(compile(tree, str(path), "exec"), namespace)
-    result = eval(compile(ast.Expression(last.value), str(path), "eval"), namespace)
+    return namespace, last.value
+
+
+def run_solution(name: str) -> CheckResult:
+    """Run a solution file whole (:func:`solution_namespace`); returns the value of its
+    last line, its own `qN.check(...)`, so each check runs once per test."""
+    namespace, last = solution_namespace(name)
+    result = eval(compile(ast.Expression(last), name, "eval"), namespace)
     assert isinstance(result, CheckResult), f"{name}'s last line returned {result!r}"
     return result
 
