@@ -36,6 +36,19 @@ async def frames(server, count: int) -> list[dict]:
         return [json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT)) for _ in range(count)]
 
 
+async def steer_to(server, color: str, sent=None) -> dict:
+    """A client of ``server`` asks for ``color``; the first frame that has it."""
+    async with connect(server.links.ws("/ball"), proxy=None) as websocket:
+        await websocket.recv()  # the first frame, at once
+        await websocket.send(json.dumps({"type": "ball.control", "color": color}))
+        if sent is not None:
+            sent()
+        async with asyncio.timeout(TIMEOUT):
+            while (frame := json.loads(await websocket.recv())).get("color") != color:
+                pass
+        return frame
+
+
 def test_one_ticker_and_every_server_sends_the_same_frames(redis_url) -> None:
     a, b = servers(redis_url, 2, uuid.uuid4().hex[:8])
     try:
@@ -70,19 +83,61 @@ def test_a_control_on_any_server_reaches_the_ticker(redis_url) -> None:
     try:
         wait_for(lambda: ball(a).leading or ball(b).leading, TIMEOUT)
         follower = b if ball(a).leading else a
-
-        async def steer() -> dict:
-            async with connect(follower.links.ws("/ball"), proxy=None) as websocket:
-                await websocket.send(json.dumps({"type": "ball.control", "color": "#123456"}))
-                async with asyncio.timeout(TIMEOUT):
-                    while (frame := json.loads(await websocket.recv())).get("color") != "#123456":
-                        pass
-                return frame
-
-        assert asyncio.run(steer())["color"] == "#123456"
+        assert asyncio.run(steer_to(follower, "#123456"))["color"] == "#123456"
         wait_for(lambda: ball(a).state.color == ball(b).state.color == "#123456", TIMEOUT)
     finally:
         a.stop(), b.stop()
+
+
+def test_a_control_sent_while_nobody_ticks_is_applied_by_the_next_ticker(redis_url) -> None:
+    # A ticker holds the lease until the control is sent, then dies without giving it up:
+    # for a moment nobody ticks, and nobody is there to hear a control. It waits for the
+    # next ticker (this server, once the dead one's lease runs out).
+    import threading
+
+    import redis as sync_redis
+
+    prefix = uuid.uuid4().hex[:8]
+    direct = sync_redis.Redis.from_url(redis_url)
+    lease, dies = f"test:{prefix}:ticker", threading.Event()
+
+    def dying_ticker() -> None:
+        while not dies.is_set():
+            direct.set(lease, "dying", px=600)
+            dies.wait(0.2)
+
+    holder = threading.Thread(target=dying_ticker, daemon=True)
+    holder.start()
+    (server,) = servers(redis_url, 1, prefix)
+    try:
+        wait_for(lambda: ball(server).redis_ok, TIMEOUT)
+
+        def sent() -> None:
+            assert not ball(server).leading and direct.get(lease) == b"dying"
+            dies.set()
+
+        frame = asyncio.run(steer_to(server, "#123456", sent))
+        assert frame["color"] == "#123456" and ball(server).leading
+    finally:
+        dies.set()
+        server.stop()
+        direct.close()
+
+
+def test_controls_reach_the_ticker_after_its_redis_connections_were_cut(redis_url) -> None:
+    import redis as sync_redis
+
+    (server,) = servers(redis_url, 1, uuid.uuid4().hex[:8])
+    direct = sync_redis.Redis.from_url(redis_url)
+    try:
+        wait_for(lambda: ball(server).leading, TIMEOUT)
+        assert asyncio.run(steer_to(server, "#111111"))["color"] == "#111111"
+        for kind in ("normal", "pubsub"):  # every connection of every server, as a blip would
+            direct.client_kill_filter(_type=kind, skipme=True)
+        assert asyncio.run(steer_to(server, "#222222"))["color"] == "#222222"
+    finally:
+        server.stop()
+        direct.close()
 
 
 def test_another_server_ticks_on_when_the_ticker_stops(redis_url) -> None:

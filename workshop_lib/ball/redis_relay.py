@@ -15,7 +15,11 @@ controls from any client on any process go the other way, to the ticker (``contr
     await relay.control({"type": "ball.kick", ...})
 
 Frames ride on pub/sub: at most once, and only the latest matters; a frame lost to a
-reconnect is replaced 1/60 s later by the next.
+reconnect is replaced 1/60 s later by the next. Controls are the other way round: each one
+matters, and one sent while the lease changes hands (nobody subscribed yet) would be lost
+on pub/sub. So they wait in a list, which the ticker pops (``BLPOP``): the next ticker
+applies what came while there was none. The list is short and expires, so a control from
+a room that has since emptied is not applied hours later.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ import redis.asyncio as aioredis
 from ..redis_local import open_client
 from .model import BallState
 
-__all__ = ["BallRelay"]
+__all__ = ["CONTROLS_KEPT", "BallRelay"]
+
+CONTROLS_KEPT = 100  # controls waiting for a ticker, at most: the newest
 
 # KEYS: the lease. ARGV: this process, lease ms. 1 if this process holds it now.
 _LEAD = """
@@ -58,7 +64,7 @@ _FIELDS = {f.name for f in fields(BallState)}
 
 
 class BallRelay:
-    """The ball's ticker lease, its last state, and its two channels (frames, controls)."""
+    """The ball's ticker lease, its last state, the frames channel and the controls list."""
 
     def __init__(
         self,
@@ -139,13 +145,21 @@ class BallRelay:
             yield message
 
     async def control(self, event: dict[str, Any]) -> None:
-        """Pass a client's ``ball.control`` or ``ball.kick`` on to the ticker."""
-        await self._client().publish(self._key("controls"), json.dumps(event))
+        """Pass a client's ``ball.control`` or ``ball.kick`` on to the ticker (queued for
+        the next one, a few leases long, while no process ticks)."""
+        key = self._key("controls")
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps(event))
+            pipe.ltrim(key, -CONTROLS_KEPT, -1)
+            pipe.pexpire(key, int(self.lease * 5000))
+            await pipe.execute()
 
     async def controls(self) -> AsyncIterator[dict[str, Any]]:
-        """The controls every process passes on (read by the ticker)."""
-        async for message in self._listen("controls"):
-            yield json.loads(message)
+        """The controls every process passes on, oldest first (for the ticker to apply)."""
+        while True:
+            popped = await self._client().blpop([self._key("controls")], timeout=1)
+            if popped is not None:
+                yield json.loads(popped[1])
 
     async def _listen(self, channel: str) -> AsyncIterator[str]:
         pubsub = self._client().pubsub(ignore_subscribe_messages=True)

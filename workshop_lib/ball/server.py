@@ -182,20 +182,30 @@ class BallLesson(Lesson):
             elif not leading and self.leading:
                 await self._stop_ticker()
                 if controls is not None:
-                    controls.cancel()
                     self._tasks.remove(controls)
+                    # Not one more pop: a control taken now would be applied to a ball that
+                    # no longer ticks here, and lost (redis-py may swallow one cancel).
+                    await cancel_tasks([controls])
+                    controls = None
             self.leading = leading
             await asyncio.sleep(self.lease / 4)
 
     async def _apply_controls(self) -> None:
-        """The ticker's side: controls from clients on every process."""
+        """The ticker's side: controls from clients on every process, for as long as it
+        ticks, through Redis going away and coming back (_lead_forever cancels it)."""
         assert self.relay is not None
-        async for event in self.relay.controls():
-            with contextlib.suppress(ProtocolError):  # checked where it came in already
-                if event.get("type") == "ball.control":
-                    self.state = apply_control(self.state, event)
-                else:
-                    self.state = apply_kick(self.state, event)
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                async for event in self.relay.controls():
+                    with contextlib.suppress(ProtocolError):  # checked where it came in
+                        if event.get("type") == "ball.control":
+                            self.state = apply_control(self.state, event)
+                        else:
+                            self.state = apply_kick(self.state, event)
+            except (RedisError, OSError):
+                await asyncio.sleep(self.lease / 4)
 
     async def _relay_forever(self) -> None:
         """Every process but the ticker's: its frames to this process's clients, conflated."""
