@@ -160,12 +160,63 @@ def test_a_server_process_behind_a_hub_is_found_and_links_through_the_proxy(monk
         assert "127.0.0.1" not in repr(process)  # a notebook would make a URL a link
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, waiting to be reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_server_process_does_not_outlive_the_python_that_started_it() -> None:
+    # A kernel killed outright (no atexit, no clean-up cell) takes its servers with it.
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from workshop_lib.processes import ServerProcess\n"
+        "print(ServerProcess().start().pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert kernel.stdout is not None
+        server = int(kernel.stdout.readline())
+        assert _alive(server)
+    finally:
+        kernel.kill()
+        kernel.wait()
+    wait_for(lambda: not _alive(server), TIMEOUT)
+
+
+def test_stop_all_stops_the_processes_of_a_cell_that_was_run_twice() -> None:
+    first_run = ServerProcess().start()  # `one = ServerProcess().start()`, run again:
+    forgotten = first_run.pid
+    del first_run  # the name now holds the second run's process
+    second_run = ServerProcess().start()
+    assert forgotten is not None and _alive(forgotten) and second_run.running
+    assert ServerProcess.stop_all() >= 2
+    assert not _alive(forgotten) and not second_run.running
+    assert ServerProcess.stop_all() == 0
+
+
+def test_a_running_server_process_is_not_started_twice() -> None:
+    with ServerProcess() as process:
+        with pytest.raises(RuntimeError, match="running already"):
+            process.start()  # it would leave the first one running, owned by nobody
+        assert process.health()["pid"] == process.pid
+
+
 def test_two_processes_on_one_port_share_its_connections_and_one_room(redis_url) -> None:
     # SO_REUSEPORT: the kernel hands each new connection to one of the listening processes.
     import redis
 
-    first = ServerProcess(redis=redis_url, args=["--reuse-port"]).start()
-    with first, ServerProcess(port=first.port, redis=redis_url, args=["--reuse-port"]) as second:
+    with (
+        ServerProcess(redis=redis_url, args=["--reuse-port"]) as first,
+        ServerProcess(port=first.port, redis=redis_url, args=["--reuse-port"]) as second,
+    ):
         assert second.port == first.port and second.pid != first.pid
         names = [f"port-sharer {i}" for i in range(16)]
         members = [ChatClient(first.ws("/chat"), name) for name in names]

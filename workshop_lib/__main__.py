@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -116,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         default="asyncio",
         help="the server's event loop: asyncio's own, uvloop (pip install uvloop; not on "
         "Windows), or auto: uvloop where it is installed (default asyncio)",
+    )
+    serve.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends (a notebook's kernel, a "
+        "test): its servers do not outlive it, even when it is killed",
     )
     serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
@@ -251,10 +258,15 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stopped = threading.Event()
+    parent = os.getppid()
     try:
         # A timed wait, because an untimed one cannot be interrupted on Windows.
         while not stopped.wait(0.5):
-            pass
+            # An orphan is adopted by another process (POSIX): its parent is gone.
+            if args.exit_with_parent and os.getppid() != parent:
+                with contextlib.suppress(OSError):  # its end of our output may be gone too
+                    print("\nStopping: the process that started this one has ended.", flush=True)
+                break
     except KeyboardInterrupt:
         print("\nStopping: closing connections (code 1001, going away)...", flush=True)
     finally:

@@ -6,10 +6,14 @@
 
 Each is ``python -m workshop_lib serve --port 0`` (plus ``--redis URL``), exactly what an
 instructor runs in a terminal; its output is kept (``output``), never printed into a cell.
+None outlives the Python that started it: each is started with ``--exit-with-parent`` (it
+stops when its parent ends, even killed), and :meth:`ServerProcess.stop_all` stops every
+one this Python started, also those of a cell that was run twice.
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
 import json
 import os
@@ -21,7 +25,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from .lesson import Page
 from .links import Links, detect_proxy
@@ -36,6 +40,8 @@ _ADDRESS = re.compile(r"ws://127\.0\.0\.1:(\d+)/")
 class ServerProcess:
     """One ``serve`` child process on 127.0.0.1 and a free port (or ``port``)."""
 
+    started: ClassVar[list[ServerProcess]] = []  # every one this Python started: stop_all()
+
     def __init__(
         self, *, port: int = 0, redis: str | None = None, args: Sequence[str] = ()
     ) -> None:
@@ -46,6 +52,7 @@ class ServerProcess:
             "serve",
             "--port",
             str(port),
+            "--exit-with-parent",
             *(["--redis", redis] if redis else []),
             *args,
         ]
@@ -83,10 +90,14 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start it and wait until its ``/healthz`` answers with its own pid."""
+        if self.running:  # a second start would leave the first process running, unowned
+            raise RuntimeError(f"{self!r} is running already: stop() it first")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
+        if self not in ServerProcess.started:
+            ServerProcess.started.append(self)
         found = threading.Event()
         threading.Thread(target=self._drain, args=(found,), daemon=True).start()
         if not found.wait(timeout):
@@ -147,6 +158,16 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    @classmethod
+    def stop_all(cls, timeout: float = 10.0) -> int:
+        """Stop every server process this Python started that still runs (as Ctrl-C
+        would); how many that was."""
+        running = [process for process in cls.started if process.running]
+        for process in running:
+            process.stop(timeout)
+        cls.started = [process for process in cls.started if process.running]
+        return len(running)
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 
@@ -157,3 +178,6 @@ class ServerProcess:
         state = "running" if self.running else "stopped"
         # No URL: a notebook would show it as a link, which behind a hub leads nowhere.
         return f"<ServerProcess pid {self.pid} port {self.port} {state}>"
+
+
+atexit.register(ServerProcess.stop_all, 3.0)  # a normal exit; --exit-with-parent for the rest
