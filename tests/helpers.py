@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
@@ -19,3 +21,32 @@ def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
 def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
     """Like :func:`wait_until`, but fail the test if ``condition`` never holds."""
     assert wait_until(condition, timeout), "condition not met in time"
+
+
+def spy_on_writes(server: Any, member: str) -> list[bytes]:
+    """Every write the server's chat makes to ``member``'s transport from now on, in a list
+    that fills as it goes: a spy on the real transport, installed on the server's loop."""
+    writes: list[bytes] = []
+
+    async def install() -> None:
+        transport = server.lesson("chat").members[member].transport
+        real = transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(bytes(data))
+            real(data)
+
+        transport.write = counted
+
+    server.run(install(), timeout=5)
+    return writes
+
+
+def stall_loop(server: Any, seconds: float) -> Future[None]:
+    """Block the server's loop for ``seconds``, on purpose (what a busy process does to it);
+    returns at once, ``.result()`` waits for the end."""
+
+    async def stall() -> None:
+        time.sleep(seconds)
+
+    return server.submit(stall())

@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.sync.client import connect
 
-from tests.helpers import wait_for
+from tests.helpers import spy_on_writes, stall_loop, wait_for
 from workshop_lib.chat.client import ChatBot, ChatClient
 from workshop_lib.rawclient import RawClient
 
@@ -63,22 +63,6 @@ def test_messages_posted_at_once_go_to_a_member_in_one_write(server):
     # again, it handles them in one or two turns, and each member gets a turn's messages in
     # one write (one system call), in one order; 30 writes each before this change.
     url = server.links.ws("/chat")
-    lesson = server.lesson("chat")
-    writes: list[bytes] = []
-
-    async def count_writes() -> None:  # on the server's loop: a spy on the real transport
-        transport = lesson.members["ada"].transport
-        real = transport.write
-
-        def counted(data: bytes) -> None:
-            writes.append(bytes(data))
-            real(data)
-
-        transport.write = counted
-
-    async def stall() -> None:
-        time.sleep(0.5)  # blocks the server's loop on purpose: the posts wait in its sockets
-
     with ChatClient(url, "ada") as ada, contextlib.ExitStack() as stack:
         posters = []
         for i in range(10):  # max_queue=None: they read everything, so they close at once
@@ -86,8 +70,8 @@ def test_messages_posted_at_once_go_to_a_member_in_one_write(server):
             posters[-1].send(json.dumps({"type": "chat.join", "name": f"p{i}"}))
             recv_event(posters[-1], "chat.welcome")
         wait_for(lambda: len(ada.users) == 11)
-        server.run(count_writes(), timeout=5)
-        stalled = server.submit(stall())
+        writes = spy_on_writes(server, "ada")
+        stalled = stall_loop(server, 0.5)  # the posts wait in its sockets
         for round_ in range(3):
             for i, poster in enumerate(posters):
                 poster.send(json.dumps({"type": "chat.send", "text": f"p{i}/{round_}"}))

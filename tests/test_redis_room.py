@@ -10,6 +10,7 @@ import uuid
 import pytest
 import redis.exceptions
 
+from tests.helpers import spy_on_writes, stall_loop
 from workshop_lib.chat.redis_room import RedisRoom
 from workshop_lib.redis_local import LocalRedis
 
@@ -290,20 +291,6 @@ def test_a_process_that_fell_behind_catches_up_in_one_write_per_member(redis_url
     prefix = f"test:{uuid.uuid4().hex[:8]}"
     lesson = ChatLesson(redis=redis_url, redis_prefix=prefix)
     server = start_server(port=0, name=f"behind-{prefix}", lessons=[lesson])
-    writes: list[bytes] = []
-
-    async def count_writes() -> None:  # on the server's loop: a spy on the real transport
-        transport = lesson.members["ada"].transport
-        real = transport.write
-
-        def counted(data: bytes) -> None:
-            writes.append(bytes(data))
-            real(data)
-
-        transport.write = counted
-
-    async def stall() -> None:
-        time.sleep(1.0)  # blocks the server's loop on purpose: its reader reads nothing
 
     async def post_while_stalled() -> list[int]:
         (other,) = [RedisRoom(redis_url, prefix=prefix, process="other")]
@@ -316,8 +303,8 @@ def test_a_process_that_fell_behind_catches_up_in_one_write_per_member(redis_url
         deadline = time.monotonic() + 10
         while ada.users != ["ada"] and time.monotonic() < deadline:
             time.sleep(0.02)
-        server.submit(count_writes()).result(5)
-        stalled = server.submit(stall())
+        writes = spy_on_writes(server, "ada")
+        stalled = stall_loop(server, 1.0)  # its reader reads nothing meanwhile
         ids = asyncio.run(post_while_stalled())
         stalled.result(5)
         deadline = time.monotonic() + 10
