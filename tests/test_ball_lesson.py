@@ -128,11 +128,13 @@ def stalled_backlog(server) -> int:
 
 
 def test_api_ball_returns_the_current_state(server):
+    before = server.lesson("ball").state.tick
     with urllib.request.urlopen(server.links.url("/api/ball"), timeout=5) as reply:
         assert reply.headers["Cache-Control"] == "no-store"
         state = json.loads(reply.read())
+    after = server.lesson("ball").state.tick
     assert state["type"] == "ball.state"
-    assert abs(state["tick"] - server.lesson("ball").state.tick) <= 2
+    assert before <= state["tick"] <= after  # the state of that moment, however busy the machine
     assert abs(state["ts"] - time.time()) < 1
 
 
