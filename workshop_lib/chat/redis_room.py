@@ -269,7 +269,7 @@ class RedisRoom:
         return await self._remove_member(name, self.process)
 
     async def _remove_member(self, name: str, process: str) -> bool:
-        self._client()
+        self._client()  # "call connect() first", rather than "None is not callable"
         receipt = self._key(f"removed:{secrets.token_hex(8)}")  # one per call, not per try
         removed = await self._remove(
             keys=[self._key("here"), receipt], args=[name, process, _RECEIPT_SECONDS]
