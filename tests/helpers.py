@@ -50,3 +50,12 @@ def stall_loop(server: Any, seconds: float) -> Future[None]:
         time.sleep(seconds)
 
     return server.submit(stall())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, waiting to be reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import redis.exceptions
 
-from tests.helpers import spy_on_writes, stall_loop
+from tests.helpers import process_alive, spy_on_writes, stall_loop, wait_for
 from workshop_lib.chat.redis_room import RedisRoom
 from workshop_lib.redis_local import LocalRedis
 
@@ -446,3 +446,33 @@ def test_a_dead_process_s_member_back_on_another_process_is_not_reaped(redis_url
     gone, users = asyncio.run(main())
     assert gone == []
     assert users == ["ada"]
+
+
+@pytest.mark.parametrize("ending", ["exits", "is killed"])
+def test_a_local_redis_does_not_outlive_the_python_that_started_it(redis_url, ending) -> None:
+    # A kernel restarted (a normal exit) or killed outright takes its redis-server with it.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from workshop_lib.redis_local import LocalRedis\n"
+        "print(LocalRedis().start().process.pid, flush=True)\n"
+        "sys.stdin.readline()\n"  # until the test ends it
+    )
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert kernel.stdin is not None and kernel.stdout is not None
+    try:
+        server = int(kernel.stdout.readline())
+        assert process_alive(server)
+        if ending == "exits":
+            kernel.stdin.close()  # the script's last line returns: a normal exit
+            kernel.wait(10)
+        else:
+            kernel.kill()
+            kernel.wait()
+    finally:
+        kernel.kill()
+    wait_for(lambda: not process_alive(server), 10)

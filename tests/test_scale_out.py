@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import process_alive, wait_for
 from workshop_lib.chat.client import ChatClient
 from workshop_lib.processes import ServerProcess
 from workshop_lib.redis_local import LocalRedis
@@ -160,15 +160,6 @@ def test_a_server_process_behind_a_hub_is_found_and_links_through_the_proxy(monk
         assert "127.0.0.1" not in repr(process)  # a notebook would make a URL a link
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie, waiting to be reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_server_process_does_not_outlive_the_python_that_started_it() -> None:
     # A kernel killed outright (no atexit, no clean-up cell) takes its servers with it.
     import subprocess
@@ -184,11 +175,11 @@ def test_a_server_process_does_not_outlive_the_python_that_started_it() -> None:
     try:
         assert kernel.stdout is not None
         server = int(kernel.stdout.readline())
-        assert _alive(server)
+        assert process_alive(server)
     finally:
         kernel.kill()
         kernel.wait()
-    wait_for(lambda: not _alive(server), TIMEOUT)
+    wait_for(lambda: not process_alive(server), TIMEOUT)
 
 
 def test_stop_all_stops_the_processes_of_a_cell_that_was_run_twice() -> None:
@@ -196,9 +187,9 @@ def test_stop_all_stops_the_processes_of_a_cell_that_was_run_twice() -> None:
     forgotten = first_run.pid
     del first_run  # the name now holds the second run's process
     second_run = ServerProcess().start()
-    assert forgotten is not None and _alive(forgotten) and second_run.running
+    assert forgotten is not None and process_alive(forgotten) and second_run.running
     assert ServerProcess.stop_all() >= 2
-    assert not _alive(forgotten) and not second_run.running
+    assert not process_alive(forgotten) and not second_run.running
     assert ServerProcess.stop_all() == 0
 
 

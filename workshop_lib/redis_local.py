@@ -12,12 +12,15 @@ deployed one does.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "LocalRedis",
@@ -106,8 +109,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _dies_with_this_process() -> list[str]:
+    """A prefix that makes a child get SIGKILL when this process ends, however it ends
+    (Linux's parent-death signal, via util-linux's ``setpriv``), or none where there is
+    no such thing. The signal follows the thread that starts the child, so only the main
+    thread, which lives as long as the process, asks for it."""
+    setpriv = shutil.which("setpriv")
+    if sys.platform != "linux" or setpriv is None:
+        return []
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
 class LocalRedis:
-    """A ``redis-server`` child process on 127.0.0.1 (``port=0``: a free one)."""
+    """A ``redis-server`` child process on 127.0.0.1 (``port=0``: a free one).
+
+    It never outlives the Python that started it: stopped at a normal exit (a kernel's
+    restart), and killed with it on Linux even when that Python is killed."""
+
+    started: ClassVar[list[LocalRedis]] = []  # for the stop at exit
 
     def __init__(self, port: int = 0, binary: str | None = None, persist: bool = False) -> None:
         found = binary or find_redis_server()
@@ -133,6 +154,7 @@ class LocalRedis:
             return self
         self.process = subprocess.Popen(
             [
+                *_dies_with_this_process(),
                 self.binary,
                 "--port",
                 str(self.port),
@@ -151,6 +173,8 @@ class LocalRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        if self not in LocalRedis.started:
+            LocalRedis.started.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -191,3 +215,11 @@ class LocalRedis:
     def __repr__(self) -> str:
         # No URL (a notebook would make it a link): the address, then .url for clients.
         return f"<LocalRedis 127.0.0.1:{self.port} {'running' if self.running else 'stopped'}>"
+
+
+def _stop_all_at_exit() -> None:
+    for server in LocalRedis.started:
+        server.stop()
+
+
+atexit.register(_stop_all_at_exit)
