@@ -105,3 +105,12 @@ def test_the_links_line_says_where_pages_open():
     assert "/user/ada/proxy/8765/" in hub.detail and "JUPYTERHUB_SERVICE_PREFIX" in hub.detail
     wrong = check_links({"WORKSHOP_PUBLIC_URL": "not an address"})
     assert wrong.status == "fail" and "WORKSHOP_PUBLIC_URL" in wrong.fix
+
+
+def test_the_table_shows_commands_as_code_not_as_backticks():
+    report = setup_check.SetupReport(
+        [setup_check.Check("x", "warn", "run `a` <b>", "then `jupyter lab` & reload")]
+    )
+    assert "`" not in report.value
+    assert "<code>jupyter lab</code> &amp; reload" in report.value
+    assert "run <code>a</code> &lt;b&gt;" in report.value  # still escaped around the code

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import os
+import re
 import sys
 import time
 import urllib.request
@@ -232,6 +233,11 @@ _ICONS = {
 }
 
 
+def _as_html(text: str) -> str:
+    """``text`` escaped, with its `backticked` spans shown as code rather than as backticks."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
 class SetupReport(widgets.HTML):
     """The setup check's table, as a widget so that the front end can vouch for itself."""
 
@@ -257,11 +263,11 @@ class SetupReport(widgets.HTML):
         rows = []
         for c in self.checks:
             icon, colour = _ICONS[c.status]
-            fix = f"<br><small>Fix: {html.escape(c.fix)}</small>" if c.fix else ""
+            fix = f"<br><small>Fix: {_as_html(c.fix)}</small>" if c.fix else ""
             rows.append(
                 f'<tr data-status="{c.status}" data-check="{c.name}">'
                 f'<td style="color:{colour}">{icon} {c.status}</td>'
-                f"<td><code>{c.name}</code></td><td>{html.escape(c.detail)}{fix}</td></tr>"
+                f"<td><code>{c.name}</code></td><td>{_as_html(c.detail)}{fix}</td></tr>"
             )
         self.value = (
             '<table class="workshop-setup-check"><tr><th></th><th>check</th><th>result</th>'
