@@ -7,6 +7,8 @@ import logging
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -337,3 +339,30 @@ def test_serve_with_a_new_token_tells_the_room_how_to_join_and_clients_need_it()
         _out, err = process.communicate(timeout=10)
     assert token not in err  # the server's log lines
     assert "Traceback" not in err
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), refused.read()
+
+
+def test_a_lessons_http_data_wants_the_token_as_its_websocket_does(guarded):
+    url = guarded.links.url("/api/ball")
+    status, headers, body = _get(url)
+    assert status == 401 and headers["WWW-Authenticate"] == "Bearer", body
+    assert b"Authorization: Bearer <token>" in body
+    assert _get(url, {"Authorization": "Bearer wrong"})[0] == 401
+    status, _, body = _get(url, {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and json.loads(body)["type"] == "ball.state"
+
+
+def test_the_servers_counts_stay_open_on_a_token_server(guarded):
+    # The room page shows them on a projector without the token; they name nobody.
+    for path in ("/healthz", "/api/stats", "/api/pages"):
+        status, _, body = _get(guarded.links.url(path))
+        assert status == 200, (path, body)
+    assert TOKEN.encode() not in _get(guarded.links.url("/api/stats"))[2]

@@ -119,6 +119,10 @@ class App:
             "/api/stats": self._stats,  # for the instructor's page (static/room.js)
             "/api/pages": self._pages,  # the browser client's navigation (static/main.js)
         }
+        # Open to anyone: how the server is, in counts, never a lesson's data. Every other
+        # JSON route is a lesson's, and a token server wants the token for it, as it does
+        # for the same lesson's WebSocket.
+        self._public_routes = frozenset(self.json_routes)
         for lesson in lessons:
             self._add_lesson(lesson)
         self.clients: Counter[str] = Counter()  # open connections per path
@@ -242,7 +246,7 @@ class App:
             )
             response.headers["Allow"] = ", ".join(_HTTP_METHODS)
             return response
-        response = self._answer(connection, path)
+        response = self._answer(connection, request, path)
         if request.method == "HEAD":
             response.body = b""  # the GET's headers, Content-Length included, and no body
         return response
@@ -301,9 +305,13 @@ class App:
             )
         return response
 
-    def _answer(self, connection: ServerConnection, path: str) -> Response:
+    def _answer(self, connection: ServerConnection, request: Request, path: str) -> Response:
         """The answer to a plain GET of ``path``."""
         if path in self.json_routes:
+            if path not in self._public_routes and (
+                refusal := self.guard.check_request(request)
+            ):
+                return self._refuse(connection, path, refusal)
             return _json(connection, self.json_routes[path]())
         if path in ("/", "/index.html"):
             return self._static(connection, "index.html")

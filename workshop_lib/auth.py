@@ -186,6 +186,33 @@ class Guard:
                 )
         return None
 
+    def check_request(self, request: Request) -> Refusal | None:
+        """Why a plain HTTP request for a lesson's data must be refused, or None.
+
+        The header only: unlike a WebSocket, a browser's ``fetch()`` can send it, so there is
+        no first-message login here.
+        """
+        if self.token is None:
+            return None
+        if len(request.headers.get_all("Authorization")) > 1:
+            return Refusal(
+                http.HTTPStatus.BAD_REQUEST, "Send one Authorization header.\n", "2 headers"
+            )
+        header = request.headers.get("Authorization")
+        if header is None:
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                'This server needs a token: send the header "Authorization: Bearer <token>".\n',
+                "no token",
+            )
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED, "Wrong token in the Authorization header.\n",
+                "wrong token",
+            )
+        return None
+
     def origin_allowed(self, origin: str, host: str | None) -> bool:
         """Whether a page from ``origin`` may connect (``host``: the request's Host header)."""
         origin = origin.rstrip("/").lower()

@@ -232,6 +232,9 @@ def test_the_ball_page_animates_on_a_token_server(token_server: Restartable, pag
         re.compile(r"^([3-9]\d|\d{3,})$"),  # 30 frames or more
     )
     assert int(canvas.get_attribute("data-tick")) > first
+    # The polled side sends the token as a header (fetch can, a WebSocket cannot).
+    expect(page.locator("#ball-poll-count")).to_have_attribute("data-value", re.compile(r"^[1-9]"))
+    expect(page.locator("#ball-poll-error")).to_have_text("")
     expect(page.locator("#ball-pause")).to_be_enabled()
     assert server.app.clients["/ball"] == 1
     assert page.page_errors == []

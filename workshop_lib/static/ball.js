@@ -9,7 +9,7 @@
 // with heartbeats that it is alive, and reconnects with backoff when it is lost: after a
 // server restart the ball comes back by itself, with the new server's first frame.
 
-import { tokenForm } from "./auth.js";
+import { storedToken, tokenForm } from "./auth.js";
 import { drawField } from "./canvas.js";
 import { Connection } from "./connection.js";
 import { el } from "./dom.js";
@@ -309,9 +309,12 @@ export function mountBallPage(root) {
     lastPollStart = performance.now();
     pollAbort = new AbortController();
     try {
+      // Unlike a WebSocket, fetch() can send a header: a token server wants it here.
+      const token = storedToken();
       const response = await fetch(new URL("api/ball", location.href), {
         cache: "no-store",
         signal: pollAbort.signal,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
       });
       const body = await response.arrayBuffer();
       if (!mounted) return;

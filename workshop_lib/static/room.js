@@ -3,8 +3,8 @@
 // It polls GET api/stats once a second and shows how many clients each lesson has, how
 // busy the chat is and how steadily the ball ticks. Numbers only: the endpoint gives no
 // names and no messages. That is also why this page needs no token: the server answers
-// api/stats without one (the token guards the WebSocket lessons), so the projector can show
-// it without the token in its address bar.
+// api/stats without one (the token guards the lessons' sockets and data), so the projector
+// can show it without the token in its address bar.
 //
 // Rates come from successive samples and the server's own clock (`ts`), not this page's:
 // a poll that arrives late then does not look like a burst.
