@@ -308,9 +308,7 @@ class App:
     def _answer(self, connection: ServerConnection, request: Request, path: str) -> Response:
         """The answer to a plain GET of ``path``."""
         if path in self.json_routes:
-            if path not in self._public_routes and (
-                refusal := self.guard.check_request(request)
-            ):
+            if path not in self._public_routes and (refusal := self.guard.check_request(request)):
                 return self._refuse(connection, path, refusal)
             return _json(connection, self.json_routes[path]())
         if path in ("/", "/index.html"):

@@ -208,7 +208,8 @@ class Guard:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
             return Refusal(
-                http.HTTPStatus.UNAUTHORIZED, "Wrong token in the Authorization header.\n",
+                http.HTTPStatus.UNAUTHORIZED,
+                "Wrong token in the Authorization header.\n",
                 "wrong token",
             )
         return None
