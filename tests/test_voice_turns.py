@@ -261,3 +261,18 @@ def test_events_become_the_apis_events() -> None:
         for name in ("audio_start_ms", "audio_end_ms"):
             if hasattr(parsed, name):
                 assert getattr(parsed, name) == getattr(event, name)
+
+
+def test_configure_changes_settings_on_the_same_clock() -> None:
+    """A session.update of turn_detection mid-stream: the new silence applies from then on,
+    the clock and the turn in progress carry over; a bad update changes nothing."""
+    audio = scene(800, ONE, 800, TWO, 2000)
+    detector = TurnDetector(silence_duration_ms=1200)
+    found = detector.feed(audio.samples[: 24 * 1500])
+    with pytest.raises(ValueError, match="threshold"):
+        detector.configure(threshold=2.0, silence_duration_ms=500)
+    assert (detector.threshold, detector.silence_duration_ms) == (0.5, 1200)
+    detector.configure(silence_duration_ms=500)
+    found += detector.feed(audio.samples[24 * 1500 :])
+    assert found == events(audio.samples, silence_duration_ms=500)
+    assert len(turns(found)) == 2

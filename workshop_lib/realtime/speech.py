@@ -20,6 +20,9 @@ Engines, in the order tried (``WORKSHOP_TTS`` names one of them to use it alone)
 ``none``             :func:`synthesize` raises :class:`SpeechUnavailable`, whose message is the
                      fix; :func:`tones` still gives audio (a beep a word) with exact timings.
 
+The same text gives the same words and nearly the same samples: eSpeak's wave generator
+carries a little state from call to call, which moves a call's timings by ~10 ms now and then.
+
 eSpeak NG is GPL-3.0-or-later; the course only loads it at run time, as a separate package.
 libespeak-ng keeps global state, so calls into it are serialized by a lock.
 """

@@ -25,9 +25,10 @@ How it decides. Google's WebRTC voice-activity detector (``webrtcvad``) classifi
   the timer starts again from there; :meth:`TurnDetector.stop_idle` holds it while an answer
   is given.
 
-WebRTC keeps calling a frame or three speech after the voice ends (its hangover), so
-``speech_end_ms`` is about 100 ms after the last sound; and it calls the first ~180 ms of a
-session speech while it learns the room's noise, so those frames count as unvoiced.
+WebRTC keeps calling a few frames speech after the voice ends (its hangover), so
+``speech_end_ms`` is 100-200 ms after the last sound (more at low aggressiveness); and it
+calls the first ~180 ms of a session speech while it learns the room's noise, so those
+frames count as unvoiced.
 
 ``threshold`` (0..1, higher needs clearer speech, as the service's) maps onto two knobs:
 its quarter picks WebRTC's aggressiveness (0-0.25: 0, 0.25-0.5: 1, 0.5-0.75: 2,
@@ -55,6 +56,7 @@ __all__ = [
     "SpeechStopped",
     "TurnDetector",
     "TurnEvent",
+    "event_fields",
     "vad_settings",
 ]
 
@@ -142,21 +144,8 @@ class TurnDetector:
         silence_duration_ms: int = 500,
         idle_timeout_ms: int | None = None,
     ) -> None:
-        for name, value in (
-            ("prefix_padding_ms", prefix_padding_ms),
-            ("silence_duration_ms", silence_duration_ms),
-        ):
-            if value < 0:
-                raise ValueError(f"{name} must be 0 or more, got {value}")
-        if idle_timeout_ms is not None and idle_timeout_ms <= 0:
-            raise ValueError(f"idle_timeout_ms must be positive or None, got {idle_timeout_ms}")
-        self.threshold = threshold
-        self.mode, self.vote = vad_settings(threshold)
-        self.prefix_padding_ms = prefix_padding_ms
-        self.silence_duration_ms = silence_duration_ms
-        self.idle_timeout_ms = idle_timeout_ms
-
-        self._vad = webrtcvad.Vad(self.mode)
+        self._vad = webrtcvad.Vad()
+        self.configure(threshold, prefix_padding_ms, silence_duration_ms, idle_timeout_ms)
         self._resampler = soxr.ResampleStream(RATE, _VAD_RATE, 1, dtype="int16", quality="HQ")
 
         self._received = 0  # samples fed, at 24 kHz: the clock
@@ -165,11 +154,34 @@ class TurnDetector:
         self._frames = 0  # frames decided
         self._recent: deque[bool] = deque(maxlen=_VOTE_FRAMES)
         self._in_speech = False
-        self._speech_start_frame = 0
         self._last_voiced_frame = -1
         self._turn_floor = 0  # samples: a turn's audio starts no earlier
         self._turn_start = 0  # samples: the current turn's audio_start
         self._idle_from: int | None = 0  # samples; None: the timer is stopped
+
+    def configure(
+        self,
+        threshold: float = 0.5,
+        prefix_padding_ms: int = 300,
+        silence_duration_ms: int = 500,
+        idle_timeout_ms: int | None = None,
+    ) -> None:
+        """Take new settings (a ``session.update`` of ``turn_detection``), keeping the clock
+        and a turn in progress; they apply from the next frame."""
+        for name, value in (
+            ("prefix_padding_ms", prefix_padding_ms),
+            ("silence_duration_ms", silence_duration_ms),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+        if idle_timeout_ms is not None and idle_timeout_ms <= 0:
+            raise ValueError(f"idle_timeout_ms must be positive or None, got {idle_timeout_ms}")
+        self.mode, self.vote = vad_settings(threshold)
+        self.threshold = threshold
+        self.prefix_padding_ms = prefix_padding_ms
+        self.silence_duration_ms = silence_duration_ms
+        self.idle_timeout_ms = idle_timeout_ms
+        self._vad.set_mode(self.mode)
 
     @property
     def now_ms(self) -> int:
