@@ -276,3 +276,13 @@ def test_configure_changes_settings_on_the_same_clock() -> None:
     found += detector.feed(audio.samples[24 * 1500 :])
     assert found == events(audio.samples, silence_duration_ms=500)
     assert len(turns(found)) == 2
+
+
+def test_a_scene_written_as_wav_gives_the_same_turns(tmp_path) -> None:
+    """The WAV a fake microphone would play holds the same audio as the scene."""
+    from workshop_lib.realtime.audio import read_wav
+
+    audio = scene(800, ONE, 1500, TWO, 1500)
+    path = audio.write(tmp_path / "two-sentences.wav")
+    assert events(read_wav(path)) == events(audio.samples)
+    assert len(turns(events(read_wav(path)))) == 2
