@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
+from .accidents import Explained
 from .handle import ServerHandle, bearer
 from .lesson import Page
 from .links import Links
@@ -39,7 +40,7 @@ SERVER_VARIABLE = "WORKSHOP_SERVER"
 TOKEN_VARIABLE = "WORKSHOP_TOKEN"
 
 
-class SharedServerError(RuntimeError):
+class SharedServerError(Explained, RuntimeError):
     """The shared server named in the environment cannot be used; the message says why."""
 
 
