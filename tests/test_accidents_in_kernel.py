@@ -5,109 +5,15 @@ happened and which cell to run, not a traceback through asyncio and websockets.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
 
-from tests.conftest import ROOT
-
-NOTEBOOKS = ROOT / "notebooks"
-
-
-@dataclass
-class Ran:
-    """What one cell showed: printed text, and its error's name and traceback lines."""
-
-    printed: str = ""
-    error: str | None = None
-    traceback: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-class Kernel:
-    """An ipykernel of this Python that runs cells as JupyterLab would send them."""
-
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.kernel_spec.argv[0] = sys.executable  # this venv's ipykernel
-        self.manager.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-
-    def run(self, source: str, timeout: float = 90, interrupt_after: float | None = None) -> Ran:
-        ran = Ran()
-
-        def collect(message: dict[str, Any]) -> None:
-            content = message["content"]
-            if message["msg_type"] == "stream":
-                ran.printed += content["text"]
-            elif message["msg_type"] == "execute_result":
-                ran.printed += content["data"].get("text/plain", "")
-            elif message["msg_type"] == "error":
-                ran.error = content["ename"]
-                ran.traceback = [_plain(line) for line in content["traceback"]]
-
-        timer = None
-        if interrupt_after is not None:  # Kernel → Interrupt, while the cell waits
-            timer = threading.Timer(interrupt_after, self.manager.interrupt_kernel)
-            timer.start()
-        started = time.monotonic()
-        try:
-            self.client.execute_interactive(source, timeout=timeout, output_hook=collect)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        ran.seconds = time.monotonic() - started
-        return ran
-
-    def close(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
-
-
-def _plain(line: str) -> str:
-    """A traceback line without its colours."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", line)
-
-
-def cell(notebook: str, text: str) -> str:
-    """The source of the one code cell of ``notebook`` that contains ``text``."""
-    cells = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))["cells"]
-    found = [
-        "".join(c["source"])
-        for c in cells
-        if c["cell_type"] == "code" and text in "".join(c["source"])
-    ]
-    assert len(found) == 1, f"{len(found)} cells of {notebook} hold {text!r}"
-    return found[0]
-
-
-def assert_ok(ran: Ran) -> None:
-    assert ran.error is None, "\n".join(ran.traceback)
-
-
-def assert_one_line(ran: Ran, *words: str) -> None:
-    """The cell failed with one line, and the line says ``words``."""
-    assert ran.error is not None, f"the cell did not fail: {ran.printed}"
-    text = "\n".join(ran.traceback)
-    assert len(ran.traceback) == 1 and "\n" not in ran.traceback[0].strip(), text
-    for word in words:
-        assert word in text, text
+from tests.notebook_kernel import NOTEBOOKS, Kernel, assert_ok, assert_one_line, cell
 
 
 @pytest.fixture
-def kernel(tmp_path: Path) -> Iterator[Kernel]:
+def kernel() -> Iterator[Kernel]:
     running = Kernel(NOTEBOOKS)
     try:
         yield running

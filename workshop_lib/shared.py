@@ -33,6 +33,7 @@ __all__ = [
     "TOKEN_VARIABLE",
     "SharedServer",
     "SharedServerError",
+    "room_server",
     "shared_server_from_env",
 ]
 
@@ -144,3 +145,13 @@ def shared_server_from_env(name: str) -> SharedServer | None:
     server = SharedServer(url, os.environ.get(TOKEN_VARIABLE, "").strip() or None, name)
     server.check()
     return server
+
+
+def room_server(own: ServerHandle, name: str = "room") -> ServerHandle:
+    """The room's shared server when ``WORKSHOP_SERVER`` names one (checked), else ``own``.
+
+    For a lesson whose demos belong on the learner's own server while the learner's widget
+    joins the room: ``room = room_server(server)``. Alone, both are the same server.
+    """
+    found = shared_server_from_env(name)
+    return own if found is None else found
