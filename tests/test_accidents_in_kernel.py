@@ -77,3 +77,15 @@ def test_06_four_people_run_twice_starts_over(kernel: Kernel, redis_url: str) ->
         assert ran.seconds < 12, f"the second run took {ran.seconds:.1f} s"
     finally:
         kernel.run("ServerProcess.stop_all(); redis.stop()")
+
+
+def test_03_after_the_clean_up_the_course_clients_name_the_stopped_server(kernel: Kernel) -> None:
+    nb = "03-chat-room.ipynb"
+    assert_ok(kernel.run(cell(nb, "me = ChatWidget(")))
+    assert_ok(kernel.run(cell(nb, "from workshop_lib.chat import ChatClient")))
+    assert_ok(kernel.run("me.close(); linus.close(); server.stop()"))  # the clean-up's part
+    by_hand = kernel.run(cell(nb, '"can I talk yet?"'))  # server.connect("/chat")
+    assert_one_line(by_hand, "the server 'workshop' is stopped", "run the cell that starts it")
+    assert by_hand.error == "ServerNotRunning"
+    linus = kernel.run(cell(nb, "from workshop_lib.chat import ChatClient"))  # ChatClient(...)
+    assert_one_line(linus, "nothing listens at ws://", "run the cell that starts it")
