@@ -89,3 +89,26 @@ def test_03_after_the_clean_up_the_course_clients_name_the_stopped_server(kernel
     assert by_hand.error == "ServerNotRunning"
     linus = kernel.run(cell(nb, "from workshop_lib.chat import ChatClient"))  # ChatClient(...)
     assert_one_line(linus, "nothing listens at ws://", "run the cell that starts it")
+
+
+def test_an_interrupted_server_run_stops_its_coroutine_too(kernel: Kernel) -> None:
+    assert_ok(kernel.run(cell("01-echo.ipynb", "server = start_server()")))
+    assert_ok(
+        kernel.run(
+            "import asyncio, threading\n"
+            "started, cancelled = threading.Event(), threading.Event()\n"
+            "async def forever():\n"
+            "    started.set()\n"
+            "    try:\n"
+            "        await asyncio.sleep(3600)\n"
+            "    except asyncio.CancelledError:\n"
+            "        cancelled.set()\n"
+            "        raise\n"
+        )
+    )
+    ran = kernel.run("server.run(forever(), timeout=None)", interrupt_after=2)
+    assert_one_line(ran, "you interrupted this cell")
+    # Not left running on the server's loop, where nobody waits for it any more.
+    stopped = kernel.run("print(started.is_set(), cancelled.wait(10))")
+    assert stopped.printed.strip() == "True True", stopped.printed
+    assert_ok(kernel.run("server.stop()"))
