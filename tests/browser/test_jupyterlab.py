@@ -154,6 +154,15 @@ def test_00_setup_check(lab_page, lab: JupyterLab) -> None:
         warnings.warn(f"00-setup-check in JupyterLab, rows not ok: {not_ok}", stacklevel=1)
     assert frontend.get_attribute("data-status") == "ok"
     assert len(statuses) > 1, statuses
+
+    # The name a room will call this learner: typed and saved in the notebook's box.
+    box = page.locator(".workshop-name-input input")
+    box.fill("ada lovelace")
+    page.locator("button.workshop-name-save").click()
+    status = page.locator(".workshop-name-status")
+    status.filter(has_text="your widgets join as ada lovelace").wait_for(timeout=WIDGET_TIMEOUT)
+    status.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-00-name-box", page.locator(".workshop-name-status").locator(".."))
     assert page.page_errors == []
 
 
