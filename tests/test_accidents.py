@@ -34,7 +34,8 @@ def test_a_lesson_client_with_no_server_says_so_without_a_chain():
     server.stop()
     with pytest.raises(ServerNotRunning) as refused:
         ChatClient(url, "linus")
-    assert str(refused.value).startswith(f"nothing listens at {url}")
+    said = f"nothing listens at 127.0.0.1:{server.port}: the server {server.name!r} was stopped"
+    assert str(refused.value).startswith(said), refused.value
     assert refused.value.__suppress_context__  # no "During handling of the above..."
 
 
@@ -56,6 +57,14 @@ def test_a_refused_connect_names_the_server_stopped_on_that_port():
     line = one_line(exc)
     assert line is not None and f"the server {server.name!r} was stopped" in line
     assert f":{server.port}" in line
+
+
+def test_a_port_nobody_stopped_gets_the_general_advice():
+    line = one_line(ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)"))
+    assert line == (
+        "nothing listens at 127.0.0.1:9: its server is stopped, or not started yet; "
+        "run the cell that starts the server, then this one again."
+    )
 
 
 def test_other_errors_keep_their_traceback():

@@ -88,7 +88,7 @@ def test_03_after_the_clean_up_the_course_clients_name_the_stopped_server(kernel
     assert_one_line(by_hand, "the server 'workshop' is stopped", "run the cell that starts it")
     assert by_hand.error == "ServerNotRunning"
     linus = kernel.run(cell(nb, "from workshop_lib.chat import ChatClient"))  # ChatClient(...)
-    assert_one_line(linus, "nothing listens at ws://", "run the cell that starts it")
+    assert_one_line(linus, "nothing listens at 127.0.0.1:", "'workshop' was stopped")
 
 
 def test_an_interrupted_server_run_stops_its_coroutine_too(kernel: Kernel) -> None:

@@ -19,11 +19,22 @@ import errno
 import re
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["START_IT", "Explained", "ServerNotRunning", "install", "one_line", "refused_line"]
+__all__ = [
+    "START_ANY",
+    "START_IT",
+    "Explained",
+    "ServerNotRunning",
+    "install",
+    "one_line",
+    "refused_line",
+]
 
-# Every notebook starts its server in one of its first cells, with this call.
+# A notebook starts its own server in one of its first cells, with start_server(); lesson
+# 06's servers are processes, started by cells of their own.
 START_IT = "run the cell that starts it (the one with start_server), then this one again"
+START_ANY = "run the cell that starts the server, then this one again"
 
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 _TB_HINT = "  (%tb shows the traceback)"
@@ -49,9 +60,12 @@ class ServerNotRunning(Explained, ConnectionRefusedError):
         return str(self.strerror)
 
 
-def refused_line(exc: BaseException) -> str:
-    """What a refused connection means here: which server is gone, and which cell to run."""
-    address = _address(exc)
+def refused_line(exc: BaseException | None = None, url: str | None = None) -> str:
+    """What a refused connection means here: which server is gone, and which cell to run.
+
+    The address comes from ``url`` if given, else from ``exc``.
+    """
+    address = _url_address(url) if url else _address(exc) if exc is not None else None
     where = f"nothing listens at {address[0]}:{address[1]}" if address else "nothing listens there"
     stopped = None
     if address is not None:
@@ -60,7 +74,7 @@ def refused_line(exc: BaseException) -> str:
         stopped = stopped_server_at(address[1])
     if stopped is not None:
         return f"{where}: the server {stopped!r} was stopped (a clean-up cell); {START_IT}."
-    return f"{where}: that server is stopped or not started yet; {START_IT}."
+    return f"{where}: its server is stopped, or not started yet; {START_ANY}."
 
 
 def one_line(exc: BaseException) -> str | None:
@@ -77,6 +91,13 @@ def one_line(exc: BaseException) -> str | None:
     if isinstance(exc, KeyboardInterrupt):
         return "you interrupted this cell (Kernel → Interrupt); run it again to start over"
     return None
+
+
+def _url_address(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    if parts.hostname is None:
+        return None
+    return parts.hostname, parts.port or (443 if parts.scheme in ("https", "wss") else 80)
 
 
 def _address(exc: BaseException) -> tuple[str, int] | None:

@@ -47,7 +47,7 @@ def remember_name(name: str) -> str:
     """Keep ``name`` for the session's notebooks; the cleaned name, or ValueError saying why."""
     cleaned = _clean(name)
     if cleaned is None:
-        raise ValueError(f"a name is 1 to {MAX_NAME} characters, letters, digits, spaces")
+        raise ValueError(f"a name is 1 to {MAX_NAME} characters, with no line breaks or tabs")
     path = name_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(cleaned, encoding="utf-8")

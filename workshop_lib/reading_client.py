@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocke
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
-from .accidents import START_IT, ServerNotRunning
+from .accidents import ServerNotRunning, refused_line
 from .backoff import backoff_delays
 from .handle import bearer
 from .protocol import NO_RETRY, announced_close
@@ -138,7 +138,7 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
                 self._started = False  # nothing is running: start() may be tried again
             if isinstance(exc, ConnectionRefusedError) and not isinstance(exc, ServerNotRunning):
                 # Nothing listens: one sentence that says so and what to run, not a chain.
-                raise ServerNotRunning(f"nothing listens at {self.url}; {START_IT}.") from None
+                raise ServerNotRunning(refused_line(url=self.url)) from None
             raise
         with self._lock:
             closed_meanwhile = self._closing.is_set()
