@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,14 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def run(self, source: str, timeout: float = 90, interrupt_after: float | None = None) -> Ran:
+    def run(
+        self,
+        source: str,
+        timeout: float = 90,
+        interrupt_when: Callable[[Ran], bool] | None = None,
+    ) -> Ran:
+        """Run ``source`` as one cell; with ``interrupt_when``, Kernel → Interrupt as soon as
+        it holds (given what the cell has shown so far), as a learner would press it."""
         ran = Ran()
 
         def collect(message: dict[str, Any]) -> None:
@@ -59,16 +67,22 @@ class Kernel:
                 ran.error = content["ename"]
                 ran.traceback = [_plain(line) for line in content["traceback"]]
 
-        timer = None
-        if interrupt_after is not None:  # Kernel → Interrupt, while the cell waits
-            timer = threading.Timer(interrupt_after, self.manager.interrupt_kernel)
-            timer.start()
+        done = threading.Event()
+
+        def interrupt() -> None:
+            assert interrupt_when is not None
+            while not done.wait(0.05):
+                if interrupt_when(ran):
+                    self.manager.interrupt_kernel()
+                    return
+
+        if interrupt_when is not None:
+            threading.Thread(target=interrupt, daemon=True).start()
         started = time.monotonic()
         try:
             self.client.execute_interactive(source, timeout=timeout, output_hook=collect)
         finally:
-            if timer is not None:
-                timer.cancel()
+            done.set()
         ran.seconds = time.monotonic() - started
         return ran
 
