@@ -85,6 +85,9 @@ def test_the_setup_check_tests_the_rooms_server(in_the_room, monkeypatch):
     from workshop_lib.setup_check import check_shared_server
 
     assert [(c.name, c.status) for c in check_shared_server()] == [("shared-server", "ok")]
+    monkeypatch.setenv("WORKSHOP_TOKEN", "last-weeks-token")
+    [refused] = check_shared_server()
+    assert refused.status == "fail" and "refused this token" in refused.detail
     monkeypatch.delenv("WORKSHOP_TOKEN")
     [missing] = check_shared_server()
     assert missing.status == "fail" and "WORKSHOP_TOKEN" in missing.detail
