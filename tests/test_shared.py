@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.conftest import ROOM_TOKEN
+from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat.client import ChatClient
 from workshop_lib.shared import SharedServer, SharedServerError
@@ -55,6 +56,20 @@ def test_a_missing_token_says_what_to_set(room, monkeypatch):
         start_server(shared=True)
 
 
+def test_a_wrong_token_is_refused_when_joining_not_at_the_first_client(room, monkeypatch):
+    monkeypatch.setenv("WORKSHOP_SERVER", room.http_url)
+    monkeypatch.setenv("WORKSHOP_TOKEN", "last-weeks-token")
+    with pytest.raises(SharedServerError) as refused:
+        start_server(shared=True)
+    assert "refused this token: ask your instructor for the current one" in str(refused.value)
+    assert "last-weeks-token" not in str(refused.value)  # a token is never shown
+
+
+def test_the_right_token_leaves_no_connection_open(in_the_room):
+    start_server(shared=True)
+    assert wait_until(lambda: in_the_room.client_count() == 0)  # the check's WebSocket closed
+
+
 def test_an_unreachable_server_says_what_to_check(monkeypatch):
     monkeypatch.setenv("WORKSHOP_SERVER", "http://127.0.0.1:9")  # discard: nobody listens
     with pytest.raises(SharedServerError, match="unset it to run your own"):
@@ -70,6 +85,9 @@ def test_the_setup_check_tests_the_rooms_server(in_the_room, monkeypatch):
     from workshop_lib.setup_check import check_shared_server
 
     assert [(c.name, c.status) for c in check_shared_server()] == [("shared-server", "ok")]
+    monkeypatch.setenv("WORKSHOP_TOKEN", "last-weeks-token")
+    [refused] = check_shared_server()
+    assert refused.status == "fail" and "refused this token" in refused.detail
     monkeypatch.delenv("WORKSHOP_TOKEN")
     [missing] = check_shared_server()
     assert missing.status == "fail" and "WORKSHOP_TOKEN" in missing.detail

@@ -15,6 +15,11 @@ from . import logs
 
 logs.install()
 
+# In a notebook, a cell run after the clean-up or interrupted says so in one line.
+from . import accidents  # noqa: E402
+
+accidents.install()
+
 from .server import (  # noqa: E402
     PortFallbackWarning,
     PortInUseError,

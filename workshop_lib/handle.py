@@ -17,6 +17,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from .accidents import START_IT, ServerNotRunning
 from .links import Links
 from .proxies import proxy_for
 
@@ -65,8 +66,13 @@ class ServerHandle:
 
         Usage: ``async with server.connect("/ball") as websocket: ...``
         Never through the system's proxy to a loopback server (:mod:`workshop_lib.proxies`),
-        unless ``proxy=`` says otherwise.
+        unless ``proxy=`` says otherwise. On a stopped server it raises
+        :class:`~workshop_lib.accidents.ServerNotRunning`, which says which cell to run.
         """
+        if not self.running:  # a cell run after the clean-up: say so, not "connection refused"
+            raise ServerNotRunning(
+                f"the server {self.name!r} is stopped (a clean-up cell); {START_IT}."
+            )
         url = self.links.ws(path)
         headers = {**self.auth_headers, **dict(kwargs.pop("additional_headers", None) or {})}
         kwargs.setdefault("proxy", proxy_for(url))

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocke
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
+from .accidents import ServerNotRunning, refused_line
 from .backoff import backoff_delays
 from .handle import bearer
 from .protocol import NO_RETRY, announced_close
@@ -132,9 +133,12 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
             self._started = True
         try:
             stack, websocket = self._open()
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 self._started = False  # nothing is running: start() may be tried again
+            if isinstance(exc, ConnectionRefusedError) and not isinstance(exc, ServerNotRunning):
+                # Nothing listens: one sentence that says so and what to run, not a chain.
+                raise ServerNotRunning(refused_line(url=self.url)) from None
             raise
         with self._lock:
             closed_meanwhile = self._closing.is_set()

@@ -174,6 +174,9 @@ class LoopThread:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"coroutine did not finish within {timeout} s") from None
+        except BaseException:  # Kernel → Interrupt while waiting: the coroutine stops too
+            future.cancel()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop and join the thread. Safe to call twice, or before start."""

@@ -66,6 +66,9 @@ warnings.simplefilter("always", PortFallbackWarning)
 
 _registry: dict[str, WorkshopServer] = {}
 _registry_lock = threading.RLock()
+# Ports of servers stopped in this process, and their names: a cell that connects after the
+# clean-up is told which server it was (workshop_lib.accidents).
+_stopped: dict[int, str] = {}
 
 
 class WorkshopServer(ServerHandle):
@@ -107,6 +110,7 @@ class WorkshopServer(ServerHandle):
             self._loop.stop()
             raise
         self._port = self._server.sockets[0].getsockname()[1]
+        _stopped.pop(self._port, None)
         logger.info("server %r listening on %s", self.name, self.http_url)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -121,6 +125,7 @@ class WorkshopServer(ServerHandle):
                     self._loop.run(_close(server, self.app), timeout)
                 finally:
                     self._loop.stop(timeout)
+                    _stopped[self._port] = self.name
                 logger.info("server %r stopped", self.name)
         with _registry_lock:
             if _registry.get(self.name) is self:
@@ -407,6 +412,11 @@ def stop_server(name: str | None = None) -> None:
     for server in servers:
         if server is not None:
             server.stop()
+
+
+def stopped_server_at(port: int) -> str | None:
+    """The name of the server this process stopped on ``port``, if it has not restarted."""
+    return _stopped.get(port)
 
 
 def running_servers() -> list[WorkshopServer]:

@@ -19,17 +19,29 @@ import urllib.request
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from .handle import ServerHandle
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import connect
+
+from .accidents import Explained
+from .handle import ServerHandle, bearer
 from .lesson import Page
 from .links import Links
+from .proxies import proxy_for
 
-__all__ = ["SERVER_VARIABLE", "TOKEN_VARIABLE", "SharedServer", "shared_server_from_env"]
+__all__ = [
+    "SERVER_VARIABLE",
+    "TOKEN_VARIABLE",
+    "SharedServer",
+    "SharedServerError",
+    "room_server",
+    "shared_server_from_env",
+]
 
 SERVER_VARIABLE = "WORKSHOP_SERVER"
 TOKEN_VARIABLE = "WORKSHOP_TOKEN"
 
 
-class SharedServerError(RuntimeError):
+class SharedServerError(Explained, RuntimeError):
     """The shared server named in the environment cannot be used; the message says why."""
 
 
@@ -73,6 +85,38 @@ class SharedServer(ServerHandle):
                 f"The shared server at {self.http_url} needs a token: set {TOKEN_VARIABLE} "
                 "to the one your instructor gave you, then run this cell again."
             )
+        if health.get("auth") == "token":
+            routes = health.get("routes") or ["/echo"]
+            self._check_token("/echo" if "/echo" in routes else routes[0], timeout)
+
+    def _check_token(self, path: str, timeout: float) -> None:
+        """Open one WebSocket with the token and close it: the server says 401 to a wrong one.
+
+        ``/healthz`` answers anyone, so only a handshake tells whether the room takes this
+        token; found here, it is one sentence instead of every client's ``HTTP 401``.
+        """
+        url = self.links.ws(path)
+        try:
+            with connect(
+                url,
+                additional_headers=bearer(self.token),
+                open_timeout=timeout,
+                proxy=proxy_for(url),  # the way the lesson's clients will go
+            ):
+                pass
+        except InvalidStatus as refused:
+            if refused.response.status_code == 401:
+                raise SharedServerError(
+                    f"The room's server at {self.http_url} refused this token: ask your "
+                    f"instructor for the current one, set {TOKEN_VARIABLE} to it, then run "
+                    "this cell again."
+                ) from None
+            # A full room (429, 503) is no reason to refuse the handle: clients retry.
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise SharedServerError(
+                f"The room's server at {self.http_url} answers its health check but no "
+                f"WebSocket ({exc}): tell your instructor."
+            ) from None
 
     def stop(self) -> None:
         """Let go of the handle; the shared server itself keeps running for the room."""
@@ -101,3 +145,13 @@ def shared_server_from_env(name: str) -> SharedServer | None:
     server = SharedServer(url, os.environ.get(TOKEN_VARIABLE, "").strip() or None, name)
     server.check()
     return server
+
+
+def room_server(own: ServerHandle, name: str = "room") -> ServerHandle:
+    """The room's shared server when ``WORKSHOP_SERVER`` names one (checked), else ``own``.
+
+    For a lesson whose demos belong on the learner's own server while the learner's widget
+    joins the room: ``room = room_server(server)``. Alone, both are the same server.
+    """
+    found = shared_server_from_env(name)
+    return own if found is None else found

@@ -154,6 +154,15 @@ def test_00_setup_check(lab_page, lab: JupyterLab) -> None:
         warnings.warn(f"00-setup-check in JupyterLab, rows not ok: {not_ok}", stacklevel=1)
     assert frontend.get_attribute("data-status") == "ok"
     assert len(statuses) > 1, statuses
+
+    # The name a room will call this learner: typed and saved in the notebook's box.
+    box = page.locator(".workshop-name-input input")
+    box.fill("ada lovelace")
+    page.locator("button.workshop-name-save").click()
+    status = page.locator(".workshop-name-status")
+    status.filter(has_text="your widgets join as ada lovelace").wait_for(timeout=WIDGET_TIMEOUT)
+    status.scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-00-name-box", page.locator(".workshop-name-status").locator(".."))
     assert page.page_errors == []
 
 
@@ -328,12 +337,14 @@ def _rows(log, text: str | re.Pattern[str]):
 
 def test_03_chat_room_in_a_class(lab_page, lab: JupyterLab, room) -> None:
     """03 as a class runs it, its kernel pointed at the room's server (WORKSHOP_SERVER,
-    WORKSHOP_TOKEN): the widget joins the room, Enter sends, the bot answers, a browser tab
-    from the deep link talks to the widget; the rude experiments stay on the private lab
-    server; the clean-up leaves the room, which serves on."""
+    WORKSHOP_TOKEN, WORKSHOP_NAME): the widget joins the room under the learner's name and
+    Enter sends there; the notebook's scripted people (linus, the bot, the talkers) and the
+    deep links' tabs are on the learner's own server, where the bot answers a tab; the rude
+    experiments stay on the private lab server; the clean-up leaves the room, which serves on."""
     page = lab_page
     name = "03-chat-room.ipynb"
-    kernel_with_env(lab, name, {"WORKSHOP_SERVER": room.http_url, "WORKSHOP_TOKEN": ROOM_TOKEN})
+    env = {"WORKSHOP_SERVER": room.http_url, "WORKSHOP_TOKEN": ROOM_TOKEN, "WORKSHOP_NAME": "grace"}
+    kernel_with_env(lab, name, env)
     open_notebook(page, lab, name)
     cleanup = "bot.close()"
     started = time.monotonic()
@@ -344,47 +355,37 @@ def test_03_chat_room_in_a_class(lab_page, lab: JupyterLab, room) -> None:
     chat.wait_for(timeout=WIDGET_TIMEOUT)
     log = chat.locator(".workshop-chat-log")
     users = chat.locator(".workshop-chat-users li")
-    _rows(log, re.compile(r"\blinus: hello from a Python client$")).wait_for(
-        state="attached", timeout=WIDGET_TIMEOUT
-    )
-    _rows(log, re.compile(r"\bbot: .*\blinus\b")).wait_for(state="attached", timeout=WIDGET_TIMEOUT)
-    assert {"me", "linus", "bot"} <= set(users.all_text_contents())
+    users.filter(has_text=re.compile(r"^grace$")).wait_for(state="attached", timeout=WIDGET_TIMEOUT)
+    assert not {"me", "linus", "bot"} & set(users.all_text_contents())
 
     text_box = chat.locator(".workshop-chat-input input")
     message = f"hello from the widget {uuid.uuid4().hex[:8]}"
     text_box.fill(message)
     text_box.press("Enter")
-    _rows(log, re.compile(rf"\bme: {re.escape(message)}$")).wait_for(
+    _rows(log, re.compile(rf"\bgrace: {re.escape(message)}$")).wait_for(
         state="attached", timeout=WIDGET_TIMEOUT
     )
     assert text_box.input_value() == ""
-    text_box.fill("!time")
-    chat.locator("button.workshop-chat-send").click()
-    _rows(log, re.compile(r"\bbot: \d\d:\d\d:\d\d$")).first.wait_for(
-        state="attached", timeout=WIDGET_TIMEOUT
-    )
 
-    # A browser chat from the notebook's deep link (/?name=ada#chat) joins the room at once.
+    # A browser chat from the notebook's deep link (/?name=ada#chat) joins the learner's own
+    # server at once, where linus and the bot are, and the bot answers it.
     link = page.locator('.jp-RenderedMarkdown a[href*="#chat"]').first
     href = link.get_attribute("href")
-    assert href and "name=ada" in href and href.startswith(room.http_url), href
+    assert href and "name=ada" in href and not href.startswith(room.http_url), href
     chat_page = page.context.new_page()
     chat_errors: list[str] = []
     chat_page.on("pageerror", lambda exc: chat_errors.append(str(exc)))
     chat_page.goto(href)
     chat_page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
-    users.filter(has_text=re.compile(r"^ada$")).wait_for(state="attached", timeout=WIDGET_TIMEOUT)
-    from_browser = f"hello from the browser {uuid.uuid4().hex[:8]}"
-    chat_page.locator("#chat-input").fill(from_browser)
+    chat_page.locator("#chat-messages li", has_text="hello from a Python client").wait_for(
+        timeout=WIDGET_TIMEOUT
+    )
+    chat_page.locator("#chat-input").fill("!time")
     chat_page.locator("#chat-input").press("Enter")
-    newest = _rows(log, re.compile(rf"\bada: {re.escape(from_browser)}$"))
-    newest.wait_for(state="attached", timeout=WIDGET_TIMEOUT)
-    chat_page.locator("#chat-messages li", has_text=message).wait_for(timeout=WIDGET_TIMEOUT)
-    # The newest line is at the bottom of the widget, in view, as on the browser page.
+    chat_page.locator(
+        "#chat-messages li", has_text=re.compile(r"bot.*\d\d:\d\d:\d\d")
+    ).first.wait_for(timeout=WIDGET_TIMEOUT)
     chat.scroll_into_view_if_needed()
-    box = log.locator("ul").bounding_box()
-    line = newest.bounding_box()
-    assert box and line and box["y"] + box["height"] / 2 < line["y"] <= box["y"] + box["height"]
     screenshot(page, "jupyterlab-03-chat-widget", chat)
     screenshot(chat_page, "jupyterlab-03-browser-chat")
 
@@ -397,13 +398,10 @@ def test_03_chat_room_in_a_class(lab_page, lab: JupyterLab, room) -> None:
     text = printed_text(page)
     assert "the server closed sleepy with: 1008" in text
     assert "what the room was told: {'type': 'chat.left', 'name': 'sleepy'" in text
-    # The room: its members came and went through it, and the rude clients never did.
-    assert room.app.served["/chat"] >= 3
+    # The room heard the learner alone: no scripted person, no rude client, nobody as "me".
     posted = [m["from"] for m in room.lesson("chat").room.history]
-    assert {"linus", "bot", "me", "ada"} <= set(posted), posted
-    assert not {"chatterbox", "sleepy", "spammer"} & set(posted)
-    # The room's server serves on after the notebook's clean-up: the tab is still joined.
-    chat_page.locator('#chat-status[data-state="joined"]').wait_for(timeout=WIDGET_TIMEOUT)
+    assert set(posted) == {"grace"}, posted
+    assert room.app.served["/chat"] >= 1 and room.running  # it serves on after the clean-up
     chat_page.close()
     assert chat_errors == []
     _report_durations(page, "03", time.monotonic() - started)

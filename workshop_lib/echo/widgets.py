@@ -34,6 +34,14 @@ class LogEntry:
     text: str
     ms: float | None = None
 
+    def __str__(self) -> str:
+        """The line as a cell prints it: the echo and its round trip, or what went wrong."""
+        if self.direction == "error":
+            return f"error: {self.text}"
+        if self.ms is None:
+            return f"{self.direction}: {self.text!r}"
+        return f"{self.text!r} came back in {self.ms:.2f} ms"
+
 
 class EchoPanel(widgets.VBox):
     """Type a message, press Send, see it come back with its round-trip time.
@@ -135,7 +143,7 @@ class EchoPanel(widgets.VBox):
 
 def _explain(exc: BaseException, url: str) -> str:
     if isinstance(exc, ConnectionRefusedError):
-        return f"no server at {url}: run the cell that starts it"
+        return f"no server at {url}: run the cell that starts it (the one with start_server)"
     if isinstance(exc, TimeoutError):
         return "no reply in time: is the server running, and is this its echo path?"
     if isinstance(exc, ConnectionClosed):
