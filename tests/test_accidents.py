@@ -76,3 +76,19 @@ def test_the_echo_panels_line_prints_what_went_wrong_instead_of_failing():
     assert str(came_back) == "'hi' came back in 0.50 ms"
     refused = LogEntry(None, "error", "no server at ws://x/echo: run the cell that starts it")  # type: ignore[arg-type]
     assert str(refused) == "error: no server at ws://x/echo: run the cell that starts it"
+
+
+def test_an_ipython_without_the_methods_it_writes_through_keeps_its_tracebacks(monkeypatch):
+    import types
+
+    from workshop_lib import accidents
+
+    installed = []
+    shell = types.SimpleNamespace(
+        custom_exceptions=(), set_custom_exc=lambda *a: installed.append(a)
+    )
+    fake = types.SimpleNamespace(get_ipython=lambda: shell)
+    monkeypatch.setitem(__import__("sys").modules, "IPython", fake)
+    assert accidents.install() is False and installed == []
+    shell._get_exc_info = shell._showtraceback = lambda *a: None
+    assert accidents.install() is True and len(installed) == 1

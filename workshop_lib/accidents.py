@@ -137,7 +137,11 @@ def install() -> bool:
     """
     ipython = sys.modules.get("IPython")  # never imported here: a script stays lean
     shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
+    # The handler writes through two of IPython's own methods (what ipykernel overrides to
+    # send an error to the front end); an IPython without them keeps its usual tracebacks.
+    if shell is None or not all(
+        callable(getattr(shell, name, None)) for name in ("_get_exc_info", "_showtraceback")
+    ):
         return False
     ours = (ConnectionRefusedError, asyncio.CancelledError, KeyboardInterrupt)
     current = getattr(shell, "custom_exceptions", ())
