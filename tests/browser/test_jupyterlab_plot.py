@@ -4,8 +4,10 @@ in JupyterLab in Chromium, while both ball views are open and report to the kern
 The views report only from a front end (their JavaScript sets the traits twice a second), so
 no kernel without a browser can show this. JupyterLab sends widgets' messages on a kernel
 subshell, handled on a thread of its own beside the running cell, and handling each fires
-IPython's post_execute. Run All misses it (the views' reports stall behind its queue);
-cells run one at a time, as a learner runs them, do not.
+IPython's post_execute. Run All cannot show it: there the views' reports stop reaching
+the kernel (ipykernel 7 handles a widget message that arrives during an async cell without
+the idle status ipywidgets waits for before it sends the next). Cells run one at a time, as
+a learner runs them, keep the reports coming; the test checks that they do.
 """
 
 from __future__ import annotations
