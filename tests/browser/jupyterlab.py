@@ -557,6 +557,46 @@ def run_cells_between(
     _run(page, "notebook:run-cell", start, stop, timeout)
 
 
+def run_cell(page: Page, text: str, timeout: float = RUN_ALL_TIMEOUT) -> int:
+    """Run only the first code cell containing ``text`` (Run > Run Selected Cell, as a learner
+    runs one cell again with Ctrl+Enter) and wait for it; returns the cell's index."""
+    index, _ = _select_cell(page, text)
+    page.evaluate(
+        _JS_SELECT_CELLS, {"path": _current_path(page), "start": index, "stop": index + 1}
+    )
+    _run(page, "notebook:run-cell", index, index + 1, timeout)
+    return index
+
+
+def run_cells_above_one_by_one(
+    page: Page, text: str, pause_ms: int = 300, timeout: float = RUN_ALL_TIMEOUT
+) -> None:
+    """Run every code cell above the first one containing ``text`` as a learner does, one
+    at a time, each after the one before has finished and ``pause_ms`` of reading: the kernel
+    is idle between cells, as it never is in a Run All (a widget's first messages then
+    arrive between cells, not during an async cell: see test_jupyterlab_plot.py).
+    ``timeout`` is per cell."""
+    path = _current_path(page)
+    stop, _ = _select_cell(page, text)
+    types = page.evaluate(
+        _with_panel(
+            """
+  const models = panelFor(path).content.model.cells;
+  const types = [];
+  for (let i = 0; i < models.length; i++) types.push(models.get(i).type);
+  return types;
+"""
+        ),
+        path,
+    )
+    for index in range(stop):
+        if types[index] != "code":
+            continue
+        page.evaluate(_JS_SELECT_CELLS, {"path": path, "start": index, "stop": index + 1})
+        _run(page, "notebook:run-cell", index, index + 1, timeout)
+        page.wait_for_timeout(pause_ms)
+
+
 def error_outputs(page: Page) -> list[str]:
     """Texts of the error outputs in the open notebook: every traceback a cell showed, stderr
     that holds one (a thread's exception), and tracebacks inside Output widgets."""

@@ -65,9 +65,10 @@ class CornerSteerer(Exercise):
     """q2: a client coroutine that steers the ball into a corner and pauses it there."""
 
     hint_text = (
-        "read a frame; the corner is at (1 - radius, 1 - radius); kick by the velocity you "
-        "want minus the velocity you have (each within -2..2), keep reading frames, and send "
-        '{"type": "ball.control", "paused": true} once x and y are within 0.02 of the corner.'
+        "a kick adds its dx and dy to the velocity the ball has, (ball['vx'], ball['vy']): "
+        "what must you add to that to get (want_vx, want_vy)? Pass each through clamp(). "
+        "The pause is JSON text, like the kick; it is there when abs(gap_x) and abs(gap_y) "
+        "are both small."
     )
     solution_file = "02_steer.py"
     answer_name = "steer_to_corner"

@@ -7,6 +7,7 @@ from workshop_lib.checks.ball import q2
 
 
 def clamp(value, limit=2.0):
+    """value, kept within -limit..limit: the largest kick the server takes."""
     return max(-limit, min(limit, value))
 
 
@@ -17,15 +18,15 @@ async def steer_to_corner(url):
             ball = json.loads(message)
             if ball["type"] != "ball.state":
                 continue  # an error event, for instance
-            corner = 1 - ball["radius"]  # the centre can come no closer to the wall
-            dx, dy = corner - ball["x"], corner - ball["y"]
-            if abs(dx) < 0.02 and abs(dy) < 0.02:
+            corner = 1 - ball["radius"]  # the bottom-right corner, for the centre
+            gap_x, gap_y = corner - ball["x"], corner - ball["y"]  # how far it still has to go
+            if abs(gap_x) < 0.02 and abs(gap_y) < 0.02:
                 await websocket.send(json.dumps({"type": "ball.control", "paused": True}))
                 return
-            # Head for the corner at 0.3 field widths a second: kick by the difference
-            # between the velocity we want and the one the ball has.
-            distance = math.hypot(dx, dy)
-            want_vx, want_vy = 0.3 * dx / distance, 0.3 * dy / distance
+            # The velocity that heads for the corner at 0.3 field widths a second:
+            distance = math.hypot(gap_x, gap_y)
+            want_vx, want_vy = 0.3 * gap_x / distance, 0.3 * gap_y / distance
+            # A kick adds to the velocity: kick by the velocity wanted minus the one it has.
             kick = {"type": "ball.kick", "dx": clamp(want_vx - ball["vx"]),
                     "dy": clamp(want_vy - ball["vy"])}
             await websocket.send(json.dumps(kick))
