@@ -119,17 +119,33 @@ def redis_health(ok: bool | None) -> dict[str, str]:
 async def cancel_tasks(tasks: list[Any], timeout: float = 5.0) -> None:
     """Cancel a lesson's Redis tasks and wait until each has ended (the list is emptied).
 
-    A cancel can be lost: redis-py swallows a CancelledError that lands while a command is
-    in flight (redis/redis-py#2028 and kin), and the task runs on into its next command. So
-    each task is cancelled again until it ends, at most ``timeout`` seconds in all.
+    A cancel can be lost, and the task runs on into its next command. redis-py sends every
+    command through ``asyncio.wait_for`` (its socket timeout), and on Python 3.11 that drops
+    a cancel which lands after the send finished but before ``wait_for`` resumes; on a busy
+    loop a cancel sent from a timer lands there every time, for seconds on end. So a task
+    still running after a first cancel is cancelled again on each turn of the loop, which
+    reaches it at another point, at most ``timeout`` seconds in all.
     """
     import asyncio
 
-    deadline = asyncio.get_running_loop().time() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = {task for task in tasks if not task.done()}
+    for task in pending:
+        task.cancel()
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=min(0.1, timeout))
+    while pending and loop.time() < deadline:
+        for _turn in range(20):
+            for task in pending:
+                task.cancel()
+            await asyncio.sleep(0)  # one turn of the loop
+            pending = {task for task in pending if not task.done()}
+            if not pending:
+                break
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=0.05)
     for task in tasks:
-        while not task.done() and asyncio.get_running_loop().time() < deadline:
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: an error on the way out is not news at a stop
     tasks.clear()
