@@ -3,6 +3,7 @@
 python -m workshop_lib serve [--host HOST] [--port PORT] [--token TOKEN | --new-token]
                              [--max-connections N] [--max-per-address N]
 python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--token TOKEN] [--handshake]
+python -m workshop_lib redis [--port PORT] [--server PROGRAM]   # a Redis for serve --redis
 
 For a whole room (docs/instructor.md)::
 
@@ -19,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
@@ -126,6 +128,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "-v", "--verbose", action="store_true", help="also log every connection's protocol events"
+    )
+
+    redis = commands.add_parser(
+        "redis",
+        help="run a Redis server of your own until Ctrl-C, for serve --redis",
+        description="Start the Redis server lesson 06 uses (a redis-server on PATH, else the "
+        "Valkey server the course installs) on 127.0.0.1:PORT, and print the serve commands "
+        "that share it. Nothing is saved to disk. Ctrl-C stops it.",
+    )
+    redis.add_argument(
+        "--port", type=int, default=6379, help="port to listen on (default 6379; 0: a free one)"
+    )
+    redis.add_argument(
+        "--server",
+        metavar="PROGRAM",
+        help="the server program to start (default: $WORKSHOP_REDIS_SERVER, a redis-server "
+        "on PATH, then the course's own)",
     )
 
     client = commands.add_parser(
@@ -279,6 +298,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redis(args: argparse.Namespace) -> int:
+    """A Redis server of one's own in the foreground, for servers started with --redis."""
+    from .redis_local import LocalRedis, RedisMissing, port_is_free
+
+    try:
+        local = LocalRedis(port=args.port, binary=args.server)
+    except RedisMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not port_is_free(local.port):
+        print(
+            f"error: port {local.port} is in use (another Redis?): pass its URL to serve "
+            "--redis, or run this with --port 0",
+            file=sys.stderr,
+        )
+        return 1
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        local.start()
+        print(f"Redis at {local.url} for serve --redis. Ctrl-C stops it.")
+        print(f"  {local.why}")
+        print("  Then, in two more terminals, two servers that are one room:")
+        for port in (8001, 8002):
+            print(f"    python -m workshop_lib serve --port {port} --redis {local.url}")
+        sys.stdout.flush()
+        while local.running:
+            time.sleep(0.5)  # a timed wait: an untimed one cannot be interrupted on Windows
+        print("error: the Redis server stopped by itself", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopped.")
+        return 0
+    except (RuntimeError, TimeoutError) as exc:  # it did not start
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        local.stop()
+
+
 def _print_addresses(links: Links, host: str) -> None:
     """Where to open the pages; for a room, what learners open and set in their notebooks."""
     if not is_loopback(host):
@@ -354,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "redis":
+        return _redis(args)
     return _client_echo(args)
 
 
