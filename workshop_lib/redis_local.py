@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .accidents import Explained
+
 __all__ = [
     "SERVER_VARIABLE",
     "LocalRedis",
@@ -151,14 +153,11 @@ async def cancel_tasks(tasks: list[Any], timeout: float = 5.0) -> None:
     tasks.clear()
 
 
-class RedisMissing(RuntimeError):
+class RedisMissing(Explained, RuntimeError):
     """No Redis server program to start: the message says how to get one on this platform.
 
     In a notebook it shows as that one line, not a traceback (``%tb`` shows the traceback).
     """
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 @dataclass(frozen=True)
