@@ -34,7 +34,8 @@ from ..closing import close_with
 from ..lesson import Handler, Lesson, Page
 from ..protocol import Close
 from .events import Event, RealtimeError
-from .responder import Responder, echo_responder
+from .model import local_model
+from .responder import Responder
 from .session import Counts, RealtimeSession
 
 __all__ = ["KEY_SUBPROTOCOL", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
@@ -60,7 +61,7 @@ class RealtimeLesson(Lesson):
 
     def __init__(
         self,
-        responder: Responder = echo_responder,
+        responder: Responder = local_model,
         *,
         delay: float = 0.05,
         model: str = "workshop-local",
