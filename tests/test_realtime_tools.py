@@ -518,7 +518,7 @@ def test_a_function_call_output_answers_with_words_that_use_its_values() -> None
     ]
     context = Context("weather in Paris", items=items, tools=[WEATHER, TIME])
     said = "".join(local_model(context))
-    assert said == "get_weather says: temperature c 18. Sorry, get_time failed: no clock."
+    assert said == "get_weather says: temperature_c 18. Sorry, get_time failed: no clock."
     # A forced choice calls again, as the service's required does.
     forced = Context("weather in Paris", items=items, tools=[WEATHER], tool_choice="required")
     assert [type(c) for c in local_model(forced)] == [ToolCall]

@@ -105,7 +105,10 @@ _EVENTS: dict[str, shapes.Obj] = {
     ),
     "conversation.item.retrieve": shapes.Obj({"item_id": _ITEM_ID}, required=("item_id",)),
     "conversation.item.delete": shapes.Obj({"item_id": _ITEM_ID}, required=("item_id",)),
-    "response.create": shapes.Obj({"response": shapes.RESPONSE}),
+    # The SDK sends "response": null for response.create(response=None): the defaults.
+    "response.create": shapes.Obj(
+        {"response": shapes.Either("an object", dict=shapes.RESPONSE, nullable=True)}
+    ),
     "response.cancel": shapes.Obj({"response_id": shapes.Str(max_len=64)}),
     "input_audio_buffer.append": shapes.Obj({"audio": shapes.Str()}, required=("audio",)),
     "input_audio_buffer.commit": shapes.Obj({}),

@@ -3,10 +3,10 @@
 It answers from its :class:`~workshop_lib.realtime.responder.Context` by four rules, in this
 order (lesson 07 shows each one):
 
-1. **A tool has answered** (the conversation ends with ``function_call_output`` items after
-   the user's last message) and ``tool_choice`` forces no call: it answers in words that use
-   the outputs' values (``get_weather says: city Paris, temperature 18.``), or says the tool
-   failed when the output is a JSON object with an ``"error"``.
+1. **A tool has answered** (the conversation ends with ``function_call_output`` items) and
+   ``tool_choice`` forces no call: it answers in words that use those outputs' values
+   (``get_weather says: city Paris, temperature 18.``), or says the tool failed when the
+   output is a JSON object with an ``"error"``.
 2. **A call is forced:** ``tool_choice`` ``{"type": "function", "name": N}`` calls ``N``;
    ``"required"`` calls the tools that match the user's words, or the first tool.
 3. **The words match a tool** (``tool_choice`` ``"auto"``): a tool matches when a word of its
@@ -209,11 +209,21 @@ def _say_outputs(outputs: list[dict[str, Any]]) -> str:
         if isinstance(value, dict) and "error" in value:
             sentences.append(f"Sorry, {name} failed: {value['error']}.")
         elif isinstance(value, dict):
-            facts = ", ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in value.items())
+            facts = ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
             sentences.append(f"{name} says: {facts}.")
         else:
             sentences.append(f"{name} says: {_plain(value)}.")
     return " ".join(sentences)
+
+
+def _latest_outputs(context: Context) -> list[dict[str, Any]]:
+    """The outputs that end the conversation: the answers to the model's latest calls."""
+    trailing = set()
+    for item in reversed(context.items):
+        if item.get("type") != "function_call_output":
+            break
+        trailing.add(item.get("call_id"))
+    return [output for output in context.outputs if output["call_id"] in trailing]
 
 
 def _plain(value: Any) -> str:
@@ -229,9 +239,9 @@ def local_model(context: str) -> Iterator[str | ToolCall]:
     if not isinstance(context, Context):
         context = Context(context)
     forced = context.tool_choice == "required" or isinstance(context.tool_choice, dict)
-    last = context.items[-1] if context.items else {}
-    if context.outputs and last.get("type") == "function_call_output" and not forced:
-        yield from re.findall(r"\S+\s*", _say_outputs(context.outputs))
+    latest = _latest_outputs(context)
+    if latest and not forced:
+        yield from re.findall(r"\S+\s*", _say_outputs(latest))
         return
     calls = _calls(context)
     if calls:

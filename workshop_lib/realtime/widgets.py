@@ -131,6 +131,11 @@ class EventLog(widgets.VBox):
             )
         elif kind == "response.done":
             detail = str((event.get("response") or {}).get("status"))
+        elif kind == "response.function_call_arguments.done":
+            detail = f"{event.get('name')}({event.get('arguments')}) call_id={event.get('call_id')}"
+        elif (event.get("item") or {}).get("type") in ("function_call", "function_call_output"):
+            call = event["item"]
+            detail = f"{call['type']} {call.get('name', '')} call_id={call.get('call_id')}"
         indent = 2 if group else 1 if item else 0
         colour = "#0550ae" if direction == "↑" else "#24292f"
         return (
