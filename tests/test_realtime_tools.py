@@ -509,18 +509,20 @@ def test_a_response_input_of_the_wrong_shape_is_an_error_not_a_traceback(realtim
 
 
 def test_a_function_call_output_answers_with_words_that_use_its_values() -> None:
-    items = [
-        user_item("weather in Paris"),
-        {"type": "function_call", "name": "get_weather", "call_id": "c1", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "c1", "output": '{"temperature_c": 18}'},
-        {"type": "function_call", "name": "get_time", "call_id": "c2", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "c2", "output": '{"error": "no clock"}'},
-    ]
-    context = Context("weather in Paris", items=items, tools=[WEATHER, TIME])
+    weather = {"type": "function_call", "name": "get_weather", "call_id": "c1", "arguments": "{}"}
+    clock = {"type": "function_call", "name": "get_time", "call_id": "c2", "arguments": "{}"}
+    warm = {"type": "function_call_output", "call_id": "c1", "output": '{"temperature_c": 18}'}
+    broken = {"type": "function_call_output", "call_id": "c2", "output": '{"error": "no clock"}'}
+    parallel = [user_item("weather in Paris"), weather, clock, warm, broken]
+    context = Context("weather in Paris", items=parallel, tools=[WEATHER, TIME])
     said = "".join(local_model(context))
     assert said == "get_weather says: temperature_c 18. Sorry, get_time failed: no clock."
+    # One call after another: the answer is about the outputs that end the conversation.
+    in_turn = [user_item("weather in Paris"), weather, warm, clock, broken]
+    context = Context("weather in Paris", items=in_turn, tools=[WEATHER, TIME])
+    assert "".join(local_model(context)) == "Sorry, get_time failed: no clock."
     # A forced choice calls again, as the service's required does.
-    forced = Context("weather in Paris", items=items, tools=[WEATHER], tool_choice="required")
+    forced = Context("weather in Paris", items=parallel, tools=[WEATHER], tool_choice="required")
     assert [type(c) for c in local_model(forced)] == [ToolCall]
 
 
