@@ -84,6 +84,16 @@ class EventLog(widgets.VBox):
             self.texts[rid] = self.texts.get(rid, "") + str(event.get("delta", ""))
         elif kind == "response.done" and response.get("id"):
             self.statuses[response["id"]] = str(response.get("status"))
+            calls = [
+                f"{i.get('name')}({i.get('arguments')})"
+                for i in response.get("output") or []
+                if isinstance(i, dict) and i.get("type") == "function_call"
+            ]
+            if calls:  # a response that asks for tools says so where its text would be
+                text = self.texts.get(response["id"], "")
+                self.texts[response["id"]] = (
+                    (text + " " if text else "") + "calls " + ", ".join(calls)
+                )
         self.events.append((time.monotonic() - self._start, direction, event))
         del self.events[: -self.limit]
         self._draw()
