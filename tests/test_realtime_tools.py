@@ -739,3 +739,37 @@ def test_random_shapes_get_only_events_the_sdk_parses(sequence) -> None:
     created = sum(1 for e in sequence if e["type"] == "response.create")
     answered = sum(1 for e in sent if e["type"] in ("response.done", "error"))
     assert answered >= created
+
+
+def test_a_full_sessions_memory_stays_under_two_mib() -> None:
+    """The worst case docs/realtime.md states: items at their caps and a full audio buffer."""
+    import base64
+    import tracemalloc
+
+    async def nothing(event: dict) -> None:
+        pass
+
+    async def fill(session: RealtimeSession, text: str) -> None:
+        for _ in range(300):
+            event = {"type": "conversation.item.create", "item": user_item(text)}
+            await session.handle(json.dumps(event, ensure_ascii=False))
+        chunk = base64.b64encode(b"\0" * 40_000).decode()
+        for _ in range(session.max_audio // 40_000 + 2):
+            await session.handle(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+
+    async def measure(text: str) -> float:
+        with ThreadPoolExecutor(1) as pool:
+            tracemalloc.start()
+            try:
+                before = tracemalloc.take_snapshot()
+                sessions = [RealtimeSession(nothing, local_model, pool, Counts()) for _ in range(3)]
+                for session in sessions:
+                    await fill(session, text)
+                after = tracemalloc.take_snapshot()
+            finally:
+                tracemalloc.stop()
+        assert all(len(s.audio) > s.max_audio - 40_000 for s in sessions)
+        return sum(s.size_diff for s in after.compare_to(before, "filename")) / 3
+
+    for text in ("é" * 30_000, "x" * 1_200):  # few big items; many small ones
+        assert asyncio.run(measure(text)) < 2 * 2**20
