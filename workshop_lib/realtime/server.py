@@ -17,7 +17,6 @@ server without one takes any key. Settings::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from .events import Event, RealtimeError
 from .model import local_model
 from .responder import Responder
 from .session import Counts, RealtimeSession
+from .writer import EventWriter
 
 __all__ = ["KEY_SUBPROTOCOL", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
 
@@ -118,8 +118,8 @@ class RealtimeLesson(Lesson):
         bucket = TokenBucket(self.burst, self.rate)
         strikes = 0
 
-        async def send(event: Event) -> None:
-            await websocket.send(json.dumps(event, ensure_ascii=False))
+        writer = EventWriter(websocket)
+        send = writer.send
 
         def rate_limits() -> list[Event]:
             remaining = max(0, int(bucket.tokens))
@@ -157,6 +157,7 @@ class RealtimeLesson(Lesson):
                         type="rate_limit_error",
                     )
                     if strikes >= self.strikes:
+                        writer.flush()  # what was said before the close goes first
                         # The API's error event with "close": 4029 added (the SDK keeps
                         # fields it does not know): a proxy may not pass the close code on.
                         await close_with(
@@ -170,6 +171,7 @@ class RealtimeLesson(Lesson):
         finally:
             self.counts.sessions -= 1
             await session.close()
+            writer.flush()
 
 
 def _model(request: Request | None) -> str | None:

@@ -536,7 +536,7 @@ class _Writer:
         if not chunk:
             return
         self._text += chunk
-        self.words = len(self._text.split())
+        self.words += len(chunk.split())  # counted as it comes: the text may be long
         self.session.counts.deltas += 1
         await send(
             server_event(

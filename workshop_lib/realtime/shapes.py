@@ -63,6 +63,19 @@ def _join(param: str, name: str) -> str:
     return f"{param}.{name}" if param else name
 
 
+_PATHS: dict[tuple[str, str], str] = {}
+
+
+def _path(param: str, name: str) -> str:
+    """``_join``, remembered: the same few paths come back with every event."""
+    path = _PATHS.get((param, name))
+    if path is None:
+        path = _join(param, name)
+        if len(_PATHS) < 4096:  # indexes make paths many; the common ones fit
+            _PATHS[(param, name)] = path
+    return path
+
+
 def _quoted(values: tuple[Any, ...]) -> str:
     shown = [f"'{v}'" for v in values]
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
@@ -274,13 +287,13 @@ class Obj(Shape):
             return None
         if not isinstance(value, dict):
             raise _wrong_type(param, self.expected, value)
-        for name in value:
-            if name not in self.fields:
-                raise RealtimeError(
-                    f"Unknown parameter: '{_join(param, str(name)[:60])}'.",
-                    code="unknown_parameter",
-                    param=_join(param, str(name)[:60]),
-                )
+        if not value.keys() <= self.fields.keys():
+            name = next(name for name in value if name not in self.fields)
+            raise RealtimeError(
+                f"Unknown parameter: '{_join(param, str(name)[:60])}'.",
+                code="unknown_parameter",
+                param=_join(param, str(name)[:60]),
+            )
         for name in self.required:
             if name not in value:
                 raise RealtimeError(
@@ -290,7 +303,7 @@ class Obj(Shape):
                 )
         checked = dict(self.defaults)
         for name, item in value.items():
-            checked[name] = self.fields[name].check(item, _join(param, name))
+            checked[name] = self.fields[name].check(item, _path(param, name))
         return checked
 
 
@@ -302,6 +315,7 @@ class Tagged(Shape):
     def __init__(self, variants: Mapping[str, Obj], *, nullable: bool = False) -> None:
         self.variants = variants
         self.nullable = nullable
+        self.kinds = Enum(*variants)
 
     def check(self, value: Any, param: str) -> Any:
         if value is None and self.nullable:
@@ -314,7 +328,9 @@ class Tagged(Shape):
                 code="missing_required_parameter",
                 param=f"{param}.type",
             )
-        kind = Enum(*self.variants).check(value["type"], f"{param}.type")
+        kind = value["type"]
+        if not isinstance(kind, str) or kind not in self.variants:
+            self.kinds.check(kind, _path(param, "type"))  # raises, naming the values
         return self.variants[kind].check(value, param)
 
 
@@ -615,7 +631,9 @@ class Message(Shape):
                 code="missing_required_parameter",
                 param=f"{param}.role",
             )
-        role = Enum(*self.roles).check(value["role"], f"{param}.role")
+        role = value["role"]
+        if not isinstance(role, str) or role not in self.roles:
+            Enum(*self.roles).check(role, f"{param}.role")  # raises, naming the roles
         return self.roles[role].check(value, param)
 
 
