@@ -141,6 +141,7 @@ class RealtimeLesson(Lesson):
             model=_model(websocket.request) or self.model,
             delay=self.delay,
             rate_limits=rate_limits,
+            flush=writer.flush,
         )
         self.counts.sessions += 1
         self.counts.sessions_total += 1

@@ -111,6 +111,7 @@ class RealtimeSession:
         max_item_bytes: int = MAX_ITEM_BYTES,
         max_audio: int = MAX_AUDIO,
         rate_limits: Callable[[], list[Event]] = list,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
         self.responder = responder
@@ -121,6 +122,9 @@ class RealtimeSession:
         self.max_item_bytes = max_item_bytes
         self.max_audio = max_audio  # bytes of PCM the input buffer holds at most
         self.rate_limits = rate_limits  # what rate_limits.updated reports after a response
+        # Where the events sent so far should leave at once (a writer that batches them):
+        # after each client event, and before a response pauses.
+        self.flush = flush or _nothing
         self.session = default_session(model)
         self.conversation_id = new_id("conv")
         self.items: list[Event] = []
@@ -140,6 +144,7 @@ class RealtimeSession:
         except RealtimeError as error:
             self.counts.errors += 1
             await self._send(error.event())
+        self.flush()
 
     async def close(self) -> None:
         """The connection ended: stop any response still streaming."""
@@ -458,6 +463,7 @@ class RealtimeSession:
         response.done = True
         await self._send(server_event("response.done", response=done))
         await self._send(server_event("rate_limits.updated", rate_limits=self.rate_limits()))
+        self.flush()
 
 
 class _Writer:
@@ -547,6 +553,7 @@ class _Writer:
             )
         )
         if self.session.delay:
+            self.session.flush()
             await asyncio.sleep(self.session.delay)
 
     async def close(self, completed: bool) -> None:
@@ -592,7 +599,8 @@ class _Writer:
             self.session.counts.deltas += 1
             await send(server_event("response.function_call_arguments.delta", **where, delta=piece))
             if self.session.delay:
-                await asyncio.sleep(self.session.delay)
+                self.session.flush()
+            await asyncio.sleep(self.session.delay)
         await send(
             server_event(
                 "response.function_call_arguments.done",
@@ -602,6 +610,10 @@ class _Writer:
             )
         )
         await self._done({**item, "status": "completed", "arguments": arguments})
+
+
+def _nothing() -> None:
+    """No writer to flush: every send went out as it was made."""
 
 
 def _pieces(arguments: str) -> list[str]:

@@ -24,6 +24,10 @@ from ..fanout import fanout
 
 __all__ = ["EventWriter"]
 
+# One encoder for every event: json.dumps(..., ensure_ascii=False) builds a new one per call.
+# check_circular off: events are trees the session builds, never cyclic.
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
 
 class EventWriter:
     """Write ``websocket``'s server events, those of one loop turn in one write."""
@@ -36,7 +40,7 @@ class EventWriter:
 
     async def send(self, event: dict[str, Any]) -> None:
         """Queue ``event`` for this loop turn's write; wait only for a client that lags."""
-        text = json.dumps(event, ensure_ascii=False)
+        text = _encode(event)
         transport = self.websocket.transport
         if transport is None or transport.get_write_buffer_size() > self.high_water:
             self.flush()
