@@ -34,7 +34,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +89,12 @@ class _Response:
     context: Context | None = None
     output: list[Event] = field(default_factory=list)
     done: bool = False  # response.done was sent
+    # Begun in the handler (a responder on the loop): what the task takes over.
+    writer: _Writer | None = None
+    chunks: AsyncIterator[str | ToolCall] | None = None
+    held: str | ToolCall | None = None  # a first chunk fetched, not yet written
+    raised: Exception | None = None  # what the first fetch raised
+    paused: bool = False  # the first delta is out: a pause is owed before the next
 
 
 class RealtimeSession:
@@ -321,7 +327,40 @@ class RealtimeSession:
             )
         response = _Response(new_id("resp"), params=params, context=self._context(params))
         self.response = response
+        if getattr(self.responder, "runs_on_loop", False):
+            # A responder that never blocks starts here, in this loop turn: the response's
+            # opening events and its first delta leave now, not a turn later from the task.
+            try:
+                await self._begin(response)
+                await self._first(response)
+            except BaseException:
+                self.response = None
+                raise
         response.task = asyncio.create_task(self._respond_safely(response))
+
+    async def _begin(self, response: _Response) -> None:
+        """``response.created``, and the response's writer and chunks."""
+        assert response.context is not None
+        self.counts.responses += 1
+        await self._send(server_event("response.created", response=self._body(response)))
+        response.writer = _Writer(self, response)
+        response.chunks = aiter(stream(self.responder, response.context, self._executor))
+
+    async def _first(self, response: _Response) -> None:
+        """The first chunk: a text delta is written at once, the rest left to the task."""
+        assert response.chunks is not None and response.writer is not None
+        try:
+            chunk = await anext(response.chunks)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:  # reported by the task, as any responder's failure
+            response.raised = exc
+            return
+        if isinstance(chunk, ToolCall) or not chunk:
+            response.held = chunk
+            return
+        await response.writer.text(chunk, pause=False)
+        response.paused = True
 
     def _context(self, params: Event) -> Context:
         """What the responder is asked: the response's own settings win over the session's."""
@@ -395,14 +434,20 @@ class RealtimeSession:
         }
 
     async def _respond(self, response: _Response) -> None:
-        assert response.context is not None
-        self.counts.responses += 1
-        await self._send(server_event("response.created", response=self._body(response)))
-        writer = _Writer(self, response)
+        if response.writer is None:
+            await self._begin(response)
+        writer, chunks = response.writer, response.chunks
+        assert writer is not None and chunks is not None
         status, details = "completed", None
         limit = self._body(response)["max_output_tokens"]
         try:
-            async for chunk in stream(self.responder, response.context, self._executor):
+            if response.paused and self.delay:
+                await asyncio.sleep(self.delay)
+            if response.raised is not None:
+                raise response.raised
+            if response.held is not None:
+                chunks = _after(response.held, chunks)
+            async for chunk in chunks:
                 if limit != "inf" and writer.words >= limit:
                     status = "incomplete"
                     details = {"type": "incomplete", "reason": "max_output_tokens"}
@@ -517,8 +562,11 @@ class _Writer:
             before = session.items[index - 1]["id"] if index > 0 else None
             await send(server_event("conversation.item.done", previous_item_id=before, item=item))
 
-    async def text(self, chunk: str) -> None:
-        """One text delta: opens a message item first if none is open."""
+    async def text(self, chunk: str, *, pause: bool = True) -> None:
+        """One text delta: opens a message item first if none is open.
+
+        ``pause``: then wait the session's ``delay`` (the caller waits it otherwise).
+        """
         send = self.session._send
         if self.message is None:
             self.message = {
@@ -552,7 +600,7 @@ class _Writer:
                 delta=chunk,
             )
         )
-        if self.session.delay:
+        if self.session.delay and pause:
             self.session.flush()
             await asyncio.sleep(self.session.delay)
 
@@ -610,6 +658,15 @@ class _Writer:
             )
         )
         await self._done({**item, "status": "completed", "arguments": arguments})
+
+
+async def _after(
+    first: str | ToolCall, rest: AsyncIterator[str | ToolCall]
+) -> AsyncIterator[str | ToolCall]:
+    """``first``, then the rest."""
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def _nothing() -> None:
