@@ -93,6 +93,7 @@ class _Response:
     writer: _Writer | None = None
     chunks: AsyncIterator[str | ToolCall] | None = None
     held: str | ToolCall | None = None  # a first chunk fetched, not yet written
+    call: _Call | None = None  # a call whose first arguments piece is out
     raised: Exception | None = None  # what the first fetch raised
     paused: bool = False  # the first delta is out: a pause is owed before the next
 
@@ -356,10 +357,14 @@ class RealtimeSession:
         except Exception as exc:  # reported by the task, as any responder's failure
             response.raised = exc
             return
-        if isinstance(chunk, ToolCall) or not chunk:
+        if isinstance(chunk, ToolCall):
+            response.call = await response.writer.open_call(chunk)
+            await response.writer.piece(response.call, 0)
+        elif chunk:
+            await response.writer.text(chunk, pause=False)
+        else:
             response.held = chunk
             return
-        await response.writer.text(chunk, pause=False)
         response.paused = True
 
     def _context(self, params: Event) -> Context:
@@ -445,6 +450,8 @@ class RealtimeSession:
                 await asyncio.sleep(self.delay)
             if response.raised is not None:
                 raise response.raised
+            if response.call is not None:
+                await writer.finish_call(response.call, 1)
             if response.held is not None:
                 chunks = _after(response.held, chunks)
             async for chunk in chunks:
@@ -628,8 +635,11 @@ class _Writer:
 
     async def call(self, call: ToolCall) -> None:
         """A function call: its item, its arguments in pieces, then the whole."""
+        await self.finish_call(await self.open_call(call), 0)
+
+    async def open_call(self, call: ToolCall) -> _Call:
+        """A call's item, added (``arguments: ""``): nothing of its arguments yet."""
         await self.close(True)
-        send = self.session._send
         arguments = call.arguments_json()
         item = {
             "id": new_id("item"),
@@ -641,23 +651,48 @@ class _Writer:
             "arguments": "",
         }
         await self._open(item)
-        where = {**self._where(item), "call_id": item["call_id"]}
         self.session.counts.calls += 1
-        for piece in _pieces(arguments):
-            self.session.counts.deltas += 1
-            await send(server_event("response.function_call_arguments.delta", **where, delta=piece))
-            if self.session.delay:
-                self.session.flush()
-            await asyncio.sleep(self.session.delay)
-        await send(
+        where = {**self._where(item), "call_id": item["call_id"]}
+        return _Call(call.name, arguments, item, where, _pieces(arguments))
+
+    async def piece(self, state: _Call, index: int) -> None:
+        """One ``response.function_call_arguments.delta``."""
+        self.session.counts.deltas += 1
+        await self.session._send(
             server_event(
-                "response.function_call_arguments.done",
-                **where,
-                name=call.name,
-                arguments=arguments,
+                "response.function_call_arguments.delta",
+                **state.where,
+                delta=state.pieces[index],
             )
         )
-        await self._done({**item, "status": "completed", "arguments": arguments})
+
+    async def finish_call(self, state: _Call, start: int) -> None:
+        """The arguments from piece ``start`` on, a pause after each, then the whole."""
+        for index in range(start, len(state.pieces)):
+            await self.piece(state, index)
+            if self.session.delay:
+                self.session.flush()
+                await asyncio.sleep(self.session.delay)
+        await self.session._send(
+            server_event(
+                "response.function_call_arguments.done",
+                **state.where,
+                name=state.name,
+                arguments=state.arguments,
+            )
+        )
+        await self._done({**state.item, "status": "completed", "arguments": state.arguments})
+
+
+@dataclass
+class _Call:
+    """A function call being written: what its events repeat."""
+
+    name: str
+    arguments: str
+    item: Event
+    where: Event
+    pieces: list[str]
 
 
 async def _after(
