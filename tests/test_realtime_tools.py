@@ -773,3 +773,38 @@ def test_a_full_sessions_memory_stays_under_two_mib() -> None:
 
     for text in ("é" * 30_000, "x" * 1_200):  # few big items; many small ones
         assert asyncio.run(measure(text)) < 2 * 2**20
+
+
+def test_a_call_cancelled_mid_arguments_ends_incomplete_in_order() -> None:
+    def long_call(context: Context):
+        yield ToolCall("lookup", {f"key{i}": i for i in range(40)})
+
+    with start_server(port=0, lessons=[RealtimeLesson(long_call, delay=0.02)]) as server:
+
+        async def main() -> list[dict]:
+            async with clients(server)["openai"].realtime.connect(
+                model="workshop-local", websocket_connection_options=NO_PROXY
+            ) as connection:
+                await recv(connection)
+                await connection.response.create()
+                seen = []
+                while True:
+                    event = await recv(connection)
+                    seen.append(event)
+                    if event["type"] == "response.function_call_arguments.delta":
+                        await connection.response.cancel()
+                        break
+                return seen + await until(connection, "response.done")
+
+        events = asyncio.run(main())
+    done = events[-1]["response"]
+    assert done["status"] == "cancelled"
+    (call,) = done["output"]
+    assert call["status"] == "incomplete" and call["type"] == "function_call"
+    streamed = "".join(
+        e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta"
+    )
+    assert call["arguments"] == streamed and 0 < len(streamed) < 100
+    kinds = without_deltas(events)
+    assert "response.function_call_arguments.done" not in kinds
+    assert kinds[-3:] == ["response.output_item.done", "conversation.item.done", "response.done"]

@@ -483,6 +483,7 @@ class RealtimeSession:
             # closing events short.
             if self.response is response:
                 self.response = None
+        await writer.stop_call()
         await writer.close(status == "completed")
         if not writer.items:  # nothing said: the service still answers with an empty message
             await writer.text("")
@@ -529,6 +530,8 @@ class _Writer:
         self.message: Event | None = None  # the message item being written, if any
         self.words = 0
         self._text = ""
+        self.calling: _Call | None = None  # a call whose arguments are still streaming
+        self.sent = 0  # of its pieces
 
     def _where(self, item: Event) -> Event:
         return {
@@ -653,11 +656,13 @@ class _Writer:
         await self._open(item)
         self.session.counts.calls += 1
         where = {**self._where(item), "call_id": item["call_id"]}
-        return _Call(call.name, arguments, item, where, _pieces(arguments))
+        self.calling, self.sent = _Call(call.name, arguments, item, where, _pieces(arguments)), 0
+        return self.calling
 
     async def piece(self, state: _Call, index: int) -> None:
         """One ``response.function_call_arguments.delta``."""
         self.session.counts.deltas += 1
+        self.sent = index + 1
         await self.session._send(
             server_event(
                 "response.function_call_arguments.delta",
@@ -681,7 +686,16 @@ class _Writer:
                 arguments=state.arguments,
             )
         )
+        self.calling = None
         await self._done({**state.item, "status": "completed", "arguments": state.arguments})
+
+    async def stop_call(self) -> None:
+        """A call cut short (cancelled, failed): its item is done, incomplete, with what was
+        streamed of its arguments."""
+        if self.calling is not None:
+            state, self.calling = self.calling, None
+            streamed = "".join(state.pieces[: self.sent])
+            await self._done({**state.item, "status": "incomplete", "arguments": streamed})
 
 
 @dataclass
