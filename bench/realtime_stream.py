@@ -13,6 +13,14 @@ with no parsing, checking or ids: the difference is what the lesson's protocol c
 "threaded" is the lesson again with a responder that does not declare ``runs_on_loop``, as
 a learner's own function: each chunk is fetched on a thread. All servers run in child
 processes of this script, one at a time, so their CPU is their own.
+
+The tool-calling run (lesson 07): each session declares a tool, asks a question the course's
+model answers with a function call (its arguments streamed), sends the call's output and
+asks again; the figures are the first ``response.function_call_arguments.delta``'s latency
+and the server's CPU per event. Its bare server replays the very frames the lesson's server
+sent for one such exchange (recorded in this process, before the run), with the same pauses.
+
+    python bench/realtime_stream.py --only tools
 """
 
 from __future__ import annotations
@@ -33,14 +41,30 @@ from websockets.asyncio.client import connect
 
 WORDS = 25  # the question's length; the default responder answers in WORDS + 4 deltas
 QUESTION = " ".join(f"word{i}" for i in range(WORDS))
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city", "unit"],
+    },
+}
+TOOL_QUESTION = "What is the weather in Paris today, in celsius?"
+TOOL_OUTPUT = json.dumps({"city": "Paris", "temperature": 18, "unit": "celsius", "sky": "clear"})
 
 
 # -- the servers (child processes) ---------------------------------------------------------------
 
 
-def serve_workshop(delay: float, threaded: bool) -> None:
+def serve_workshop(delay: float, threaded: bool, tools: bool = False) -> None:
     from workshop_lib.app import App
     from workshop_lib.limits import Limits
+    from workshop_lib.realtime.model import local_model
     from workshop_lib.realtime.responder import echo_responder
     from workshop_lib.realtime.server import RealtimeLesson
 
@@ -50,7 +74,7 @@ def serve_workshop(delay: float, threaded: bool) -> None:
     async def main() -> None:
         # Every session comes from 127.0.0.1: lift the room's per-address cap for this run.
         limits = Limits(total=100_000, per_address=100_000)
-        responder = learners_responder if threaded else echo_responder
+        responder = learners_responder if threaded else local_model if tools else echo_responder
         lesson = RealtimeLesson(responder, delay=delay, burst=1000, rate=1000)
         app = App([lesson], ping_interval=None, limits=limits)
         server = await app.serve(HOST, 0)
@@ -152,6 +176,104 @@ def serve_bare(delay: float) -> None:
     asyncio.run(main())
 
 
+def record_tool_exchange() -> dict[str, list[list[str]]]:
+    """The frames the lesson's server sends for one tool exchange, per client event, in order.
+
+    Recorded from a session in this process (no pause between deltas): the bare server
+    replays them, so both servers send the same frames, byte for byte in size.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workshop_lib.realtime.model import local_model
+    from workshop_lib.realtime.session import Counts, RealtimeSession
+
+    frames: list[str] = []
+
+    async def send(event: dict) -> None:
+        frames.append(json.dumps(event, ensure_ascii=False))
+
+    async def main() -> dict[str, list[list[str]]]:
+        recorded: dict[str, list[list[str]]] = {}
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(send, local_model, pool, Counts(), delay=0)
+            for name, message in _tool_messages("CALL_ID"):
+                frames.clear()
+                await session.handle(message.replace("CALL_ID", _last_call_id(session)))
+                if session.response is not None and session.response.task is not None:
+                    await session.response.task
+                recorded.setdefault(name, []).append(list(frames))
+        return recorded
+
+    return asyncio.run(main())
+
+
+def _last_call_id(session) -> str:
+    calls = [i for i in session.items if i.get("type") == "function_call"]
+    return calls[-1]["call_id"] if calls else "none"
+
+
+def _tool_messages(call_id: str) -> list[tuple[str, str]]:
+    """A client's side of one tool exchange: (kind, message), in order."""
+    update = {"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER]}}
+    question = {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": TOOL_QUESTION}],
+        },
+    }
+    output = {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": TOOL_OUTPUT},
+    }
+    ask = '{"type": "response.create"}'
+    return [
+        ("update", json.dumps(update)),
+        ("item", json.dumps(question)),
+        ("response", ask),
+        ("item", json.dumps(output)),
+        ("response", ask),
+    ]
+
+
+def serve_bare_tools(delay: float, frames_file: str) -> None:
+    from websockets.asyncio.server import serve
+
+    with open(frames_file, encoding="utf-8") as file:
+        recorded = json.load(file)
+    hello = json.dumps(
+        {
+            "type": "session.created",
+            "event_id": "event_0123456789abcdef",
+            "session": {"type": "realtime", "id": "sess_0123456789abcdef"},
+        }
+    )
+
+    async def handler(websocket) -> None:
+        await websocket.send(hello)
+        turns = {kind: iter(replies) for kind, replies in recorded.items()}
+        async for message in websocket:
+            kind = (
+                "update"
+                if '"session.update"' in message
+                else "response"
+                if '"response.create"' in message
+                else "item"
+            )
+            for frame in next(turns[kind], []):
+                await websocket.send(frame)
+                if '.delta"' in frame[:60]:  # a delta: the same pause as the lesson's
+                    await asyncio.sleep(delay)
+
+    async def main() -> None:
+        async with serve(handler, HOST, 0, compression=None, ping_interval=None) as server:
+            print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+            await asyncio.to_thread(sys.stdin.read)
+
+    asyncio.run(main())
+
+
 # -- the clients (this process) ------------------------------------------------------------------
 
 
@@ -196,10 +318,53 @@ async def one_session(
     raise RuntimeError("closed before response.done")
 
 
-async def run_sessions(server: Child, port: int, sessions: int) -> Run:
+async def one_tool_session(
+    port: int, ready: asyncio.Queue[None], start: asyncio.Event, path: str
+) -> tuple[float, float, int]:
+    """One tool exchange: (first arguments delta ms, whole exchange ms, events received)."""
+    messages = _tool_messages("")
+    async with connect(
+        f"ws://{HOST}:{port}{path}", proxy=None, compression=None, max_size=None, ping_interval=None
+    ) as websocket:
+        await websocket.recv()  # session.created
+        await websocket.send(messages[0][1])
+        while json.loads(await websocket.recv())["type"] != "session.updated":
+            pass
+        ready.put_nowait(None)
+        await start.wait()
+        await websocket.send(messages[1][1])
+        await websocket.send(messages[2][1])
+        sent = time.perf_counter()
+        first, events, call_id = None, 0, None
+        async for message in websocket:
+            event = json.loads(message)
+            events += 1
+            kind = event["type"]
+            if kind == "response.function_call_arguments.delta":
+                first = first or time.perf_counter()
+            elif kind == "response.function_call_arguments.done":
+                call_id = event["call_id"]
+            elif kind == "response.done" and call_id is not None:
+                break
+        output = json.loads(messages[3][1])
+        output["item"]["call_id"] = call_id
+        await websocket.send(json.dumps(output))
+        await websocket.send(messages[4][1])
+        async for message in websocket:
+            events += 1
+            if json.loads(message)["type"] == "response.done":
+                break
+        if first is None:
+            raise RuntimeError("no function_call_arguments.delta")
+        return (first - sent) * 1000, (time.perf_counter() - sent) * 1000, events
+    raise RuntimeError("closed before response.done")
+
+
+async def run_sessions(server: Child, port: int, sessions: int, tools: bool = False) -> Run:
     start, ready = asyncio.Event(), asyncio.Queue()
+    client = one_tool_session if tools else one_session
     tasks = [
-        asyncio.create_task(one_session(port, ready, start, "/v1/realtime?model=bench"))
+        asyncio.create_task(client(port, ready, start, "/v1/realtime?model=bench"))
         for _ in range(sessions)
     ]
     for _ in range(sessions):  # every session connected and greeted before the clock starts
@@ -211,12 +376,16 @@ async def run_sessions(server: Child, port: int, sessions: int) -> Run:
     return Run([r[0] for r in results], [r[1] for r in results], sum(r[2] for r in results), cpu)
 
 
-def measure(kind: str, args: argparse.Namespace) -> list[Run]:
+def measure(kind: str, args: argparse.Namespace, extra: list[str] | None = None) -> list[Run]:
     runs = []
-    with child(__file__, ["--serve", kind, "--delay", str(args.delay)], f"{kind} server") as c:
+    command = ["--serve", kind, "--delay", str(args.delay), *(extra or [])]
+    with child(__file__, command, f"{kind} server") as c:
         port = int(c.expect("PORT ", 20))
+        tools = kind.endswith("-tools")
+        # A first, unmeasured round: imports and caches a first request fills, on both sides.
+        asyncio.run(run_sessions(c, port, min(10, args.sessions), tools))
         for _ in range(args.repeats):
-            runs.append(asyncio.run(run_sessions(c, port, args.sessions)))
+            runs.append(asyncio.run(run_sessions(c, port, args.sessions, tools)))
     return runs
 
 
@@ -225,18 +394,77 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between deltas")
+    parser.add_argument("--only", choices=["text", "tools"], help="one of the two runs")
     parser.add_argument(
-        "--serve", choices=["workshop", "threaded", "bare"], help="(child) run a server"
+        "--serve",
+        choices=["workshop", "threaded", "bare", "workshop-tools", "bare-tools"],
+        help="(child) run a server",
     )
+    parser.add_argument("--frames", help="(child) the recorded frames bare-tools replays")
     args = parser.parse_args(argv)
-    if args.serve in ("workshop", "threaded"):
-        serve_workshop(args.delay, threaded=args.serve == "threaded")
+    if args.serve in ("workshop", "threaded", "workshop-tools"):
+        serve_workshop(args.delay, args.serve == "threaded", args.serve == "workshop-tools")
         return 0
     if args.serve == "bare":
         serve_bare(args.delay)
         return 0
-
+    if args.serve == "bare-tools":
+        serve_bare_tools(args.delay, args.frames)
+        return 0
     print_header("Realtime streaming: concurrent sessions, first-delta latency, CPU per delta")
+    status = 0 if args.only == "tools" else text_run(args)
+    if status == 0 and args.only != "text":
+        status = tools_run(args)
+    return status
+
+
+def tools_run(args: argparse.Namespace) -> int:
+    """Lesson 07's exchange: a call with streamed arguments, its output, the answer."""
+    import tempfile
+
+    print(
+        f"\nTool calling: {args.sessions} sessions at once, each a call, an output and an "
+        f"answer, {args.delay * 1000:g} ms between deltas, {args.repeats} repeats"
+    )
+    recorded = record_tool_exchange()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(recorded, file)
+    try:
+        figures = {}
+        for kind in ("bare-tools", "workshop-tools"):
+            runs = measure(kind, args, ["--frames", file.name])
+            figures[kind] = {
+                "p50": statistics.median(percentile(r.first_delta_ms, 0.50) for r in runs),
+                "p99": statistics.median(percentile(r.first_delta_ms, 0.99) for r in runs),
+                "whole": statistics.median(percentile(r.response_ms, 0.50) for r in runs),
+                "cpu_us": statistics.median(r.cpu_s / r.deltas * 1e6 for r in runs),
+                "events": runs[0].deltas / args.sessions,
+            }
+    finally:
+        os.unlink(file.name)
+    print(
+        f"{'server':<15} {'first args delta p50':>21} {'p99':>9} {'exchange p50':>13} "
+        f"{'CPU/event':>10} {'events':>7}"
+    )
+    for kind, f in figures.items():
+        print(
+            f"{kind:<15} {f['p50']:>18.1f} ms {f['p99']:>6.1f} ms {f['whole']:>10.0f} ms "
+            f"{f['cpu_us']:>7.1f} µs {f['events']:>7.0f}"
+        )
+    bare, ours = figures["bare-tools"], figures["workshop-tools"]
+    if bare["events"] != ours["events"]:
+        print(f"the servers sent {bare['events']:.0f} and {ours['events']:.0f} events a session")
+        return 1
+    print(
+        f"\nworkshop / bare (tools): first arguments delta p99 {ours['p99'] / bare['p99']:.2f}x, "
+        f"CPU per event {ours['cpu_us'] / bare['cpu_us']:.2f}x"
+    )
+    return 0
+
+
+def text_run(args: argparse.Namespace) -> int:
+    """Lesson 05's text path: the figures the issue's goal is about."""
+
     print(
         f"{args.sessions} sessions at once, {WORDS + 4} deltas each, {args.delay * 1000:g} ms "
         f"between deltas, {args.repeats} repeats (median of the repeats shown)\n"

@@ -281,7 +281,7 @@ BAD_EVENTS = [
         '{"type": "conversation.item.create", "item": {"type": "message", "role": "user", '
         '"content": [{"type": "input_text", "text": "\\ud800"}]}, "event_id": "e6"}',
         "invalid_value",
-        "item.content",
+        "item.content[0].text",
     ),
     (
         '{"type": "response.create", "response": {"output_modalities": ["audio"]}, '
@@ -503,6 +503,7 @@ def test_stats_count_sessions_responses_and_deltas(realtime) -> None:
         "sessions_total": 1,
         "responses": 1,
         "deltas": deltas,
+        "calls": 0,
         "cancelled": 0,
         "failed": 0,
         "errors": 0,

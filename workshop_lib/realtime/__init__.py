@@ -1,6 +1,7 @@
 """Lesson 05, the Realtime API: typed JSON events over one WebSocket, and the SDK on top.
 
     from workshop_lib.realtime import EventLog, RealtimeLesson, echo_responder
+    from workshop_lib.realtime import Context, ToolCall, local_model     # lesson 07: tools
 
 ``events`` (the protocol), ``session``, ``responder`` and ``server`` load no widgets.
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 from ..lazy import lazy_names
 
 __all__ = [
+    "Context",
     "EventLog",
     "RealtimeError",
     "RealtimeLesson",
     "RealtimeSession",
+    "ToolCall",
     "azure_client",
     "echo_responder",
+    "local_model",
     "openai_client",
     "parse_client_event",
     "realtime_url",
@@ -29,6 +33,9 @@ __getattr__, __dir__ = lazy_names(
         "parse_client_event": ".events",
         "RealtimeSession": ".session",
         "echo_responder": ".responder",
+        "Context": ".responder",
+        "ToolCall": ".responder",
+        "local_model": ".model",
         "RealtimeLesson": ".server",
         "user_message": ".client",
         "openai_client": ".client",

@@ -1,10 +1,22 @@
-"""The local "model": a plain function from the user's text to the pieces of its answer.
+"""The local "model": a plain function from what it is asked to the pieces of its answer.
 
     def shout(text):                 # yours: text in, chunks out
         for word in text.split():
             yield word.upper() + " "
 
     start_server(lessons=default_lessons(realtime={"responder": shout}))
+
+What it gets is a :class:`Context`: a ``str`` (the last user message's text, so the
+function above works as it is) that also carries the conversation's ``items``, the
+effective ``instructions``, ``tools``, ``tool_choice`` and ``parallel_tool_calls``. To call a
+tool, yield a :class:`ToolCall`; its arguments stream to the client as the service streams
+them::
+
+    def weather_model(context):
+        if context.outputs:                           # a tool answered: say what it said
+            yield f"It is {context.outputs[0]['output']}."
+        elif any(tool["name"] == "get_weather" for tool in context.tools):
+            yield ToolCall("get_weather", {"city": "Paris"})
 
 A responder may be a generator (as above), a function returning a string or a list, or an
 ``async def`` generator. Plain functions run on a thread of their own, so a slow one (a
@@ -20,13 +32,100 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Responder", "ResponderError", "echo_responder", "stream"]
+__all__ = ["Context", "Responder", "ResponderError", "ToolCall", "echo_responder", "stream"]
 
-Responder = Callable[[str], Iterable[str] | AsyncIterable[str] | str]
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A responder's request that the client run ``name`` with ``arguments``.
+
+    ``arguments``: a dict (sent as JSON) or a JSON string, as the model writes it.
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = "{}"
+
+    def arguments_json(self) -> str:
+        """The arguments as the JSON string the client receives."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+class Context(str):
+    """What a response is asked: the last user text (the ``str`` itself), and the rest.
+
+    ``items``: the conversation as the response sees it (the session's, or the
+    ``response.create``'s own ``input``), oldest first. ``instructions``, ``tools``,
+    ``tool_choice``, ``parallel_tool_calls``: the session's, or the response's own where
+    it gives them. ``outputs``: the ``function_call_output`` items since the last user
+    message, each with the ``name`` and ``arguments`` of the call it answers.
+    """
+
+    items: list[dict[str, Any]]
+    instructions: str
+    tools: list[dict[str, Any]]
+    tool_choice: Any
+    parallel_tool_calls: bool
+    outputs: list[dict[str, Any]]
+
+    def __new__(
+        cls,
+        text: str = "",
+        *,
+        items: list[dict[str, Any]] | None = None,
+        instructions: str = "",
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = "auto",
+        parallel_tool_calls: bool = True,
+    ) -> Context:
+        context = super().__new__(cls, text)
+        context.items = list(items or [])
+        context.instructions = instructions
+        context.tools = list(tools or [])
+        context.tool_choice = tool_choice
+        context.parallel_tool_calls = parallel_tool_calls
+        context.outputs = _outputs(context.items)
+        return context
+
+    @property
+    def text(self) -> str:
+        """The last user message's text, as a plain ``str``."""
+        return str.__str__(self)
+
+
+def _outputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool outputs after the last user message, with their calls' names and arguments."""
+    calls: dict[str, dict[str, Any]] = {}
+    outputs: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("type")
+        if kind == "message" and item.get("role") == "user":
+            outputs = []
+        elif kind == "function_call":
+            calls[str(item.get("call_id"))] = item
+        elif kind == "function_call_output":
+            call = calls.get(str(item.get("call_id")), {})
+            outputs.append(
+                {
+                    "call_id": item.get("call_id"),
+                    "name": call.get("name", ""),
+                    "arguments": call.get("arguments", ""),
+                    "output": item.get("output", ""),
+                }
+            )
+    return outputs
+
+
+Chunk = str | ToolCall
+Responder = Callable[[str], Iterable[Chunk] | AsyncIterable[Chunk] | str]
 
 
 class ResponderError(Exception):
@@ -53,8 +152,10 @@ echo_responder.runs_on_loop = True  # type: ignore[attr-defined]  # it only read
 _DONE = object()
 
 
-async def stream(responder: Responder, text: str, executor: Executor) -> AsyncIterator[str]:
-    """The responder's chunks for ``text``, without blocking the loop.
+async def stream(
+    responder: Responder, text: str, executor: Executor
+) -> AsyncIterator[str | ToolCall]:
+    """The responder's chunks (text, or tool calls) for ``text``, without blocking the loop.
 
     Raises :class:`ResponderError` naming what went wrong in the learner's function.
     """
@@ -104,7 +205,19 @@ def _inline(responder: Responder, text: str) -> Iterable[object]:
         raise ResponderError(f"the responder raised {type(exc).__name__}: {exc}") from exc
 
 
-def _text(chunk: object) -> str:
+def _text(chunk: object) -> str | ToolCall:
+    if isinstance(chunk, ToolCall):
+        if not isinstance(chunk.name, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", chunk.name):
+            raise ResponderError(f"the responder called a tool named {chunk.name!r}")
+        try:
+            json.loads(chunk.arguments_json())
+        except (TypeError, ValueError) as exc:
+            raise ResponderError(
+                f"the responder's arguments for {chunk.name} are not JSON"
+            ) from exc
+        return chunk
     if not isinstance(chunk, str):
-        raise ResponderError(f"the responder yielded {type(chunk).__name__}, not text (str)")
+        raise ResponderError(
+            f"the responder yielded {type(chunk).__name__}, not text (str) or a ToolCall"
+        )
     return chunk

@@ -17,7 +17,6 @@ server without one takes any key. Settings::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -34,8 +33,10 @@ from ..closing import close_with
 from ..lesson import Handler, Lesson, Page
 from ..protocol import Close
 from .events import Event, RealtimeError
-from .responder import Responder, echo_responder
+from .model import local_model
+from .responder import Responder
 from .session import Counts, RealtimeSession
+from .writer import EventWriter
 
 __all__ = ["KEY_SUBPROTOCOL", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
 
@@ -60,7 +61,7 @@ class RealtimeLesson(Lesson):
 
     def __init__(
         self,
-        responder: Responder = echo_responder,
+        responder: Responder = local_model,
         *,
         delay: float = 0.05,
         model: str = "workshop-local",
@@ -117,8 +118,8 @@ class RealtimeLesson(Lesson):
         bucket = TokenBucket(self.burst, self.rate)
         strikes = 0
 
-        async def send(event: Event) -> None:
-            await websocket.send(json.dumps(event, ensure_ascii=False))
+        writer = EventWriter(websocket)
+        send = writer.send
 
         def rate_limits() -> list[Event]:
             remaining = max(0, int(bucket.tokens))
@@ -140,6 +141,7 @@ class RealtimeLesson(Lesson):
             model=_model(websocket.request) or self.model,
             delay=self.delay,
             rate_limits=rate_limits,
+            flush=writer.flush,
         )
         self.counts.sessions += 1
         self.counts.sessions_total += 1
@@ -156,6 +158,7 @@ class RealtimeLesson(Lesson):
                         type="rate_limit_error",
                     )
                     if strikes >= self.strikes:
+                        writer.flush()  # what was said before the close goes first
                         # The API's error event with "close": 4029 added (the SDK keeps
                         # fields it does not know): a proxy may not pass the close code on.
                         await close_with(
@@ -169,6 +172,7 @@ class RealtimeLesson(Lesson):
         finally:
             self.counts.sessions -= 1
             await session.close()
+            writer.flush()
 
 
 def _model(request: Request | None) -> str | None:

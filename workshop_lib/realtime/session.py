@@ -2,29 +2,46 @@
 
 A session answers each client event with the events the real API sends, in its order::
 
-    response.create  ->  response.created, response.output_item.added,
-                         conversation.item.added, response.content_part.added,
-                         response.output_text.delta (several), response.output_text.done,
-                         response.content_part.done, response.output_item.done,
-                         conversation.item.done, response.done, rate_limits.updated
+    response.create  ->  response.created,
+                         for a message:  response.output_item.added, conversation.item.added,
+                                         response.content_part.added,
+                                         response.output_text.delta (several),
+                                         response.output_text.done, response.content_part.done,
+                                         response.output_item.done, conversation.item.done
+                         for a call:     response.output_item.added (arguments ""),
+                                         conversation.item.added,
+                                         response.function_call_arguments.delta (several),
+                                         response.function_call_arguments.done,
+                                         response.output_item.done, conversation.item.done
+                         then            response.done, rate_limits.updated
 
 A response streams on a task of its own, so the session keeps reading while it runs: that
-is how a ``response.cancel`` can arrive in time (barge-in).
+is how a ``response.cancel`` can arrive in time (barge-in). A ``function_call_output`` starts
+no response by itself: the client asks for the answer with ``response.create``.
+
+Memory is bounded per session: the conversation keeps its last ``max_items`` items within
+``max_item_bytes`` (the oldest go first, as the service truncates), and the audio buffer
+holds ``max_audio`` bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
+import copy
+import json
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from . import shapes
 from .events import (
     Event,
     RealtimeError,
@@ -35,13 +52,18 @@ from .events import (
     parse_client_event,
     server_event,
 )
-from .responder import Responder, stream
+from .responder import Context, Responder, ToolCall, stream
 
 __all__ = ["Counts", "RealtimeSession"]
 
 logger = logging.getLogger("workshop_lib.realtime")
 
 Send = Callable[[Event], Awaitable[None]]
+
+# A session's worst case: 256 KiB of items and 1 MiB of audio (docs/realtime.md, "Limits").
+MAX_ITEMS = 200
+MAX_ITEM_BYTES = 256 * 1024
+MAX_AUDIO = 1024 * 1024
 
 
 @dataclass
@@ -52,6 +74,7 @@ class Counts:
     sessions_total: int = 0
     responses: int = 0
     deltas: int = 0
+    calls: int = 0  # function calls the responses made
     cancelled: int = 0
     failed: int = 0
     errors: int = 0  # error events sent for bad client events
@@ -63,6 +86,16 @@ class _Response:
     task: asyncio.Task[None] | None = None
     cancelled: bool = False
     params: dict[str, Any] = field(default_factory=dict)  # the response.create's response
+    context: Context | None = None
+    output: list[Event] = field(default_factory=list)
+    done: bool = False  # response.done was sent
+    # Begun in the handler (a responder on the loop): what the task takes over.
+    writer: _Writer | None = None
+    chunks: AsyncIterator[str | ToolCall] | None = None
+    held: str | ToolCall | None = None  # a first chunk fetched, not yet written
+    call: _Call | None = None  # a call whose first arguments piece is out
+    raised: Exception | None = None  # what the first fetch raised
+    paused: bool = False  # the first delta is out: a pause is owed before the next
 
 
 class RealtimeSession:
@@ -81,9 +114,11 @@ class RealtimeSession:
         *,
         model: str = "workshop-local",
         delay: float = 0.05,
-        max_items: int = 200,
-        max_audio: int = 2 * 1024 * 1024,
+        max_items: int = MAX_ITEMS,
+        max_item_bytes: int = MAX_ITEM_BYTES,
+        max_audio: int = MAX_AUDIO,
         rate_limits: Callable[[], list[Event]] = list,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
         self.responder = responder
@@ -91,11 +126,16 @@ class RealtimeSession:
         self.counts = counts
         self.delay = delay
         self.max_items = max_items  # the oldest items go first, as the API truncates
+        self.max_item_bytes = max_item_bytes
         self.max_audio = max_audio  # bytes of PCM the input buffer holds at most
         self.rate_limits = rate_limits  # what rate_limits.updated reports after a response
+        # Where the events sent so far should leave at once (a writer that batches them):
+        # after each client event, and before a response pauses.
+        self.flush = flush or _nothing
         self.session = default_session(model)
         self.conversation_id = new_id("conv")
         self.items: list[Event] = []
+        self._sizes: dict[str, int] = {}  # each item's size in JSON, for max_item_bytes
         self.audio = bytearray()
         self.response: _Response | None = None
 
@@ -111,6 +151,7 @@ class RealtimeSession:
         except RealtimeError as error:
             self.counts.errors += 1
             await self._send(error.event())
+        self.flush()
 
     async def close(self) -> None:
         """The connection ended: stop any response still streaming."""
@@ -123,63 +164,128 @@ class RealtimeSession:
 
     async def _dispatch(self, event: Event) -> None:
         kind = event["type"]
-        event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-        if kind == "session.update":
-            self.session.update(event["session"])
-            self.session["type"] = "realtime"
-            await self._send(server_event("session.updated", session=self.session))
-        elif kind == "conversation.item.create":
-            item = dict(event["item"])
-            if item.get("id") is not None and any(i["id"] == item["id"] for i in self.items):
-                raise RealtimeError(
-                    f"An item with id {item['id']!r} is already in the conversation.",
-                    code="duplicate_item_id",
-                    param="item.id",
-                    event_id=event_id,
-                )
-            await self._add_item(
-                {**item, "id": item.get("id") or new_id("item"), "status": "completed"}
+        event_id = event.get("event_id")
+        try:
+            if kind == "session.update":
+                await self._update_session(event["session"])
+            elif kind == "conversation.item.create":
+                await self._create_item(event["item"], event.get("previous_item_id", ...))
+            elif kind == "conversation.item.retrieve":
+                item = self._find(event["item_id"], "item_id", "retrieving")
+                await self._send(server_event("conversation.item.retrieved", item=item))
+            elif kind == "conversation.item.delete":
+                item = self._find(event["item_id"], "item_id", "deleting")
+                self._remove(item)
+                await self._send(server_event("conversation.item.deleted", item_id=item["id"]))
+            elif kind == "response.create":
+                await self._start_response(event.get("response") or {})
+            elif kind == "response.cancel":
+                await self._cancel(event.get("response_id"))
+            elif kind == "input_audio_buffer.append":
+                pcm = base64.b64decode(event["audio"])
+                if len(self.audio) + len(pcm) > self.max_audio:
+                    raise RealtimeError(
+                        f"The input audio buffer holds at most {self.max_audio} bytes "
+                        f"({audio_seconds(self.max_audio):.0f} s): commit or clear it first.",
+                        code="input_audio_buffer_full",
+                        param="audio",
+                    )
+                self.audio += pcm  # no answer: the real API is silent here too
+            elif kind == "input_audio_buffer.commit":
+                await self._commit_audio()
+            else:  # input_audio_buffer.clear
+                self.audio.clear()
+                await self._send(server_event("input_audio_buffer.cleared"))
+        except RealtimeError as error:
+            error.event_id = event_id
+            raise
+
+    async def _update_session(self, update: Event) -> None:
+        # Checked whole before anything is stored: a refused update changes nothing.
+        session = copy.deepcopy(self.session)
+        shapes.merge(session, update)
+        _check_choice(session["tools"], session["tool_choice"], "session")
+        self.session = session
+        await self._send(server_event("session.updated", session=self.session))
+
+    def _find(self, item_id: str, param: str, doing: str) -> Event:
+        for item in self.items:
+            if item["id"] == item_id:
+                return item
+        raise RealtimeError(
+            f"Error {doing} item: the item with id '{item_id[:64]}' does not exist.",
+            code="item_not_found",
+            param=param,
+        )
+
+    async def _create_item(self, item: Event, previous: Any) -> None:
+        if item.get("id") is not None and any(i["id"] == item["id"] for i in self.items):
+            raise RealtimeError(
+                f"An item with id {item['id']!r} is already in the conversation.",
+                code="duplicate_item_id",
+                param="item.id",
             )
-        elif kind == "response.create":
-            await self._start_response(event.get("response") or {}, event_id)
-        elif kind == "response.cancel":
-            await self._cancel(event.get("response_id"), event_id)
-        elif kind == "input_audio_buffer.append":
-            pcm = base64.b64decode(event["audio"])
-            if len(self.audio) + len(pcm) > self.max_audio:
-                raise RealtimeError(
-                    f"The input audio buffer holds at most {self.max_audio} bytes "
-                    f"({audio_seconds(self.max_audio):.0f} s): commit or clear it first.",
-                    code="input_audio_buffer_full",
-                    param="audio",
-                    event_id=event_id,
-                )
-            self.audio += pcm  # no answer: the real API is silent here too
-        elif kind == "input_audio_buffer.commit":
-            await self._commit_audio(event_id)
-        else:  # input_audio_buffer.clear
-            self.audio.clear()
-            await self._send(server_event("input_audio_buffer.cleared"))
+        if previous is not ... and previous not in (None, "root"):
+            self._find(previous, "previous_item_id", "inserting after")
+        kind = item["type"]
+        if kind == "function_call_output" and not any(
+            i["type"] == "function_call" and i.get("call_id") == item["call_id"] for i in self.items
+        ):
+            raise RealtimeError(
+                f"No tool call found for function call output with call_id "
+                f"'{item['call_id']}'. A function_call_output answers a function_call of this "
+                "conversation: copy the call_id from the call.",
+                code="invalid_value",
+                param="item.call_id",
+            )
+        for index, part in enumerate(item.get("content", [])):
+            if part["type"] == "input_audio":
+                _check_base64(part["audio"], f"item.content[{index}].audio")
+        item = {"id": new_id("item"), **item, "object": "realtime.item", "status": "completed"}
+        if kind == "function_call" and not item.get("call_id"):
+            item["call_id"] = new_id("call")
+        where = len(self.items)
+        if previous == "root":
+            where = 0
+        elif isinstance(previous, str):
+            where = next(i for i, x in enumerate(self.items) if x["id"] == previous) + 1
+        await self._added_and_done(item, where)
 
-    async def _add_item(self, item: Event) -> None:
-        previous = self.items[-1]["id"] if self.items else None
-        item = {"object": "realtime.item", **item}
-        self.items.append(item)
-        del self.items[: -self.max_items]
-        await self._send(
-            server_event("conversation.item.added", previous_item_id=previous, item=item)
-        )
-        await self._send(
-            server_event("conversation.item.done", previous_item_id=previous, item=item)
-        )
+    async def _added_and_done(self, item: Event, where: int) -> None:
+        """A client's item, whole at once: added and done together."""
+        before = self._insert(item, where)
+        for kind in ("conversation.item.added", "conversation.item.done"):
+            await self._send(server_event(kind, previous_item_id=before, item=item))
 
-    async def _commit_audio(self, event_id: str | None) -> None:
+    def _insert(self, item: Event, where: int) -> str | None:
+        """Put ``item`` at ``where``; the oldest go while over the caps. Its predecessor's id."""
+        self.items.insert(where, item)
+        self._sizes[item["id"]] = len(json.dumps(item, ensure_ascii=False))
+        before = self.items[where - 1]["id"] if where > 0 else None
+        while len(self.items) > self.max_items or (
+            len(self.items) > 1 and sum(self._sizes.values()) > self.max_item_bytes
+        ):
+            self._remove(self.items[0])
+        return before
+
+    def _remove(self, item: Event) -> None:
+        self.items.remove(item)
+        self._sizes.pop(item["id"], None)
+
+    def _replace(self, item: Event) -> None:
+        """An item the response finished: the conversation holds its final form."""
+        for index, old in enumerate(self.items):
+            if old["id"] == item["id"]:
+                self.items[index] = item
+                self._sizes[item["id"]] = len(json.dumps(item, ensure_ascii=False))
+                return
+
+    async def _commit_audio(self) -> None:
         if not self.audio:
             raise RealtimeError(
                 "Error committing input audio buffer: the buffer is empty. Append audio "
                 "with input_audio_buffer.append first.",
                 code="input_audio_buffer_commit_empty",
-                event_id=event_id,
             )
         size, seconds = len(self.audio), audio_seconds(len(self.audio))
         self.audio.clear()
@@ -190,17 +296,17 @@ class RealtimeSession:
         )
         # In text mode nothing transcribes the audio; the transcript says what arrived.
         transcript = f"({seconds:.2f} s of audio, {size} bytes of PCM; not transcribed here)"
-        await self._add_item(
-            {
-                "id": item_id,
-                "type": "message",
-                "role": "user",
-                "status": "completed",
-                "content": [{"type": "input_audio", "transcript": transcript}],
-            }
-        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": transcript}],
+        }
+        await self._added_and_done(item, len(self.items))
 
-    async def _cancel(self, response_id: str | None, event_id: str | None) -> None:
+    async def _cancel(self, response_id: str | None) -> None:
         active = self.response
         if active is None or (response_id is not None and response_id != active.id):
             raise RealtimeError(
@@ -208,108 +314,155 @@ class RealtimeSession:
                 + (f" with id {response_id!r}." if response_id else "."),
                 code="response_cancel_not_active",
                 param="response_id" if response_id else None,
-                event_id=event_id,
             )
         active.cancelled = True
         if active.task is not None:
             active.task.cancel()
 
-    async def _start_response(self, params: Event, event_id: str | None) -> None:
+    async def _start_response(self, params: Event) -> None:
         if self.response is not None:
             raise RealtimeError(
                 f"Conversation already has an active response in progress: {self.response.id}. "
                 "Wait until the response is finished before creating a new one, or cancel it.",
                 code="conversation_already_has_active_response",
-                event_id=event_id,
             )
-        response = _Response(new_id("resp"), params=params)
+        response = _Response(new_id("resp"), params=params, context=self._context(params))
         self.response = response
+        if getattr(self.responder, "runs_on_loop", False):
+            # A responder that never blocks starts here, in this loop turn: the response's
+            # opening events and its first delta leave now, not a turn later from the task.
+            try:
+                await self._begin(response)
+                await self._first(response)
+            except BaseException:
+                self.response = None
+                raise
         response.task = asyncio.create_task(self._respond_safely(response))
 
-    # -- a response --------------------------------------------------------------------------
+    async def _begin(self, response: _Response) -> None:
+        """``response.created``, and the response's writer and chunks."""
+        assert response.context is not None
+        self.counts.responses += 1
+        await self._send(server_event("response.created", response=self._body(response)))
+        response.writer = _Writer(self, response)
+        response.chunks = aiter(stream(self.responder, response.context, self._executor))
 
-    def _prompt(self, params: Event) -> str:
-        """The text the responder answers: the last user message (or the given input)."""
-        items = params.get("input") if isinstance(params.get("input"), list) else self.items
-        users = [i for i in items if isinstance(i, dict) and i.get("role") == "user"]
-        return item_text(users[-1]) if users else ""
+    async def _first(self, response: _Response) -> None:
+        """The first chunk: a text delta is written at once, the rest left to the task."""
+        assert response.chunks is not None and response.writer is not None
+        try:
+            chunk = await anext(response.chunks)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:  # reported by the task, as any responder's failure
+            response.raised = exc
+            return
+        if isinstance(chunk, ToolCall):
+            response.call = await response.writer.open_call(chunk)
+            await response.writer.piece(response.call, 0)
+        elif chunk:
+            await response.writer.text(chunk, pause=False)
+        else:
+            response.held = chunk
+            return
+        response.paused = True
+
+    def _context(self, params: Event) -> Context:
+        """What the responder is asked: the response's own settings win over the session's."""
+        tools = params.get("tools", self.session["tools"])
+        choice = params.get("tool_choice", self.session["tool_choice"])
+        _check_choice(tools, choice, "response" if "tool_choice" in params else "session")
+        if "input" in params:
+            items = []
+            for index, entry in enumerate(params["input"]):
+                if entry["type"] == "item_reference":
+                    items.append(self._find(entry["id"], f"response.input[{index}].id", "finding"))
+                else:
+                    items.append(entry)
+        else:
+            items = list(self.items)
+        users = [i for i in items if i.get("type") == "message" and i.get("role") == "user"]
+        return Context(
+            item_text(users[-1]) if users else "",
+            items=items,
+            instructions=params.get("instructions", self.session.get("instructions") or ""),
+            tools=tools,
+            tool_choice=choice,
+            parallel_tool_calls=params.get(
+                "parallel_tool_calls", self.session.get("parallel_tool_calls", True)
+            ),
+        )
+
+    # -- a response --------------------------------------------------------------------------
 
     async def _respond_safely(self, response: _Response) -> None:
         try:
             await self._respond(response)
         except ConnectionClosed:
             pass  # the client left mid-answer: nobody to tell
-        except Exception:  # a bug here must not pass silently, nor end the session's reads
+        except Exception:  # a bug here must not pass silently, nor leave the client waiting
             logger.exception("response %s failed", response.id)
+            if not response.done:
+                with contextlib.suppress(Exception):
+                    await self._finish(
+                        response,
+                        "failed",
+                        {
+                            "type": "failed",
+                            "error": {
+                                "type": "server_error",
+                                "code": "server_error",
+                                "message": "The local server failed making this response.",
+                            },
+                        },
+                    )
         finally:
             if self.response is response:
                 self.response = None
 
-    async def _respond(self, response: _Response) -> None:
+    def _body(self, response: _Response) -> Event:
         params = response.params
-        self.counts.responses += 1
-        body: Event = {
+        return {
             "object": "realtime.response",
             "id": response.id,
             "status": "in_progress",
             "status_details": None,
             "output": [],
-            "conversation_id": self.conversation_id,
+            "conversation_id": self.conversation_id
+            if params.get("conversation", "auto") == "auto"
+            else None,
             "output_modalities": ["text"],
             "max_output_tokens": params.get("max_output_tokens")
             or self.session.get("max_output_tokens", "inf"),
             "metadata": params.get("metadata"),
             "usage": None,
         }
-        item: Event = {
-            "id": new_id("item"),
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        where = {"response_id": response.id, "item_id": item["id"], "output_index": 0}
-        prompt = self._prompt(params)
-        text, status, details = "", "completed", None
-        await self._send(server_event("response.created", response=body))
-        await self._send(
-            server_event(
-                "response.output_item.added", response_id=response.id, output_index=0, item=item
-            )
-        )
-        in_conversation = params.get("conversation", "auto") == "auto"
-        previous = self.items[-1]["id"] if self.items else None
-        if in_conversation:
-            await self._send(
-                server_event("conversation.item.added", previous_item_id=previous, item=item)
-            )
-        await self._send(
-            server_event(
-                "response.content_part.added",
-                **where,
-                content_index=0,
-                part={"type": "text", "text": ""},
-            )
-        )
-        limit = body["max_output_tokens"]
+
+    async def _respond(self, response: _Response) -> None:
+        if response.writer is None:
+            await self._begin(response)
+        writer, chunks = response.writer, response.chunks
+        assert writer is not None and chunks is not None
+        status, details = "completed", None
+        limit = self._body(response)["max_output_tokens"]
         try:
-            async for chunk in stream(self.responder, prompt, self._executor):
-                if limit != "inf" and len(text.split()) >= limit:
-                    status, details = (
-                        "incomplete",
-                        {"type": "incomplete", "reason": "max_output_tokens"},
-                    )
+            if response.paused and self.delay:
+                await asyncio.sleep(self.delay)
+            if response.raised is not None:
+                raise response.raised
+            if response.call is not None:
+                await writer.finish_call(response.call, 1)
+            if response.held is not None:
+                chunks = _after(response.held, chunks)
+            async for chunk in chunks:
+                if limit != "inf" and writer.words >= limit:
+                    status = "incomplete"
+                    details = {"type": "incomplete", "reason": "max_output_tokens"}
                     break
-                text += chunk
-                self.counts.deltas += 1
-                await self._send(
-                    server_event(
-                        "response.output_text.delta", **where, content_index=0, delta=chunk
-                    )
-                )
-                if self.delay:
-                    await asyncio.sleep(self.delay)
+                if isinstance(chunk, ToolCall):
+                    await writer.call(chunk)
+                else:
+                    await writer.text(chunk)
         except asyncio.CancelledError:
             if not response.cancelled:
                 raise  # the connection is closing: nothing left to tell
@@ -318,7 +471,7 @@ class RealtimeSession:
                 current.uncancel()  # the cancel was the client's request: finish the events
             status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
         except Exception as exc:  # the learner's responder: report it, keep the session
-            logger.warning("responder failed in %s: %s", response.id, exc)
+            logger.warning("the responder raised in %s: %s", response.id, exc)
             status = "failed"
             details = {
                 "type": "failed",
@@ -327,37 +480,25 @@ class RealtimeSession:
         finally:
             # No longer active once the streaming ends (not when the last event is sent): a
             # cancel that comes now gets response_cancel_not_active instead of cutting the
-            # closing events short. _respond_safely clears it too, for a response that failed
-            # before it streamed.
+            # closing events short.
             if self.response is response:
                 self.response = None
+        await writer.stop_call()
+        await writer.close(status == "completed")
+        if not writer.items:  # nothing said: the service still answers with an empty message
+            await writer.text("")
+            await writer.close(status == "completed")
+        await self._finish(response, status, details)
+
+    async def _finish(self, response: _Response, status: str, details: Event | None) -> None:
         self.counts.cancelled += status == "cancelled"
         self.counts.failed += status == "failed"
-        part = {"type": "text", "text": text}
-        await self._send(
-            server_event("response.output_text.done", **where, content_index=0, text=text)
-        )
-        await self._send(
-            server_event("response.content_part.done", **where, content_index=0, part=part)
-        )
-        item = {
-            **item,
-            "status": "completed" if status == "completed" else "incomplete",
-            "content": [{"type": "output_text", "text": text}],
-        }
-        await self._send(
-            server_event(
-                "response.output_item.done", response_id=response.id, output_index=0, item=item
-            )
-        )
-        if in_conversation:
-            self.items.append(item)
-            del self.items[: -self.max_items]
-            await self._send(
-                server_event("conversation.item.done", previous_item_id=previous, item=item)
-            )
         # Counted in words here, not in a model's tokens: the shape is the API's.
-        words_in, words_out = len(prompt.split()), len(text.split())
+        context = response.context or ""
+        words_in = len(context.split())
+        words_out = sum(
+            len(item_text(i).split()) + len(i.get("arguments", "").split()) for i in response.output
+        )
         usage = {
             "total_tokens": words_in + words_out,
             "input_tokens": words_in,
@@ -366,11 +507,248 @@ class RealtimeSession:
             "output_token_details": {"text_tokens": words_out, "audio_tokens": 0},
         }
         done = {
-            **body,
+            **self._body(response),
             "status": status,
             "status_details": details,
-            "output": [item],
+            "output": response.output,
             "usage": usage,
         }
+        response.done = True
         await self._send(server_event("response.done", response=done))
         await self._send(server_event("rate_limits.updated", rate_limits=self.rate_limits()))
+        self.flush()
+
+
+class _Writer:
+    """A response's output items as they stream: text runs become messages, calls calls."""
+
+    def __init__(self, session: RealtimeSession, response: _Response) -> None:
+        self.session = session
+        self.response = response
+        self.in_conversation = response.params.get("conversation", "auto") == "auto"
+        self.items: list[Event] = []
+        self.message: Event | None = None  # the message item being written, if any
+        self.words = 0
+        self._text = ""
+        self.calling: _Call | None = None  # a call whose arguments are still streaming
+        self.sent = 0  # of its pieces
+
+    def _where(self, item: Event) -> Event:
+        return {
+            "response_id": self.response.id,
+            "item_id": item["id"],
+            "output_index": len(self.items) - 1,
+        }
+
+    async def _open(self, item: Event) -> None:
+        send, session = self.session._send, self.session
+        self.items.append(item)
+        await send(
+            server_event(
+                "response.output_item.added",
+                response_id=self.response.id,
+                output_index=len(self.items) - 1,
+                item=item,
+            )
+        )
+        if self.in_conversation:
+            before = session._insert(dict(item), len(session.items))
+            await send(server_event("conversation.item.added", previous_item_id=before, item=item))
+
+    async def _done(self, item: Event) -> None:
+        send, session = self.session._send, self.session
+        await send(
+            server_event(
+                "response.output_item.done",
+                response_id=self.response.id,
+                output_index=len(self.items) - 1,
+                item=item,
+            )
+        )
+        self.response.output.append(item)
+        if self.in_conversation:
+            session._replace(item)
+            index = next((i for i, x in enumerate(session.items) if x["id"] == item["id"]), 0)
+            before = session.items[index - 1]["id"] if index > 0 else None
+            await send(server_event("conversation.item.done", previous_item_id=before, item=item))
+
+    async def text(self, chunk: str, *, pause: bool = True) -> None:
+        """One text delta: opens a message item first if none is open.
+
+        ``pause``: then wait the session's ``delay`` (the caller waits it otherwise).
+        """
+        send = self.session._send
+        if self.message is None:
+            self.message = {
+                "id": new_id("item"),
+                "object": "realtime.item",
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            self._text = ""
+            await self._open(self.message)
+            await send(
+                server_event(
+                    "response.content_part.added",
+                    **self._where(self.message),
+                    content_index=0,
+                    part={"type": "text", "text": ""},
+                )
+            )
+        if not chunk:
+            return
+        self._text += chunk
+        self.words += len(chunk.split())  # counted as it comes: the text may be long
+        self.session.counts.deltas += 1
+        await send(
+            server_event(
+                "response.output_text.delta",
+                **self._where(self.message),
+                content_index=0,
+                delta=chunk,
+            )
+        )
+        if self.session.delay and pause:
+            self.session.flush()
+            await asyncio.sleep(self.session.delay)
+
+    async def close(self, completed: bool) -> None:
+        """Finish the message being written, if one is open."""
+        if self.message is None:
+            return
+        send, where, text = self.session._send, self._where(self.message), self._text
+        await send(server_event("response.output_text.done", **where, content_index=0, text=text))
+        await send(
+            server_event(
+                "response.content_part.done",
+                **where,
+                content_index=0,
+                part={"type": "text", "text": text},
+            )
+        )
+        item = {
+            **self.message,
+            "status": "completed" if completed else "incomplete",
+            "content": [{"type": "output_text", "text": text}],
+        }
+        self.message = None
+        await self._done(item)
+
+    async def call(self, call: ToolCall) -> None:
+        """A function call: its item, its arguments in pieces, then the whole."""
+        await self.finish_call(await self.open_call(call), 0)
+
+    async def open_call(self, call: ToolCall) -> _Call:
+        """A call's item, added (``arguments: ""``): nothing of its arguments yet."""
+        await self.close(True)
+        arguments = call.arguments_json()
+        item = {
+            "id": new_id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call.name,
+            "call_id": new_id("call"),
+            "arguments": "",
+        }
+        await self._open(item)
+        self.session.counts.calls += 1
+        where = {**self._where(item), "call_id": item["call_id"]}
+        self.calling, self.sent = _Call(call.name, arguments, item, where, _pieces(arguments)), 0
+        return self.calling
+
+    async def piece(self, state: _Call, index: int) -> None:
+        """One ``response.function_call_arguments.delta``."""
+        self.session.counts.deltas += 1
+        self.sent = index + 1
+        await self.session._send(
+            server_event(
+                "response.function_call_arguments.delta",
+                **state.where,
+                delta=state.pieces[index],
+            )
+        )
+
+    async def finish_call(self, state: _Call, start: int) -> None:
+        """The arguments from piece ``start`` on, a pause after each, then the whole."""
+        for index in range(start, len(state.pieces)):
+            await self.piece(state, index)
+            if self.session.delay:
+                self.session.flush()
+                await asyncio.sleep(self.session.delay)
+        await self.session._send(
+            server_event(
+                "response.function_call_arguments.done",
+                **state.where,
+                name=state.name,
+                arguments=state.arguments,
+            )
+        )
+        self.calling = None
+        await self._done({**state.item, "status": "completed", "arguments": state.arguments})
+
+    async def stop_call(self) -> None:
+        """A call cut short (cancelled, failed): its item is done, incomplete, with what was
+        streamed of its arguments."""
+        if self.calling is not None:
+            state, self.calling = self.calling, None
+            streamed = "".join(state.pieces[: self.sent])
+            await self._done({**state.item, "status": "incomplete", "arguments": streamed})
+
+
+@dataclass
+class _Call:
+    """A function call being written: what its events repeat."""
+
+    name: str
+    arguments: str
+    item: Event
+    where: Event
+    pieces: list[str]
+
+
+async def _after(
+    first: str | ToolCall, rest: AsyncIterator[str | ToolCall]
+) -> AsyncIterator[str | ToolCall]:
+    """``first``, then the rest."""
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _nothing() -> None:
+    """No writer to flush: every send went out as it was made."""
+
+
+def _pieces(arguments: str) -> list[str]:
+    """The arguments as a model streams them: a JSON token or two at a time."""
+    tokens = re.findall(r'"(?:[^"\\]|\\.)*"|\s+|[^"\s]+', arguments)
+    pieces = ["".join(tokens[i : i + 2]) for i in range(0, len(tokens), 2)]
+    return pieces or [arguments]
+
+
+def _check_choice(tools: list[Event], choice: Any, where: str) -> None:
+    """A forced function must be one of the tools."""
+    if (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and not any(t.get("name") == choice["name"] for t in tools)
+    ):
+        raise RealtimeError(
+            f"Invalid value for '{where}.tool_choice.name': no tool named "
+            f"'{choice['name'][:64]}' is declared in {where}.tools.",
+            code="invalid_value",
+            param=f"{where}.tool_choice.name",
+        )
+
+
+def _check_base64(audio: str, param: str) -> None:
+    try:
+        base64.b64decode(audio, validate=True)
+    except (binascii.Error, ValueError):
+        raise RealtimeError(
+            f"{param} is not valid base64: encode the PCM bytes with base64.b64encode().",
+            param=param,
+        ) from None

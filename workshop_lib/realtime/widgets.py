@@ -84,6 +84,16 @@ class EventLog(widgets.VBox):
             self.texts[rid] = self.texts.get(rid, "") + str(event.get("delta", ""))
         elif kind == "response.done" and response.get("id"):
             self.statuses[response["id"]] = str(response.get("status"))
+            calls = [
+                f"{i.get('name')}({i.get('arguments')})"
+                for i in response.get("output") or []
+                if isinstance(i, dict) and i.get("type") == "function_call"
+            ]
+            if calls:  # a response that asks for tools says so where its text would be
+                text = self.texts.get(response["id"], "")
+                self.texts[response["id"]] = (
+                    (text + " " if text else "") + "calls " + ", ".join(calls)
+                )
         self.events.append((time.monotonic() - self._start, direction, event))
         del self.events[: -self.limit]
         self._draw()
@@ -131,6 +141,11 @@ class EventLog(widgets.VBox):
             )
         elif kind == "response.done":
             detail = str((event.get("response") or {}).get("status"))
+        elif kind == "response.function_call_arguments.done":
+            detail = f"{event.get('name')}({event.get('arguments')}) call_id={event.get('call_id')}"
+        elif (event.get("item") or {}).get("type") in ("function_call", "function_call_output"):
+            call = event["item"]
+            detail = f"{call['type']} {call.get('name', '')} call_id={call.get('call_id')}"
         indent = 2 if group else 1 if item else 0
         colour = "#0550ae" if direction == "↑" else "#24292f"
         return (
