@@ -117,4 +117,6 @@ def test_02_views_keep_reporting_after_a_batch_of_cells(lab_page, lab: JupyterLa
         timeout=WIDGET_TIMEOUT,
     )
     assert _line_frames(page) > line_first
+    line = page.locator(".jp-OutputArea-output", has_text="the view reports:").first
+    screenshot(page, "jupyterlab-02-view-reports-after-batch", line)
     assert page.page_errors == []
