@@ -61,6 +61,39 @@ def test_ball_view_points_at_the_stream_and_ships_its_javascript(server):
     view.close()
 
 
+def _report(view, content) -> None:
+    """What view.js sends the kernel twice a second: a custom widget message."""
+    view._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+def test_ball_view_takes_its_reports_as_messages_and_syncs_nothing_back(server):
+    view = BallView(server.links.ws("/ball"))
+    seen = []
+    view.observe(lambda _c: seen.append((view.frames, view.fps, view.delay_ms)), names="frames")
+    try:
+        report = {"frames": 120, "fps": 60, "delay_ms": 1.5, "tick": 4321, "connected": True}
+        _report(view, {"type": "report", **report})
+        assert (view.frames, view.fps, view.delay_ms, view.tick, view.connected) == (
+            120, 60.0, 1.5, 4321, True
+        )  # fmt: skip
+        # An observer of frames (the lesson's "view reports" line) sees the same report's fps.
+        assert seen == [(120, 60.0, 1.5)]
+        # State the browser would have to send back (and be held back by ipywidgets): none.
+        assert not {"frames", "fps", "delay_ms", "tick", "connected"} & set(view.keys)
+        # A malformed report changes nothing it cannot read, and raises nothing.
+        _report(view, {"type": "report", "frames": "many", "fps": float("nan"), "tick": 1.5,
+                       "connected": 1, "delay_ms": None})  # fmt: skip
+        _report(view, {"type": "something else", "frames": 7})
+        _report(view, ["not", "a", "report"])
+        assert (view.frames, view.fps, view.delay_ms, view.tick, view.connected) == (
+            120, 60.0, 1.5, 4321, True
+        )  # fmt: skip
+        _report(view, {"type": "report", "frames": 150, "connected": False})
+        assert (view.frames, view.connected, view.tick) == (150, False, 4321)
+    finally:
+        view.close()
+
+
 def test_controls_show_the_servers_state_whoever_set_it(server):
     controls = BallControls(server.links.ws("/ball"))
     try:

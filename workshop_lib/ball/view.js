@@ -1,7 +1,8 @@
 // The ball's live display inside JupyterLab: an anywidget whose front end is itself a
 // WebSocket client of the ball stream. Frames go straight from the server to this canvas,
 // not through the kernel, so the ball moves smoothly at 60 Hz while the kernel stays idle.
-// Twice a second it reports what it received (frames, fps, delay) back to the kernel.
+// Twice a second it reports what it received (frames, fps, delay) back to the kernel, as a
+// custom widget message (see report()).
 
 const STATS_EVERY_MS = 500;
 
@@ -118,6 +119,28 @@ function render({ model, el }) {
   });
   canvas.dataset.address = address;
 
+  /**
+   * Tell the kernel what this view received (BallView.handle_report reads it).
+   *
+   * A message of its own (model.send), not widget state (model.set + save_changes):
+   * ipywidgets sends a model's next state update only once the kernel has said "idle" for
+   * the one before, and ipykernel 7 handles a widget message that arrives while a cell runs
+   * (at any moment of a Run All) without saying busy or idle, so the first report that
+   * landed then was the view's last. Messages are not held back that way.
+   *
+   * @param {number | null} [delay] - median delay over the last second, ms
+   */
+  function report(delay = null) {
+    model.send({
+      type: "report",
+      frames,
+      fps: arrivals.length,
+      delay_ms: delay === null ? -1 : delay,
+      tick: latest ? latest.tick : -1,
+      connected,
+    });
+  }
+
   function connect() {
     socket = new WebSocket(address);
     // The server's in-band reason for a close it is about to make ({"type": "error", ...,
@@ -155,8 +178,7 @@ function render({ model, el }) {
         caption.textContent = `disconnected (${why}); reconnecting in ${(delay / 1000).toFixed(1)} s…`;
         retry = setTimeout(connect, delay);
       }
-      model.set("connected", false);
-      model.save_changes();
+      report();
     };
   }
   connect();
@@ -196,13 +218,7 @@ function render({ model, el }) {
           (latest.paused ? " · paused" : "")
         : "waiting for the first frame…";
     }
-    // Report to the kernel; it only ever reads these.
-    model.set("frames", frames);
-    model.set("fps", arrivals.length);
-    model.set("delay_ms", delay === null ? -1 : delay);
-    model.set("tick", latest ? latest.tick : -1);
-    model.set("connected", connected);
-    model.save_changes();
+    report(delay);
   }, STATS_EVERY_MS);
 
   // Called when the view goes away (cell re-run, output cleared, widget closed).

@@ -8,7 +8,8 @@ Why anywidget: the canvas's JavaScript opens its own WebSocket to the server and
 every frame in the browser, so 60 frames a second never pass through the kernel (an
 ipywidgets ``Image`` or ``HTML`` updated from Python would send each frame over the
 kernel's comm channel and stutter). The view reports frames, fps and delay back to the
-kernel twice a second, so cells (and tests) can read what it really received.
+kernel twice a second, so cells (and tests) can read what it really received: as widget
+messages of its own, which ipywidgets never holds back (see view.js, report()).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class BallView(anywidget.AnyWidget):
 
     ``frames``, ``fps``, ``delay_ms``, ``tick`` and ``connected`` are reported by the
     front end (twice a second); without a front end (nbval, a console) they stay at 0.
+    They are plain traits, set from the view's report messages (observe them as usual):
+    only the kernel reads them, so nothing is synced back to the browser.
     """
 
     _esm = Path(__file__).with_name("view.js")
@@ -46,11 +49,11 @@ class BallView(anywidget.AnyWidget):
     browser_url = traitlets.Unicode("").tag(sync=True)
     token = traitlets.Unicode("").tag(sync=True)  # sent as the first message, if set
     size = traitlets.Int(320).tag(sync=True)
-    frames = traitlets.Int(0).tag(sync=True)
-    fps = traitlets.Float(0).tag(sync=True)
-    delay_ms = traitlets.Float(-1).tag(sync=True)
-    tick = traitlets.Int(-1).tag(sync=True)
-    connected = traitlets.Bool(False).tag(sync=True)
+    frames = traitlets.Int(0)
+    fps = traitlets.Float(0)
+    delay_ms = traitlets.Float(-1)
+    tick = traitlets.Int(-1)
+    connected = traitlets.Bool(False)
     # No-retry close codes and the backoff, from protocol.py: the view cannot import rules.js.
     rules = traitlets.Dict().tag(sync=True)
 
@@ -62,6 +65,24 @@ class BallView(anywidget.AnyWidget):
             token=token or "",
             rules=client_rules(),
         )
+        self.on_msg(lambda _widget, content, _buffers: self.handle_report(content))
+
+    def handle_report(self, content: object) -> bool:
+        """Take one report of the front end (``{"type": "report", "frames": ..., ...}``);
+        returns whether it was one. Fields of the wrong type are left as they were: the
+        kernel never raises over what a browser sent."""
+        if not isinstance(content, dict) or content.get("type") != "report":
+            return False
+        values = {
+            name: kind(content[name])
+            for name, kind in _REPORTED.items()
+            if _is(content.get(name), kind)
+        }
+        # All at once: an observer of `frames` sees the fps and delay of the same report.
+        with self.hold_trait_notifications():
+            for name, value in values.items():
+                setattr(self, name, value)
+        return True
 
 
 class BallControls(widgets.VBox):
@@ -161,6 +182,28 @@ class BallControls(widgets.VBox):
         self.client.on_state = None
         self.client.close()
         super().close()
+
+
+# What a report holds, and the type each field is kept as.
+_REPORTED: dict[str, type] = {
+    "frames": int,
+    "fps": float,
+    "delay_ms": float,
+    "tick": int,
+    "connected": bool,
+}
+
+
+def _is(value: object, kind: type) -> bool:
+    """Whether a reported ``value`` (decoded JSON) fits a field kept as ``kind``: JSON has
+    one number type, so a float field takes any finite number and an int field a whole one."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not math.isfinite(value):
+        return False
+    return kind is float or float(value).is_integer()
 
 
 def _speed(state: dict) -> float:
