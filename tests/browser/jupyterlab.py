@@ -573,8 +573,8 @@ def run_cells_above_one_by_one(
 ) -> None:
     """Run every code cell above the first one containing ``text`` as a learner does, one
     at a time, each after the one before has finished and ``pause_ms`` of reading: the kernel
-    is idle between cells, as it never is in a Run All (a widget's first messages then
-    arrive between cells, not during an async cell: see test_jupyterlab_plot.py).
+    is idle between cells, as it never is in a Run All (a widget's messages then arrive
+    between cells as well as during them).
     ``timeout`` is per cell."""
     path = _current_path(page)
     stop, _ = _select_cell(page, text)

@@ -1,13 +1,12 @@
 """Lesson 02's comparison plot as a learner meets it: the cell run by itself, again and again,
 in JupyterLab in Chromium, while both ball views are open and report to the kernel.
 
-The views report only from a front end (their JavaScript sets the traits twice a second), so
-no kernel without a browser can show this. JupyterLab sends widgets' messages on a kernel
-subshell, handled on a thread of its own beside the running cell, and handling each fires
-IPython's post_execute. Run All cannot show it: there the views' reports stop reaching
-the kernel (ipykernel 7 handles a widget message that arrives during an async cell without
-the idle status ipywidgets waits for before it sends the next). Cells run one at a time, as
-a learner runs them, keep the reports coming; the test checks that they do.
+JupyterLab sends widgets' comm messages on a kernel subshell, handled on a thread of its own
+beside the running cell, and handling each fires IPython's post_execute, where pyplot redraws
+every figure it tracks, racing the cell that draws the same figure. The views' reports come as
+custom messages now (test_jupyterlab_views.py), but a learner's slider or text box still comes
+the other way; the plot is a matplotlib Figure, which pyplot does not track. Cells run one at a
+time, as a learner runs them; the test checks that the views keep reporting meanwhile.
 """
 
 from __future__ import annotations
