@@ -12,7 +12,7 @@ from typing import Any
 
 from ..realtime.client import LOCAL, openai_client, realtime_url
 from ..realtime.server import RealtimeLesson
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server
 
 __all__ = ["____", "q1", "q2"]
 
@@ -68,7 +68,13 @@ class ReverseResponder(Exercise):
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         text = "one small step for a learner"
         with scratch_server(lessons=[RealtimeLesson(answer, delay=0)]) as server:
-            deltas, done = asyncio.run(_sdk_deltas(server, text))
+            try:
+                deltas, done = run_coroutine(_sdk_deltas(server, text), timeout=15)
+            except TimeoutError:  # the SDK's wait, or this one's
+                raise Failed(
+                    "the answer had not finished after 10 s: a responder must end "
+                    "(return) after its last piece"
+                ) from None
         status = done["status"]
         if status == "failed":
             message = done["status_details"]["error"]["message"]
