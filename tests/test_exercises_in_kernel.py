@@ -81,7 +81,7 @@ EXERCISES: dict[str, list[Exercise]] = {
                     q1.check(shout)
                     """,
                     "your handler returned after one message",
-                    "`async for`",
+                    "loop with `async for message in websocket:`",
                 ),
             ),
         ),
