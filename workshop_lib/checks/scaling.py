@@ -85,10 +85,32 @@ async def _append(url: str, stream: str, numbers: range) -> list[str]:
         await client.aclose()
 
 
+class _Asked:
+    """A Redis client that notes the id each XREAD asks for (per stream), so the check can
+    say which id a reader started from when it delivers entries twice."""
+
+    def __init__(self, client: Any, asked: list[dict[str, str]]) -> None:
+        self._client = client
+        self._asked = asked
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def xread(self, streams: Any, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(TypeError, ValueError):  # not a dict: Redis will say so
+            self._asked.append({str(k): str(v) for k, v in dict(streams).items()})
+        return await self._client.xread(streams, *args, **kwargs)
+
+
 async def _run_reader(
-    answer: Callable[..., Any], url: str, stream: str, after: str, deliver: Callable[[str], None]
+    answer: Callable[..., Any],
+    url: str,
+    stream: str,
+    after: str,
+    deliver: Callable[[str], None],
+    asked: list[dict[str, str]],
 ) -> None:
-    client = open_client(url, decode_responses=True)
+    client = _Asked(open_client(url, decode_responses=True), asked)
     await answer(client, stream, after, deliver)
 
 
@@ -228,8 +250,9 @@ class StreamRelay(Exercise):
             # The learner's reader runs on a loop and a daemon thread of its own, never
             # cancelled: redis-py can swallow a cancel that lands mid-command, and the
             # reader would run on. It ends when this check's Redis stops, below.
+            asked: list[dict[str, str]] = []
             reader = start_coroutine(
-                _run_reader(answer, redis.url, stream, ids[1], delivered.append)
+                _run_reader(answer, redis.url, stream, ids[1], delivered.append, asked)
             )
             # Then the other processes talk: in bursts, and while the reader is between two
             # reads, so a reader that starts each read from "now" misses some.
@@ -245,9 +268,11 @@ class StreamRelay(Exercise):
             got = list(delivered)
         if reader.done() and reader.exception() is not None and not got:
             raise reader.exception()  # a learner's bug, or the check's Redis going away
-        return self._judge(got)
+        return self._judge(got, [a.get(stream) for a in asked], ids[1])
 
-    def _judge(self, delivered: list[str]) -> CheckResult:
+    def _judge(
+        self, delivered: list[str], asked: list[str | None] | None = None, after: str = ""
+    ) -> CheckResult:
         expected = [f"e{n}" for n in range(3, 26)]
         if delivered == expected:
             return CheckResult(
@@ -257,6 +282,13 @@ class StreamRelay(Exercise):
             raise Failed("you delivered e1 and e2 too: start after `after`, not from the top")
         counts = Counter(delivered)
         twice = [e for e in expected if counts[e] > 1]
+        if twice and asked and len(asked) > 1 and set(asked) == {after}:
+            raise Failed(
+                f"{twice[0]} came {counts[twice[0]]} times: every XREAD asked for what comes "
+                f"after {after} (`after`, the id you started from), so each read began again "
+                "at e3. Ask for what comes after the entry you delivered last: "
+                "`{stream: last}`, with `last = entry_id` after each delivery"
+            )
         if twice:
             raise Failed(
                 f"{twice[0]} came {counts[twice[0]]} times: after each entry set `last` to its "
