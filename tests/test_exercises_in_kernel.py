@@ -153,7 +153,7 @@ EXERCISES: dict[str, list[Exercise]] = {
 
                     q1.check(count_frames)
                     """,
-                    "you measured 5",  # about 50 frames in 2 s, not divided by the seconds
+                    "frames a second, you measured",  # about 50: the frames of 2 s
                     "divide by the seconds you really listened",
                 ),
             ),
