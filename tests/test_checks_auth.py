@@ -142,7 +142,7 @@ async def waits_after_the_drop(url, count):
             async for message in websocket:
                 ticks.append(json.loads(message)["tick"])
     finally:
-        await asyncio.sleep(20)  # "wait for the server", and never connect again
+        await asyncio.sleep(30)  # "wait for the server", and never connect again
     return ticks
 
 
@@ -152,4 +152,4 @@ def test_q2_says_the_server_restarted_and_the_client_never_came_back_within_seco
     assert not result.ok
     assert "its server went away" in result.message, result.message
     assert "your clients never came back" in result.message
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < q2.timeout + 5  # the check gives up, never waits 30 s

@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import itertools
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -97,12 +98,12 @@ class SurviveRestart(Exercise):
     )
     solution_file = "04_reconnect.py"
     answer_name = "collect_ticks"
-    copies = 4  # clients that lose the server at the same moment
+    copies = 8  # clients that lose the server at the same moment (jitter shows among 8)
     count = 60  # a second of frames at 60 Hz: the restart comes in the middle
     down_at = 0.4  # seconds after the start, the server stops (every client gets 1001) ...
     tries = 2  # ... and listens again once every copy has tried this many times ...
-    down_at_most = 4.0  # ... or after this many seconds
-    timeout = 12.0  # backoff's waits of about 0.5, 1 and 2 s and the frames take about 5 s
+    down_at_most = 8.0  # ... or after this many seconds (a busy machine slows every try)
+    timeout = 16.0  # backoff's waits of about 0.5, 1 and 2 s and the frames take about 5 s
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         servers = [scratch_server(lessons=[BallLesson()])]
@@ -194,9 +195,10 @@ class SurviveRestart(Exercise):
         listed = "; ".join(", ".join(f"{w:.2f}" for w in copy) for copy in waits)
         for first, second, third in waits:
             # The first wait is timed from the check's stop, so it holds how late the
-            # client heard of it (more on a busy machine): only the later waits are compared
-            # closely. Backoff's are about 0.5, 1 and 2 s (±20 %), so third >= 1.33 * second.
-            if not (third >= 1.2 * second and third >= 1.5 * first):
+            # client heard of it (a few hundred ms on a busy machine): only the later two
+            # are compared closely. Backoff's are about 0.5, 1 and 2 s (±20 %), so its
+            # third is at least 1.33 times its second.
+            if not (third >= 1.2 * second and third > first):
                 raise Failed(
                     f"{what}; the waits between your client's attempts did not grow: "
                     f"{first:.2f}, {second:.2f}, {third:.2f} s. After each failed attempt, "
@@ -204,10 +206,14 @@ class SurviveRestart(Exercise):
                     "backoff_delays(), made before the first attempt, and start a fresh one "
                     "only after a successful connect"
                 )
-        spread = max(
-            max(copy[k] for copy in waits) - min(copy[k] for copy in waits) for k in (1, 2)
+        # Jitter: among the copies, the second or third wait differs by a tenth of itself
+        # (at least 50 ms); waits without it differ by what a busy machine adds, some ms.
+        jittered = any(
+            max(c[k] for c in waits) - min(c[k] for c in waits)
+            >= max(0.05, 0.1 * statistics.median(c[k] for c in waits))
+            for k in (1, 2)
         )
-        if spread < 0.04:
+        if not jittered:
             raise Failed(
                 f"{what}; the copies lost the server at the same moment and retried in "
                 f"step, each after the same waits ({listed} s): every client of a room "
