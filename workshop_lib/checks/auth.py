@@ -109,6 +109,7 @@ class SurviveRestart(Exercise):
         servers = [scratch_server(lessons=[BallLesson()])]
         port, url = servers[0].port, servers[0].links.ws("/ball")
         attempts: dict[int, list[float]] = {copy: [] for copy in range(self.copies)}
+        refused = dict.fromkeys(range(self.copies), 0)  # attempts that failed, each copy's
         dropped: list[float] = []
         restarted = threading.Event()
         over = threading.Event()  # the copies have returned (or the check gave up on them)
@@ -132,7 +133,9 @@ class SurviveRestart(Exercise):
             while (
                 time.monotonic() < deadline
                 and not over.is_set()
-                and any(len(tried) < self.tries for tried in tried_while_down())
+                # Refused, not only begun: an attempt begun just before the restart
+                # would reach the new server and leave the check one wait short.
+                and any(n < self.tries for n in refused.values())
             ):
                 time.sleep(0.01)
             servers.append(scratch_server(port, lessons=[BallLesson()]))
@@ -152,7 +155,7 @@ class SurviveRestart(Exercise):
             f"(close code 1001) and listened again once each copy had tried {self.tries} times"
         )
         try:
-            results = run_coroutine(together(), self.timeout, _noting_attempts(attempts))
+            results = run_coroutine(together(), self.timeout, _noting_attempts(attempts, refused))
         except concurrent.futures.TimeoutError:
             over.set()
             restarted.wait(self.timeout)
@@ -247,10 +250,11 @@ _COPY: contextvars.ContextVar[int] = contextvars.ContextVar("check_copy")
 
 
 def _noting_attempts(
-    attempts: dict[int, list[float]],
+    attempts: dict[int, list[float]], refused: dict[int, int]
 ) -> Callable[[], asyncio.AbstractEventLoop]:
     """A loop factory: an event loop that notes when each copy tries to open a connection
-    (websockets' ``connect`` opens its TCP connection with ``loop.create_connection``)."""
+    (websockets' ``connect`` opens its TCP connection with ``loop.create_connection``), and
+    counts each copy's attempts that failed."""
 
     def new_loop() -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
@@ -258,9 +262,14 @@ def _noting_attempts(
 
         async def noted(*args: Any, **kwargs: Any) -> Any:
             copy = _COPY.get(None)
-            if copy is not None:
-                attempts[copy].append(time.monotonic())
-            return await create_connection(*args, **kwargs)
+            if copy is None:
+                return await create_connection(*args, **kwargs)
+            attempts[copy].append(time.monotonic())
+            try:
+                return await create_connection(*args, **kwargs)
+            except OSError:
+                refused[copy] += 1
+                raise
 
         loop.create_connection = noted  # type: ignore[method-assign]
         return loop
