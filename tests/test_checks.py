@@ -74,9 +74,9 @@ def sync_handler(websocket):
     ("answer", "says"),
     [
         (plain_echo, "expected 'HELLO!', got 'hello'"),
-        (answers_once, "closed the connection"),
+        (answers_once, "your handler returned after one message"),
         (never_answers, "no reply within 3 s"),
-        (crashes, "closed the connection"),
+        (crashes, 'your handler raised TypeError: can only concatenate str (not "int") to str'),
         (sync_handler, "async def"),
     ],
 )
@@ -153,7 +153,7 @@ async def too_few(url, n):
     [
         (in_seconds, "look like seconds"),
         (made_up, "the server received 0 messages"),
-        (send_only, "start the clock before send()"),
+        (send_only, "wait for each echo before the next send"),
         (too_few, "got 4 times"),
     ],
 )
@@ -177,6 +177,39 @@ def test_q2_gives_up_on_a_coroutine_that_never_ends(monkeypatch):
     assert not result.ok
     assert "did not finish within 1 s" in result.message
     assert time.perf_counter() - started < 5
+
+
+async def sends_all_then_reads_all(url, n):
+    times = []
+    async with connect(url) as websocket:
+        for _ in range(n):
+            await websocket.send("x")
+        for _ in range(n):
+            start = time.perf_counter()
+            await websocket.recv()
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def test_q2_says_a_message_sent_before_the_last_echo_came_back():
+    result = q2.check(sends_all_then_reads_all)
+    assert not result.ok
+    assert "message 2 reached the server before the echo of message 1" in result.message
+    assert "wait for each echo before the next send" in result.message
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        (q1, 'message.upper() + "!"'),
+        (q1, "async for message in websocket"),
+        (q2, "await websocket.recv()"),
+        (q2, "(time.perf_counter() - start) * 1000"),
+    ],
+)
+def test_the_hints_nudge_without_handing_over_the_answer(exercise, answer):
+    assert answer in exercise.code  # it is the solution's ...
+    assert answer not in exercise.hint()  # ... and the hint leaves it to the learner
 
 
 def test_hint_and_solution_render():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -113,6 +114,14 @@ async def drifting_ticker(clients, step, rate, seconds):
         await asyncio.sleep(1 / rate)  # the work adds to the period
 
 
+async def blocking_ticker(clients, step, rate, seconds):
+    start = time.monotonic()
+    for n in range(1, int(rate * seconds) + 1):
+        step()
+        broadcast(clients, json.dumps({"type": "tick", "n": n}))
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))  # on time, but blocking
+
+
 async def first_client_only(clients, step, rate, seconds):
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -132,6 +141,8 @@ async def never_stops(clients, step, rate, seconds):
     ("answer", "says"),
     [
         (drifting_ticker, "the ticker drifts"),
+        (blocking_ticker, "`time.sleep(...)` blocks the server"),
+        (blocking_ticker, "every client stalls"),
         (first_client_only, "not the same ones"),
         (never_stops, "was still running after 4 s"),
     ],

@@ -106,6 +106,35 @@ def test_q2_says_the_room_went_quiet_while_the_loop_waited_and_costs_seconds():
     assert took < 8, took
 
 
+async def recv_with_a_timeout(url, seconds):
+    counts = {}
+    async with connect(url) as websocket:
+        await websocket.send(json.dumps({"type": "chat.join", "name": "counter"}))
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            try:
+                event = json.loads(await websocket.recv(timeout=0.5))  # the sync client's
+            except TimeoutError:
+                continue
+            if event["type"] == "chat.message":
+                counts[event["from"]] = counts.get(event["from"], 0) + 1
+    return counts
+
+
+def test_q2_reports_the_learners_exception_before_anything_else():
+    result = q2.check(recv_with_a_timeout)
+    assert not result.ok
+    assert result.message.startswith("your code raised TypeError:"), result.message
+    assert "unexpected keyword argument 'timeout'" in result.message
+    assert "asyncio.wait_for(websocket.recv(), left)" in result.message
+    assert "never joined" not in result.message
+
+
+def test_q2_hint_names_the_asyncio_way_to_wait_with_a_timeout():
+    assert "asyncio.wait_for(websocket.recv(), left)" in q2.hint()
+    assert "`recv()` with a timeout" not in q2.hint()
+
+
 def test_q3_accepts_the_solution():
     result = run_solution("03_chat_handler.py")
     assert result.ok, result.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -93,6 +94,20 @@ def test_q1_wants_an_async_function():
 
 def test_q2_accepts_the_solution():
     result = run_solution("05_reverse.py")
+    assert result.ok, result.message
+
+
+def test_q2_works_when_called_on_a_running_loop():
+    """As in a notebook cell, which ipykernel runs on its event loop (the kernel test,
+    tests/test_exercises_in_kernel.py, shows it in a real kernel)."""
+    from tests.test_checks import solution_namespace
+
+    namespace, _check = solution_namespace("05_reverse.py")
+
+    async def cell():
+        return q2.check(namespace["reverse_responder"])  # a plain call, as a cell makes it
+
+    result = asyncio.run(cell())
     assert result.ok, result.message
 
 

@@ -88,7 +88,7 @@ def reader(start: str, advance: bool):
     ("answer", "reason"),
     [
         (reader("$", advance=True), "e3, e4 and e5 were in the stream before you started"),
-        (reader("after", advance=False), "came "),
+        (reader("after", advance=False), "every XREAD asked for what comes after"),
         (reader("0", advance=True), "you delivered e1 and e2 too"),
     ],
     ids=["from now", "never advances", "from the top"],
@@ -97,6 +97,24 @@ def test_q2_says_what_went_wrong(answer, reason):
     result = q2.check(answer)
     assert not result.ok
     assert reason in result.message, result.message
+
+
+async def reads_from_after(redis, stream, after, deliver):
+    last = after
+    while True:
+        reply = await redis.xread({stream: after}, block=1000)  # `after`, not `last`
+        for _stream, entries in reply:
+            for entry_id, fields in entries:
+                deliver(fields["text"])
+                last = entry_id  # noqa: F841 (kept up to date, and never used)
+
+
+def test_q2_says_the_reads_asked_from_after_and_not_from_last():
+    result = q2.check(reads_from_after)
+    assert not result.ok
+    assert "every XREAD asked for what comes after" in result.message, result.message
+    assert "the id you started from" in result.message
+    assert "set `last`" not in result.message  # the learner did that already
 
 
 def test_q2_wants_a_coroutine():

@@ -8,6 +8,7 @@ import html
 import inspect
 import io
 import textwrap
+import threading
 import tokenize
 import uuid
 from collections.abc import Callable, Coroutine
@@ -27,6 +28,7 @@ __all__ = [
     "____",
     "run_coroutine",
     "scratch_server",
+    "start_coroutine",
 ]
 
 T = TypeVar("T")
@@ -108,10 +110,16 @@ class Exercise:
         except Failed as failed:
             return CheckResult(False, failed.message)
         except Exception as exc:  # a learner's bug is feedback, not a crash of the notebook
-            return CheckResult(False, f"your code raised {type(exc).__name__}: {exc}")
+            said = f"your code raised {type(exc).__name__}: {exc}"
+            advice = self._advice(exc)
+            return CheckResult(False, f"{said}; {advice}" if advice else said)
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         raise NotImplementedError
+
+    def _advice(self, exc: Exception) -> str:
+        """What usually causes ``exc`` in this exercise's answers ("" if nothing useful)."""
+        return ""
 
     def run(self, answer: Callable[..., Coroutine[Any, Any, T]], *args: Any, timeout: float) -> T:
         """Run the learner's ``answer(*args)`` on a loop of its own; :class:`Failed` if it hangs.
@@ -165,15 +173,44 @@ def scratch_server(port: int = 0, **options: Any) -> WorkshopServer:
     return start_server(port=port, name=f"check-{uuid.uuid4().hex[:8]}", **options)
 
 
-def run_coroutine(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    """Run a learner's coroutine on a loop and thread of its own, and return its result.
+def start_coroutine(
+    coro: Coroutine[Any, Any, T],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> concurrent.futures.Future[T]:
+    """Start ``coro`` on an event loop of its own, in a daemon thread; its future.
 
-    The kernel's loop is busy running the cell that called the check. Raises
-    ``concurrent.futures.TimeoutError`` after ``timeout`` seconds, without waiting for
+    A check never runs a coroutine on the thread that called it: in a notebook that thread
+    is running the kernel's loop (the cell that called the check), where ``asyncio.run()``
+    refuses to start and waiting would block. The thread is a daemon, so a learner's
+    coroutine that never ends cannot keep Python from exiting. ``loop_factory`` makes the
+    loop (a check may watch what the learner's code does on it).
+    """
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def main() -> None:
+        if not future.set_running_or_notify_cancel():
+            coro.close()
+            return
+        try:
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                result = runner.run(coro)
+        except BaseException as exc:  # the learner's, handed to whoever waits for it
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=main, name="check-client", daemon=True).start()
+    return future
+
+
+def run_coroutine(
+    coro: Coroutine[Any, Any, T],
+    timeout: float,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run ``coro`` with :func:`start_coroutine` and return its result.
+
+    Raises ``concurrent.futures.TimeoutError`` after ``timeout`` seconds, without waiting for
     the coroutine: one that never ends must not hang the check.
     """
-    pool = concurrent.futures.ThreadPoolExecutor(1, "check-client")
-    try:
-        return pool.submit(asyncio.run, coro).result(timeout)
-    finally:
-        pool.shutdown(wait=False)
+    return start_coroutine(coro, loop_factory).result(timeout)

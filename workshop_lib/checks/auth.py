@@ -5,6 +5,11 @@ from workshop_lib.checks.auth import q1, q2, ____
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
+import itertools
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ..auth import new_token
 from ..ball.server import BallLesson
 from ..echo.server import EchoLesson
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server
 
 __all__ = ["____", "q1", "q2"]
 
@@ -78,7 +83,12 @@ class FirstMessageLogin(Exercise):
 
 
 class SurviveRestart(Exercise):
-    """q2: ``collect_ticks(url, count)`` keeps reading ball frames across a server restart."""
+    """q2: ``collect_ticks(url, count)`` keeps reading ball frames across a server restart,
+    reconnecting with backoff: waits that grow, and jitter.
+
+    The check runs several copies at once, as the people of a room, and notes when each one
+    tries to connect (on the loop they run on), so it can time the waits between attempts.
+    """
 
     hint_text = (
         "wrap the connection in `while len(ticks) < count:`; inside, `try: async with "
@@ -88,56 +98,183 @@ class SurviveRestart(Exercise):
     )
     solution_file = "04_reconnect.py"
     answer_name = "collect_ticks"
-    count = 150  # 2.5 s at 60 Hz: the restart comes in the middle
-    down_at = 0.8  # seconds after the start, the server stops ...
-    down_for = 0.5  # ... and is back this much later, on the same port
+    copies = 8  # clients that lose the server at the same moment (jitter shows among 8)
+    count = 60  # a second of frames at 60 Hz: the restart comes in the middle
+    down_at = 0.4  # seconds after all are in, the server stops (every client gets 1001) ...
+    tries = 2  # ... and listens again once every copy has tried this many times ...
+    down_at_most = 8.0  # ... or after this many seconds (a busy machine slows every try)
+    timeout = 16.0  # backoff's waits of about 0.5, 1 and 2 s and the frames take about 5 s
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         servers = [scratch_server(lessons=[BallLesson()])]
-        port = servers[0].port
+        port, url = servers[0].port, servers[0].links.ws("/ball")
+        attempts: dict[int, list[float]] = {copy: [] for copy in range(self.copies)}
+        refused = dict.fromkeys(range(self.copies), 0)  # attempts that failed, each copy's
+        dropped: list[float] = []
         restarted = threading.Event()
+        over = threading.Event()  # the copies have returned (or the check gave up on them)
+
+        def tried_while_down() -> list[list[float]]:
+            return [[t for t in times if dropped and t > dropped[0]] for times in attempts.values()]
 
         def restart() -> None:
+            # Every copy streaming first (on a busy machine eight handshakes take a while):
+            # a stop would cut a handshake in progress, which no client is asked to survive.
+            ball = servers[0].lesson("ball")
+            deadline = time.monotonic() + self.timeout / 2
+            while len(ball.clients) < self.copies and time.monotonic() < deadline:
+                if over.is_set():
+                    break
+                time.sleep(0.01)
             time.sleep(self.down_at)
-            servers[0].stop()  # every client gets 1001; the port is closed for a moment
-            time.sleep(self.down_for)
+            dropped.append(time.monotonic())
+            servers[0].stop()  # every client gets 1001; the port is closed for a while
+            deadline = time.monotonic() + self.down_at_most
+            while (
+                time.monotonic() < deadline
+                and not over.is_set()
+                # Refused, not only begun: an attempt begun just before the restart
+                # would reach the new server and leave the check one wait short.
+                and any(n < self.tries for n in refused.values())
+            ):
+                time.sleep(0.01)
             servers.append(scratch_server(port, lessons=[BallLesson()]))
             restarted.set()
 
-        threading.Thread(target=restart, daemon=True).start()
+        async def together() -> list[Any]:
+            async def copy(n: int) -> Any:
+                _COPY.set(n)  # the connection attempts made from here on are this copy's
+                return await answer(url, self.count)
+
+            return await asyncio.gather(*(copy(n) for n in range(self.copies)))
+
+        threading.Thread(target=restart, name="check-restart", daemon=True).start()
         what = (
-            f"the check's server restarted {self.down_at:g} s after the start (every client "
-            f"got close code 1001) and listened again {self.down_for:g} s later"
+            f"the check ran {self.copies} copies of collect_ticks at once, as {self.copies} "
+            f"people in a room; its server went away {self.down_at:g} s after they were all in "
+            f"(close code 1001) and listened again once each copy had tried {self.tries} times"
         )
         try:
-            ticks = self.run(answer, servers[0].links.ws("/ball"), self.count, timeout=8)
-        except Failed:
-            restarted.wait(5)
+            results = run_coroutine(together(), self.timeout, _noting_attempts(attempts, refused))
+        except concurrent.futures.TimeoutError:
+            over.set()
+            restarted.wait(self.timeout)
             came_back = len(servers) == 2 and servers[1].app.served["/ball"] > 0
             raise Failed(
                 f"{what}; "
                 + (
-                    "your client came back but collect_ticks did not return within 8 s: "
-                    f"stop once you have {self.count} ticks"
+                    "your clients came back but collect_ticks did not return within "
+                    f"{self.timeout:g} s: stop once you have {self.count} ticks"
                     if came_back
-                    else "your client never came back, and collect_ticks was still running "
-                    "after 8 s: catch the ConnectionClosed (and OSError while the server "
-                    "is down), wait next(delays), and connect again"
+                    else "your clients never came back, and collect_ticks was still running "
+                    f"after {self.timeout:g} s: catch the ConnectionClosed (and OSError while "
+                    "the server is down), wait next(delays), and connect again"
                 )
             ) from None
         finally:
-            restarted.wait(5)
-            reconnected = len(servers) == 2 and servers[1].app.served["/ball"] > 0
+            over.set()
+            restarted.wait(self.timeout)
             for server in servers:
                 server.stop()
-        if not isinstance(ticks, list) or len(ticks) != self.count:
-            got = len(ticks) if isinstance(ticks, list) else repr(ticks)
-            return CheckResult(False, f"{what}; return a list of {self.count} ticks, not {got}")
-        if not reconnected:
-            return CheckResult(
-                False, f"{what}, and it never saw your client come back: reconnect after the drop"
+        return self._judge(what, results, [[dropped[0], *tried] for tried in tried_while_down()])
+
+    def _judge(self, what: str, results: list[Any], tries: list[list[float]]) -> CheckResult:
+        """``tries``: for each copy, when the server went away, then each attempt after."""
+        for ticks, times in zip(results, tries, strict=True):
+            if len(times) == 1:
+                got = len(ticks) if isinstance(ticks, list) else repr(ticks)
+                raise Failed(
+                    f"{what}; your collect_ticks returned {got} of {self.count} ticks and "
+                    "never tried to connect again: reconnect after the drop, until you have "
+                    f"{self.count}"
+                )
+            if not isinstance(ticks, list) or len(ticks) != self.count:
+                got = len(ticks) if isinstance(ticks, list) else repr(ticks)
+                raise Failed(f"{what}; return a list of {self.count} ticks, not {got}")
+        waits = [[b - a for a, b in itertools.pairwise(times)][:3] for times in tries]
+        # The first attempt may come at once after the drop; from then on, a client waits.
+        hasty = min((w for copy in waits for w in copy[1:]), default=1.0)
+        if hasty < 0.05:
+            raise Failed(
+                f"{what}; your client tried again {hasty * 1e3:.0f} ms after a refused "
+                "attempt: without a wait, a room of clients floods a server that is trying "
+                "to start. Wait between attempts, longer each time: "
+                "`await asyncio.sleep(next(delays))` with `delays = backoff_delays()`"
             )
-        return CheckResult(True, f"{self.count} frames across a server restart ({what})")
+        if any(len(w) < 3 for w in waits):
+            raise Failed(
+                f"{what}; your client tried to connect only "
+                f"{min(len(w) for w in waits)} times in the {self.down_at_most:g} s it was "
+                "down: try again soon after the drop, then wait longer each time "
+                "(backoff_delays())"
+            )
+        listed = "; ".join(", ".join(f"{w:.2f}" for w in copy) for copy in waits)
+        for first, second, third in waits:
+            # The first wait is timed from the check's stop, so it holds how late the
+            # client heard of it (a few hundred ms on a busy machine): only the later two
+            # are compared closely. Backoff's are about 0.5, 1 and 2 s (±20 %), so its
+            # third is at least 1.33 times its second.
+            if not (third >= 1.2 * second and third > first):
+                raise Failed(
+                    f"{what}; the waits between your client's attempts did not grow: "
+                    f"{first:.2f}, {second:.2f}, {third:.2f} s. After each failed attempt, "
+                    "wait longer (double the wait, up to a cap): take the waits from one "
+                    "backoff_delays(), made before the first attempt, and start a fresh one "
+                    "only after a successful connect"
+                )
+        # Jitter: among the copies, the second or third wait differs by a tenth of itself
+        # (at least 50 ms); waits without it differ by what a busy machine adds, some ms.
+        jittered = any(
+            max(c[k] for c in waits) - min(c[k] for c in waits)
+            >= max(0.05, 0.1 * statistics.median(c[k] for c in waits))
+            for k in (1, 2)
+        )
+        if not jittered:
+            raise Failed(
+                f"{what}; the copies lost the server at the same moment and retried in "
+                f"step, each after the same waits ({listed} s): every client of a room "
+                "would knock at the same instants, again and again. Add jitter, a random "
+                "part of each wait (backoff_delays() makes each wait ±20 %)"
+            )
+        return CheckResult(
+            True,
+            f"{self.copies} copies each got {self.count} frames across a server restart, "
+            f"waiting {listed} s between attempts: growing waits, and different from copy "
+            "to copy (jitter)",
+        )
+
+
+# Which copy of the learner's client is running (set in each copy's task; the tasks it
+# starts inherit it), so that each connection attempt is noted as that copy's.
+_COPY: contextvars.ContextVar[int] = contextvars.ContextVar("check_copy")
+
+
+def _noting_attempts(
+    attempts: dict[int, list[float]], refused: dict[int, int]
+) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A loop factory: an event loop that notes when each copy tries to open a connection
+    (websockets' ``connect`` opens its TCP connection with ``loop.create_connection``), and
+    counts each copy's attempts that failed."""
+
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        create_connection = loop.create_connection
+
+        async def noted(*args: Any, **kwargs: Any) -> Any:
+            copy = _COPY.get(None)
+            if copy is None:
+                return await create_connection(*args, **kwargs)
+            attempts[copy].append(time.monotonic())
+            try:
+                return await create_connection(*args, **kwargs)
+            except OSError:
+                refused[copy] += 1
+                raise
+
+        loop.create_connection = noted  # type: ignore[method-assign]
+        return loop
+
+    return new_loop
 
 
 q1 = FirstMessageLogin("q1")

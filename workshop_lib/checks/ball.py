@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -136,9 +137,13 @@ class BroadcastTicker(Exercise):
             finally:
                 clients.discard(websocket)
 
+        async def echo(websocket: Any) -> None:
+            async for message in websocket:
+                await websocket.send(message)
+
         expected = int(self.rate * self.seconds)
         with (
-            scratch_server(lessons=[], routes={"/ticks": listener}) as server,
+            scratch_server(lessons=[], routes={"/ticks": listener, "/ping": echo}) as server,
             contextlib.ExitStack() as stack,
         ):
             url = server.links.ws("/ticks")
@@ -148,6 +153,15 @@ class BroadcastTicker(Exercise):
             ]
             if not _wait_until(lambda: len(clients) == 3, timeout=3):
                 raise Failed("the check's three clients did not connect (try again)")
+            # A fourth client pings the same server all along: while the ticker waits, the
+            # server's loop must be free to answer it, as it must for every other client.
+            ping_url = server.links.ws("/ping")
+            pinger = _Pinger(
+                stack.enter_context(connect(ping_url, close_timeout=1, proxy=proxy_for(ping_url)))
+            )
+            stack.callback(pinger.stop)
+            if not _wait_until(lambda: pinger.answered, timeout=3):
+                raise Failed("the check's pinging client did not connect (try again)")
             started = time.monotonic()
             # Generous: a drifting ticker takes 1.4 s here, more on a busy machine, and is
             # told it drifts rather than that it never stopped.
@@ -166,6 +180,15 @@ class BroadcastTicker(Exercise):
                     f"{self.seconds:g} s: stop after {expected} ticks"
                 ) from None
             took = time.monotonic() - started
+            stall = pinger.longest_silence(started, started + took)
+            if stall >= max(0.5, 0.6 * took):
+                raise Failed(
+                    f"while your ticker ran ({took:.2f} s), the server answered nothing for "
+                    f"{stall:.2f} s: `time.sleep(...)` blocks the server. Its one event loop "
+                    "can do nothing else meanwhile, so every client stalls (here a client "
+                    "that pinged it got no answer). Wait with `await asyncio.sleep(...)`, "
+                    "which lets the loop serve everyone until the next tick"
+                )
             received = [_drain(reader) for reader in readers]
         ticks = [[event.get("n") for event in events] for events in received]
         counts = [len(t) for t in ticks]
@@ -209,6 +232,38 @@ class BroadcastTicker(Exercise):
             "adds to a sleep of 1 / rate; sleep until the tick's scheduled time, "
             "`start + n / rate`, instead"
         )
+
+
+class _Pinger:
+    """A client that sends a message and waits for its echo, again and again, on a thread
+    of its own: when each echo came back says when the server was free to answer."""
+
+    def __init__(self, websocket: Any) -> None:
+        self.answered: list[float] = []
+        self._done = threading.Event()
+        self._websocket = websocket
+        self._thread = threading.Thread(target=self._ping, name="check-pinger", daemon=True)
+        self._thread.start()
+
+    def _ping(self) -> None:
+        while not self._done.is_set():
+            try:
+                self._websocket.send("ping")
+                self._websocket.recv(timeout=10)
+            except (TimeoutError, ConnectionClosed):
+                return
+            self.answered.append(time.monotonic())
+            time.sleep(0.005)  # often enough to time a stall, not so often it makes one
+
+    def longest_silence(self, start: float, end: float) -> float:
+        """The longest time between ``start`` and ``end`` with no echo coming back."""
+        times = [start, *(t for t in self.answered if start < t < end), end]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._websocket.close()
+        self._thread.join(timeout=5)
 
 
 def _waits_when_late(steps: list[tuple[float, float]], rate: float) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
 from ..proxies import proxy_for
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, scratch_server, start_coroutine
 
 __all__ = ["____", "q1", "q2", "q3"]
 
@@ -88,8 +88,10 @@ class MessageCounter(Exercise):
     hint_text = (
         'join first (`{"type": "chat.join", "name": "counter"}`), then for each message '
         'whose "type" is "chat.message", add one to counts[event["from"]]; stop when '
-        "`time.perf_counter() - start >= seconds` (use `asyncio.wait_for` or `recv()` with a "
-        "timeout, so a quiet room cannot keep you waiting)."
+        "`time.perf_counter() - start >= seconds`. A quiet room sends nothing, so wait for "
+        "each message with a timeout: `await asyncio.wait_for(websocket.recv(), left)` "
+        "raises TimeoutError when `left` seconds pass (the asyncio client's `recv()` "
+        "takes no timeout of its own)."
     )
     solution_file = "03_count_messages.py"
     answer_name = "count_messages"
@@ -100,43 +102,41 @@ class MessageCounter(Exercise):
         total = sum(n for _, n in self.posts)
         with scratch_server(lessons=[ChatLesson()]) as server:
             url = server.links.ws("/chat")
-            pool = concurrent.futures.ThreadPoolExecutor(1, "check-runner")
             started = time.monotonic()
+            # Listening for 3 s, and 2 more: a loop that never stops costs 5 s, not 15.
+            timeout = self.seconds + 2
+            counted = start_coroutine(answer(url, self.seconds))
+            if not self._wait_for_listener(server, counted):
+                if counted.done():
+                    counted.result()  # what the learner's code raised comes first
+                return CheckResult(
+                    False, "count_messages never joined the room: send chat.join first"
+                )
+            clients = [ChatClient(url, name) for name, _ in self.posts]
             try:
-                # Listening for 3 s, and 2 more: a loop that never stops costs 5 s, not 15.
-                timeout = self.seconds + 2
-                counted = pool.submit(self.run, answer, url, self.seconds, timeout=timeout)
-                if not self._wait_for_listener(server):
-                    return CheckResult(
-                        False, "count_messages never joined the room: send chat.join first"
-                    )
-                clients = [ChatClient(url, name) for name, _ in self.posts]
+                for client, (_, n) in zip(clients, self.posts, strict=True):
+                    for i in range(n):
+                        client.send(f"message {i + 1} from {client.you}")
+                quiet_after = time.monotonic() - started
                 try:
-                    for client, (_, n) in zip(clients, self.posts, strict=True):
-                        for i in range(n):
-                            client.send(f"message {i + 1} from {client.you}")
-                    quiet_after = time.monotonic() - started
-                    try:
-                        counts = counted.result()  # self.run() gives up after `timeout`
-                    except Failed:
-                        still_there = "counter" in server.lesson("chat").members
-                        raise Failed(
-                            f"the room went quiet after {quiet_after:.1f} s (all {total} "
-                            f"messages sent), and at {timeout:g} s your count_messages "
-                            + (
-                                "was still waiting for a message: check the clock outside "
-                                "`async for` (a loop that only looks at the time when a "
-                                "message comes waits forever in a quiet room), or give "
-                                "`recv()` a timeout"
-                                if still_there
-                                else "had left the room but not returned"
-                            )
-                        ) from None
-                finally:
-                    for client in clients:
-                        client.close()
+                    counts = counted.result(max(0.0, started + timeout - time.monotonic()))
+                except concurrent.futures.TimeoutError:
+                    still_there = "counter" in server.lesson("chat").members
+                    raise Failed(
+                        f"the room went quiet after {quiet_after:.1f} s (all {total} "
+                        f"messages sent), and at {timeout:g} s your count_messages "
+                        + (
+                            "was still waiting for a message: check the clock outside "
+                            "`async for` (a loop that only looks at the time when a "
+                            "message comes waits forever in a quiet room), or wait with "
+                            "a timeout: `await asyncio.wait_for(websocket.recv(), left)`"
+                            if still_there
+                            else "had left the room but not returned"
+                        )
+                    ) from None
             finally:
-                pool.shutdown(wait=False)
+                for client in clients:
+                    client.close()
         expected = dict(self.posts)
         if not isinstance(counts, dict):
             return CheckResult(False, f"return a dict of name -> count, not {counts!r}")
@@ -144,14 +144,24 @@ class MessageCounter(Exercise):
             return CheckResult(False, f"the room saw {expected}, you counted {counts}")
         return CheckResult(True, f"counted {expected} from the live stream")
 
+    def _advice(self, exc: Exception) -> str:
+        if isinstance(exc, TypeError) and "timeout" in str(exc):
+            return (
+                "the asyncio client's `recv()` takes no timeout (the sync client's does): "
+                "wait with `await asyncio.wait_for(websocket.recv(), left)`, which raises "
+                "TimeoutError after `left` seconds"
+            )
+        return ""
+
     @staticmethod
-    def _wait_for_listener(server: Any) -> bool:
+    def _wait_for_listener(server: Any, counted: concurrent.futures.Future[Any]) -> bool:
+        """Whether the learner's code joined; False at once if it has already ended."""
         deadline = time.monotonic() + 3  # a join takes milliseconds, even on a busy machine
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not counted.done():
             if server.lesson("chat").members:
                 return True
             time.sleep(0.02)
-        return False
+        return bool(server.lesson("chat").members)
 
 
 q1 = BotReply("q1")

@@ -12,9 +12,13 @@ from typing import Any
 
 from ..realtime.client import LOCAL, openai_client, realtime_url
 from ..realtime.server import RealtimeLesson
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server
 
 __all__ = ["____", "q1", "q2"]
+
+# Seconds for the SDK to connect and get the whole answer: milliseconds on an idle machine,
+# but the SDK's first use (its imports, its event types) is slow on a busy one.
+SDK_WAIT = 30.0
 
 CHUNKS = ["Web", "Sockets ", "stream ", "answers ", "in ", "pieces."]
 
@@ -68,7 +72,20 @@ class ReverseResponder(Exercise):
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         text = "one small step for a learner"
         with scratch_server(lessons=[RealtimeLesson(answer, delay=0)]) as server:
-            deltas, done = asyncio.run(_sdk_deltas(server, text))
+            deltas: list[str] = []
+            try:
+                done = run_coroutine(_sdk_deltas(server, text, deltas), timeout=SDK_WAIT + 5)
+            except TimeoutError:  # the SDK's wait, or this one's
+                if len(deltas) > 100:
+                    raise Failed(
+                        f"the answer had not finished after {SDK_WAIT:g} s, and your "
+                        f"responder had yielded {len(deltas)} pieces: it must end (return) "
+                        "after the last word"
+                    ) from None
+                raise Failed(
+                    f"no response.done within {SDK_WAIT:g} s ({len(deltas)} pieces came): "
+                    "is your responder slow, or was this machine very busy? Run the check again"
+                ) from None
         status = done["status"]
         if status == "failed":
             message = done["status_details"]["error"]["message"]
@@ -86,11 +103,10 @@ class ReverseResponder(Exercise):
         raise Failed(f"the deltas were {deltas!r}; for {text!r} they should be {expected!r}")
 
 
-async def _sdk_deltas(server: Any, text: str) -> tuple[list[str], dict[str, Any]]:
-    """Ask through the official SDK; the deltas and the final response."""
+async def _sdk_deltas(server: Any, text: str, deltas: list[str]) -> dict[str, Any]:
+    """Ask through the official SDK; the final response (and the deltas, into ``deltas``)."""
     client = openai_client(server)
-    deltas: list[str] = []
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(SDK_WAIT):
         async with client.realtime.connect(model="workshop-local", **LOCAL) as connection:
             await connection.conversation.item.create(
                 item={
@@ -104,7 +120,7 @@ async def _sdk_deltas(server: Any, text: str) -> tuple[list[str], dict[str, Any]
                 if event.type == "response.output_text.delta":
                     deltas.append(event.delta)
                 elif event.type == "response.done":
-                    return deltas, json.loads(event.response.to_json())
+                    return json.loads(event.response.to_json())
     raise Failed("the connection closed before response.done")
 
 

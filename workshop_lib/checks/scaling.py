@@ -22,7 +22,15 @@ from typing import Any
 from ..chat.client import ChatClient
 from ..chat.server import ChatLesson
 from ..redis_local import LocalRedis, RedisMissing, open_client
-from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server
+from ._base import (
+    CheckResult,
+    Exercise,
+    Failed,
+    ____,
+    run_coroutine,
+    scratch_server,
+    start_coroutine,
+)
 
 __all__ = ["____", "q1", "q2"]
 
@@ -77,22 +85,33 @@ async def _append(url: str, stream: str, numbers: range) -> list[str]:
         await client.aclose()
 
 
-def _run_reader(
+class _Asked:
+    """A Redis client that notes the id each XREAD asks for (per stream), so the check can
+    say which id a reader started from when it delivers entries twice."""
+
+    def __init__(self, client: Any, asked: list[dict[str, str]]) -> None:
+        self._client = client
+        self._asked = asked
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def xread(self, streams: Any, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(TypeError, ValueError):  # not a dict: Redis will say so
+            self._asked.append({str(k): str(v) for k, v in dict(streams).items()})
+        return await self._client.xread(streams, *args, **kwargs)
+
+
+async def _run_reader(
     answer: Callable[..., Any],
     url: str,
     stream: str,
     after: str,
     deliver: Callable[[str], None],
-    failure: list[BaseException],
+    asked: list[dict[str, str]],
 ) -> None:
-    async def main() -> None:
-        client = open_client(url, decode_responses=True)
-        await answer(client, stream, after, deliver)
-
-    try:
-        asyncio.run(main())
-    except BaseException as exc:  # a learner's bug, or the check's Redis going away
-        failure.append(exc)
+    client = _Asked(open_client(url, decode_responses=True), asked)
+    await answer(client, stream, after, deliver)
 
 
 def _ids(messages: list[Any]) -> str:
@@ -131,12 +150,11 @@ class FollowAcrossProcesses(Exercise):
     def _scenario(self, answer: Callable[..., Any], first: Any, second: Any) -> CheckResult:
         on_first, on_second = first.lesson("chat"), second.lesson("chat")
         urls = [first.links.ws("/chat"), second.links.ws("/chat")]
-        pool = concurrent.futures.ThreadPoolExecutor(1, "check-client")
         poster = ChatClient(urls[1], "poster")
         try:
             _until(lambda: on_second.redis_ok, "the second server never reached its Redis")
             on_second.door.clear()  # the poster is in; the learner will wait at the door
-            result = pool.submit(asyncio.run, answer(urls, 8))
+            result = start_coroutine(answer(urls, 8))
             _until(
                 lambda: on_first.members or result.done(),
                 "your function never joined the room on the first address, urls[0]",
@@ -177,7 +195,6 @@ class FollowAcrossProcesses(Exercise):
                 raise Failed(f"follow_room did not finish: {self.timeout_hint}") from None
         finally:
             poster.close()
-            pool.shutdown(wait=False)
         return self._judge(got)
 
     def _judge(self, got: Any) -> CheckResult:
@@ -233,14 +250,10 @@ class StreamRelay(Exercise):
             # The learner's reader runs on a loop and a daemon thread of its own, never
             # cancelled: redis-py can swallow a cancel that lands mid-command, and the
             # reader would run on. It ends when this check's Redis stops, below.
-            failure: list[BaseException] = []
-            reader = threading.Thread(
-                target=_run_reader,
-                args=(answer, redis.url, stream, ids[1], delivered.append, failure),
-                name="check-relay",
-                daemon=True,
+            asked: list[dict[str, str]] = []
+            reader = start_coroutine(
+                _run_reader(answer, redis.url, stream, ids[1], delivered.append, asked)
             )
-            reader.start()
             # Then the other processes talk: in bursts, and while the reader is between two
             # reads, so a reader that starts each read from "now" misses some.
             for burst in range(4):
@@ -248,16 +261,18 @@ class StreamRelay(Exercise):
                 run_coroutine(_append(redis.url, stream, range(first, first + 5)), WAIT)
                 time.sleep(0.05)
             deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and len(delivered) < 23 and reader.is_alive():
+            while time.monotonic() < deadline and len(delivered) < 23 and not reader.done():
                 time.sleep(0.02)  # the learner's reader fills the list
-            if reader.is_alive():
+            if not reader.done():
                 time.sleep(0.3)  # anything it would deliver twice comes now
             got = list(delivered)
-        if failure and not got:
-            raise failure[0]
-        return self._judge(got)
+        if reader.done() and reader.exception() is not None and not got:
+            raise reader.exception()  # a learner's bug, or the check's Redis going away
+        return self._judge(got, [a.get(stream) for a in asked], ids[1])
 
-    def _judge(self, delivered: list[str]) -> CheckResult:
+    def _judge(
+        self, delivered: list[str], asked: list[str | None] | None = None, after: str = ""
+    ) -> CheckResult:
         expected = [f"e{n}" for n in range(3, 26)]
         if delivered == expected:
             return CheckResult(
@@ -267,6 +282,13 @@ class StreamRelay(Exercise):
             raise Failed("you delivered e1 and e2 too: start after `after`, not from the top")
         counts = Counter(delivered)
         twice = [e for e in expected if counts[e] > 1]
+        if twice and asked and len(asked) > 1 and set(asked) == {after}:
+            raise Failed(
+                f"{twice[0]} came {counts[twice[0]]} times: every XREAD asked for what comes "
+                f"after {after} (`after`, the id you started from), so each read began again "
+                "at e3. Ask for what comes after the entry you delivered last: "
+                "`{stream: last}`, with `last = entry_id` after each delivery"
+            )
         if twice:
             raise Failed(
                 f"{twice[0]} came {counts[twice[0]]} times: after each entry set `last` to its "
