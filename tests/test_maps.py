@@ -76,3 +76,43 @@ def test_each_lesson_ends_with_a_link_to_the_next(notebook, following):
         f"{notebook} should end with 'Next: [`{following}.ipynb`]({following}.ipynb): ...'"
     )
     assert not re.search(r"later notebook|coming in the next", text), notebook
+
+
+def test_each_lesson_says_how_long_it_takes_as_the_readme_does():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = _one_table(_section(readme, "## The lessons"))
+    listed = {
+        re.search(r"\(notebooks/([^)]+)\.ipynb\)", row).group(1): re.search(
+            r"\| (\d+) min \|$", row.strip()
+        ).group(1)
+        for row in rows
+    }
+    for name in NOTEBOOKS:
+        opening = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4).cells[0].source
+        said = re.findall(r"About (\d+) min", opening)
+        assert said == [listed[name]], (
+            f"{name}: its first cell says {said} minutes, README.md's table {listed[name]}"
+        )
+
+
+# A course file named in a lesson's text: docs/..., workshop_lib/..., tests/..., bench/...
+_COURSE_PATH = re.compile(r"`((?:docs|workshop_lib|tests|bench|binder)/[^`\s]*)`")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_the_files_a_lesson_names_are_links_that_open(notebook):
+    """JupyterLab opens at the course's root (README), so a link from notebooks/ to
+    ../docs/protocol.md opens that file; a path in backticks alone is one to go and find."""
+    text = "\n".join(
+        cell.source
+        for cell in nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", 4).cells
+        if cell.cell_type == "markdown"
+    )
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:|#", target):
+            continue  # a web address or a place in this notebook
+        path = (ROOT / "notebooks" / target.split("#")[0]).resolve()
+        assert path.exists() and ROOT in path.parents, f"{notebook}: {target} leads nowhere"
+    linked = re.sub(r"\[`[^`]+`\]\([^)]+\)", "", text)
+    bare = _COURSE_PATH.findall(linked)
+    assert not bare, f"{notebook}: make these links, [`x`](../x): {bare}"
