@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from workshop_lib import WorkshopServer, start_server
+from workshop_lib.realtime.server import RealtimeLesson
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots a person can look at after a run
@@ -36,6 +37,13 @@ ROOM_TOKEN = "room-token-for-tests"
 def room() -> Iterator[WorkshopServer]:
     """The instructor's server (a token, as any server for a room has)."""
     with start_server(port=0, name=f"room-{uuid.uuid4().hex[:8]}", token=ROOM_TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
+def realtime() -> Iterator[WorkshopServer]:
+    """A server running only the Realtime lesson, streaming without a pause between deltas."""
+    with start_server(port=0, lessons=[RealtimeLesson(delay=0)]) as running:
         yield running
 
 

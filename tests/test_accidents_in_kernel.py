@@ -9,16 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.notebook_kernel import NOTEBOOKS, Kernel, assert_ok, assert_one_line, cell
+from tests.kernel import NOTEBOOKS, Kernel, assert_ok, assert_one_line, cell
 
 
 @pytest.fixture
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(NOTEBOOKS)
-    try:
+    with Kernel(NOTEBOOKS) as running:
         yield running
-    finally:
-        running.close()
 
 
 def test_01_after_the_clean_up_each_cell_says_which_cell_to_run(kernel: Kernel) -> None:
@@ -31,13 +28,13 @@ def test_01_after_the_clean_up_each_cell_says_which_cell_to_run(kernel: Kernel) 
         "log_view = LogView()",
     ):
         assert_ok(kernel.run(cell(nb, text)))
-    assert "came back in" in kernel.run(cell(nb, 'echo_panel.send("sent from a cell")')).printed
+    assert "came back in" in kernel.run(cell(nb, 'echo_panel.send("sent from a cell")')).shown
     assert_ok(kernel.run(cell(nb, "server.stop()")))  # the clean-up
 
     # The panel's round trip: the library's own sentence, not NoneType.__format__.
     after = kernel.run(cell(nb, 'echo_panel.send("sent from a cell")'))
     assert_ok(after)
-    assert "no server at" in after.printed and "run the cell that starts it" in after.printed
+    assert "no server at" in after.shown and "run the cell that starts it" in after.shown
 
     # websockets' own client, as the lesson uses it: asyncio's refusal, then the sync one.
     for text in ('await websocket.send("text stays text")', "connect_sync(server.links.ws"):
@@ -54,10 +51,10 @@ def test_an_interrupted_wait_is_one_line(kernel: Kernel) -> None:
         "    print('connected', flush=True)\n"
         "    await ws.recv()"  # the echo says nothing first: this waits until interrupted
     )
-    ran = kernel.run(waiting, interrupt_when=lambda ran: "connected" in ran.printed)
+    ran = kernel.run(waiting, interrupt_when=lambda ran: "connected" in ran.shown)
     assert_one_line(ran, "Kernel → Interrupt", "run it again")
     sleeping = "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"
-    blocked = kernel.run(sleeping, interrupt_when=lambda ran: "sleeping" in ran.printed)
+    blocked = kernel.run(sleeping, interrupt_when=lambda ran: "sleeping" in ran.shown)
     assert_one_line(blocked, "you interrupted this cell")
     assert blocked.seconds < 30
     # An error of the learner's own keeps its traceback.
@@ -72,13 +69,13 @@ def test_06_four_people_run_twice_starts_over(kernel: Kernel, redis_url: str) ->
         assert_ok(kernel.run(cell(nb, 'ada = ChatClient(one.ws("/chat"), "ada")')))
         stopped = kernel.run(cell(nb, "ada.close()"))
         assert_ok(stopped)
-        assert "(None, None)" not in stopped.printed and stopped.printed.count(" stopped>") == 2
+        assert "(None, None)" not in stopped.shown and stopped.shown.count(" stopped>") == 2
         four = cell(nb, 'names = ["ada", "bob", "grace", "linus"]')
         for run in ("first", "second"):
             ran = kernel.run(four, timeout=60)
             assert_ok(ran)  # the old second run waited 15 s for four people among eight
-            assert "one order for all four: True" in ran.printed, (run, ran.printed)
-            assert "['ada', 'bob', 'grace', 'linus']" in ran.printed, (run, ran.printed)
+            assert "one order for all four: True" in ran.shown, (run, ran.shown)
+            assert "['ada', 'bob', 'grace', 'linus']" in ran.shown, (run, ran.shown)
             print(f"06's four-people cell, {run} run: {ran.seconds:.1f} s")
     finally:
         kernel.run("ServerProcess.stop_all(); redis.stop()")
@@ -118,5 +115,5 @@ def test_an_interrupted_server_run_stops_its_coroutine_too(kernel: Kernel, tmp_p
     assert_one_line(ran, "you interrupted this cell")
     # Not left running on the server's loop, where nobody waits for it any more.
     stopped = kernel.run("print(cancelled.wait(10))")
-    assert stopped.printed.strip() == "True", stopped.printed
+    assert stopped.shown.strip() == "True", stopped.shown
     assert_ok(kernel.run("server.stop()"))

@@ -1,16 +1,16 @@
-"""Every exercise of notebooks 01-06 as a learner meets it: in a real Jupyter kernel, as
+"""Every exercise of notebooks 01-07 as a learner meets it: in a real Jupyter kernel, as
 cells after the notebook's own set-up (its first cell and the imports above the exercise),
 on ipykernel's running event loop.
 
 For each exercise: the cell as the notebook ships it (its ``____`` is caught), the shipped
-solution (the text ``%load qN.code`` puts in a cell) passes, and typical wrong answers fail
-with the words meant for them. One kernel per notebook, one test per notebook, so a
+solution (the text ``%load qN.code`` puts in a cell) passes, and typical wrong answers (a
+cell of their own, or the notebook's cell with its blanks filled wrongly) fail with the words
+meant for them. One kernel per notebook, one test per notebook, so a
 notebook's attempts share a worker and run one after another.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -20,18 +20,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.kernel import CellRun, NotebookKernel, code_cells, setup_cells
+from tests.kernel import NOTEBOOKS, CellRun, Kernel, assert_ok, code_cells, setup_cells
 
 SOLUTIONS = ROOT / "workshop_lib" / "checks" / "solutions"
 
 
 @dataclass(frozen=True)
 class Wrong:
-    """A typical wrong answer (a cell that defines it and runs the check), and the words
-    the check's message must have for it."""
+    """A typical wrong answer, and the words the check's message must have for it: a cell
+    that defines it and runs the check, or ``fills`` for the ``____`` of the notebook's own
+    exercise cell, in order."""
 
     cell: str
     says: tuple[str, ...]
+    fills: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,27 @@ class Exercise:
 
 def wrong(cell: str, *says: str) -> Wrong:
     return Wrong(textwrap.dedent(cell).strip(), says)
+
+
+def filled(fills: tuple[str, ...], *says: str) -> Wrong:
+    return Wrong("", says, fills)
+
+
+def blanks(cell: str) -> int:
+    """How many ``____`` the learner fills (an import of the name itself is not one)."""
+    return sum(line.count("____") for line in cell.splitlines() if not line.startswith("from "))
+
+
+def fill(cell: str, *values: str) -> str:
+    """The cell with its blanks replaced, in order, by ``values``."""
+    assert len(values) == blanks(cell), cell
+    pending = list(values)
+    lines = []
+    for line in cell.splitlines():
+        while not line.startswith("from ") and "____" in line:
+            line = line.replace("____", pending.pop(0), 1)
+        lines.append(line)
+    return "\n".join(lines)
 
 
 EXERCISES: dict[str, list[Exercise]] = {
@@ -591,18 +614,62 @@ EXERCISES: dict[str, list[Exercise]] = {
             ),
         ),
     ],
+    "07-function-calling.ipynb": [
+        Exercise(
+            "q1",
+            "07_tool_loop.py",
+            (
+                filled(
+                    ('call["call_id"]', "json.dumps(result)", "pass"),
+                    "did not finish",
+                    "starts no response by itself",
+                ),
+                filled(
+                    (
+                        'call["call_id"]',
+                        "str(result)",
+                        'await websocket.send(\'{"type": "response.create"}\')',
+                    ),
+                    "is not JSON",
+                    "json.dumps(result)",
+                ),
+            ),
+        ),
+        Exercise(
+            "q2",
+            "07_two_calls.py",
+            (
+                filled(('done["response"]["output"][:1]',), "1 output for its 2 calls"),
+                filled(
+                    ('[c for c in done["response"]["output"] if c["name"] == "nothing"]',),
+                    "without a function_call_output",
+                ),
+            ),
+        ),
+        Exercise(
+            "q3",
+            "07_failing_tool.py",
+            (
+                filled(("str(exc)",), 'send {"error": str(exc)}'),
+                filled(("get_weather(**json.loads(call['arguments']))",), "so did your loop"),
+            ),
+        ),
+    ],
 }
 
 COUNT = sum(len(exercises) for exercises in EXERCISES.values())
 
 
 def test_every_exercise_of_the_notebooks_is_tried_here() -> None:
-    """All 14, and each with its solution and at least two wrong answers: an exercise added
+    """All 17, and each with its solution and at least two wrong answers: an exercise added
     to a notebook must be added here too."""
+    assert sorted(EXERCISES) == sorted(
+        path.name for path in NOTEBOOKS.glob("0*.ipynb") if "q1.check(" in path.read_text()
+    )
     for notebook, exercises in EXERCISES.items():
         shipped = [
             label
-            for cell in code_cells(ROOT / "notebooks" / notebook)
+            for cell in code_cells(NOTEBOOKS / notebook)
             for label in ("q1", "q2", "q3")
             if f"{label}.check(" in cell
         ]
@@ -610,24 +677,37 @@ def test_every_exercise_of_the_notebooks_is_tried_here() -> None:
         for exercise in exercises:
             assert (SOLUTIONS / exercise.solution).is_file()
             assert len(exercise.wrongs) >= 2, (notebook, exercise.label)
-    assert COUNT == 14
+    assert COUNT == 17
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        (name, exercise.label)
+        for name, exercises in EXERCISES.items()
+        for exercise in exercises
+        if any(w.fills for w in exercise.wrongs)
+    ],
+)
+def test_the_shipped_cells_blanks_are_where_the_wrong_answers_fill_them(name, label) -> None:
+    shipped = exercise_cell(NOTEBOOKS / name, label)
+    exercise = next(e for e in EXERCISES[name] if e.label == label)
+    assert blanks(shipped) >= 1
+    assert all(len(w.fills) == blanks(shipped) for w in exercise.wrongs)
 
 
 @pytest.fixture
 def notebooks(tmp_path: Path) -> Path:
     """A copy of notebooks/ for the kernel to run in (a lesson may write files)."""
     copy = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(NOTEBOOKS, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return copy
 
 
 @pytest.fixture
-def kernel_env() -> dict[str, str]:
+def kernel_env() -> dict[str, str | None]:
     """The learner alone: no room's server to join, so each lesson starts its own."""
-    env = dict(os.environ)
-    for variable in ("WORKSHOP_SERVER", "WORKSHOP_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"):
-        env.pop(variable, None)
-    return env
+    return dict.fromkeys(("WORKSHOP_SERVER", "WORKSHOP_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"))
 
 
 @pytest.fixture
@@ -655,18 +735,21 @@ def attempts(notebook: Path) -> Iterator[tuple[str, str, str, tuple[str, ...] | 
     ``words`` None means it must pass."""
     for exercise in EXERCISES[notebook.name]:
         q = exercise.label
-        yield "as shipped", q, exercise_cell(notebook, q), ("replace every ____",)
+        shipped = exercise_cell(notebook, q)
+        yield "as shipped", q, shipped, ("replace every ____",)
         yield "the solution", q, (SOLUTIONS / exercise.solution).read_text(), None
         for n, wrong_answer in enumerate(exercise.wrongs, start=1):
-            yield f"wrong answer {n}", q, wrong_answer.cell, wrong_answer.says
+            cell = fill(shipped, *wrong_answer.fills) if wrong_answer.fills else wrong_answer.cell
+            yield f"wrong answer {n}", q, cell, wrong_answer.says
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_exercises_in_a_kernel(name: str, notebooks: Path, kernel_env, needs_redis) -> None:
     notebook = notebooks / name
     failures = []
-    with NotebookKernel(notebooks, kernel_env) as kernel:
-        for cell in setup_cells(notebook, before="from workshop_lib.checks"):
+    setup = setup_cells(notebook, before="from workshop_lib.checks")
+    with Kernel(notebooks, kernel_env) as kernel:
+        for cell in setup:
             ran = kernel.run(cell, timeout=120)
             assert ran.error is None, f"{name}'s set-up failed:\n{ran}"
         for what, label, cell, says in attempts(notebook):
@@ -678,4 +761,6 @@ def test_exercises_in_a_kernel(name: str, notebooks: Path, kernel_env, needs_red
                 failures.append(f"{label} {what} did not pass: {message}")
             elif says is not None and (ok or not all(words in message for words in says)):
                 failures.append(f"{label} {what}: wanted 'Not yet' with {says}, got {ran.result}")
+        if "server = start_server(" in setup[0]:
+            assert_ok(kernel.run("server.stop()"))  # the lesson's server stops cleanly after
     assert not failures, "\n".join(failures)

@@ -9,23 +9,16 @@ import json
 import logging
 import threading
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from openai import AsyncAzureOpenAI, AsyncOpenAI
-from openai.types.realtime.realtime_server_event import RealtimeServerEvent
-from pydantic import TypeAdapter
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.sdk_events import NO_PROXY, SERVER_EVENT, TIMEOUT, recv, until, user_item
 from workshop_lib import start_server
 from workshop_lib.realtime.responder import echo_responder
 from workshop_lib.realtime.server import RealtimeLesson
-
-# Strict: every server event must be a valid GA event as the SDK's own types define it.
-SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
-NO_PROXY = {"proxy": None}  # the kernel's own loopback server: never through HTTP(S)_PROXY
-TIMEOUT = 10
 
 RESPONSE_SEQUENCE = [
     "response.created",
@@ -42,34 +35,8 @@ RESPONSE_SEQUENCE = [
 ]
 
 
-def user_item(text: str) -> dict:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-
-
-@pytest.fixture
-def realtime() -> Iterator:
-    """A server running only the Realtime lesson, streaming without a pause between deltas."""
-    with start_server(port=0, lessons=[RealtimeLesson(delay=0)]) as running:
-        yield running
-
-
 def openai_client(server, key: str = "anything", path: str = "/v1") -> AsyncOpenAI:
     return AsyncOpenAI(api_key=key, websocket_base_url=server.links.ws(path))
-
-
-async def recv_strict(connection) -> dict:
-    """The next event as raw JSON, after checking it against the SDK's GA types."""
-    raw = await asyncio.wait_for(connection.recv_bytes(), TIMEOUT)
-    SERVER_EVENT.validate_json(raw)
-    return json.loads(raw)
-
-
-async def until(connection, kind: str) -> list[dict]:
-    """Every event up to and including the first of type ``kind``."""
-    seen = []
-    while not seen or seen[-1]["type"] != kind:
-        seen.append(await recv_strict(connection))
-    return seen
 
 
 async def converse(connection, text: str) -> list[dict]:
@@ -88,11 +55,11 @@ def test_the_openai_sdk_gets_the_whole_sequence_and_the_deltas_make_the_text(rea
         async with client.realtime.connect(
             model="workshop-local", websocket_connection_options=NO_PROXY
         ) as connection:
-            created = await recv_strict(connection)
+            created = await recv(connection)
             assert created["type"] == "session.created"
             assert created["session"]["model"] == "workshop-local"
             await connection.session.update(session={"type": "realtime", "instructions": "Hi"})
-            updated = await recv_strict(connection)
+            updated = await recv(connection)
             assert updated["type"] == "session.updated"
             assert updated["session"]["instructions"] == "Hi"
             events = await converse(connection, "hello there world")
@@ -139,7 +106,7 @@ def test_the_azure_forms_connect_with_an_api_key(form) -> None:
             async with client.realtime.connect(
                 model="gpt-realtime", websocket_connection_options=NO_PROXY
             ) as connection:
-                first = await recv_strict(connection)
+                first = await recv(connection)
                 return [first, *await converse(connection, "one two")]
 
         events = asyncio.run(main())
@@ -225,7 +192,7 @@ def test_cancel_mid_stream_ends_the_response_as_cancelled() -> None:
             async with openai_client(server).realtime.connect(
                 model="m", websocket_connection_options=NO_PROXY
             ) as connection:
-                await recv_strict(connection)
+                await recv(connection)
                 await connection.conversation.item.create(item=user_item(words))
                 await connection.response.create()
                 seen = await until(connection, "response.output_text.delta")

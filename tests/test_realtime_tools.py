@@ -9,26 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai import AsyncAzureOpenAI, AsyncOpenAI, OpenAI
-from openai.types.realtime.realtime_server_event import RealtimeServerEvent
-from pydantic import BaseModel, TypeAdapter
+from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 
+from tests.sdk_events import NO_PROXY, recv, strict, until, user_item
 from workshop_lib import start_server
 from workshop_lib.realtime.model import call_arguments, local_model
 from workshop_lib.realtime.responder import Context, ToolCall
 from workshop_lib.realtime.server import RealtimeLesson
 from workshop_lib.realtime.session import Counts, RealtimeSession
-
-SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
-NO_PROXY = {"proxy": None}
-TIMEOUT = 10
-ALLOWED_EXTRAS = {"session.id", "session.object"}
 
 WEATHER = {
     "type": "function",
@@ -63,37 +57,6 @@ CALL_SEQUENCE = [
 ]
 
 
-def _extras(value: object, path: str) -> list[str]:
-    found = []
-    if isinstance(value, BaseModel):
-        found += [f"{path}.{k}".lstrip(".") for k in value.model_extra or {}]
-        for name in type(value).model_fields:
-            found += _extras(getattr(value, name), f"{path}.{name}")
-    elif isinstance(value, list):
-        for index, entry in enumerate(value):
-            found += _extras(entry, f"{path}[{index}]")
-    return found
-
-
-def strict(raw: str | bytes) -> dict:
-    """The event as JSON, after the SDK's types parsed it whole, with no unknown field."""
-    event = json.loads(raw)
-    parsed = SERVER_EVENT.validate_python(event)
-    extras = set(_extras(parsed, "")) - ALLOWED_EXTRAS
-    assert not extras, (event["type"], extras)
-    return event
-
-
-def user_item(text: str) -> dict:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-
-
-@pytest.fixture
-def realtime() -> Iterator:
-    with start_server(port=0, lessons=[RealtimeLesson(delay=0)]) as running:
-        yield running
-
-
 def clients(server) -> dict:
     return {
         "openai": AsyncOpenAI(api_key="k", websocket_base_url=server.links.ws("/v1")),
@@ -107,15 +70,11 @@ def clients(server) -> dict:
     }
 
 
-async def recv(connection) -> dict:
-    return strict(await asyncio.wait_for(connection.recv_bytes(), TIMEOUT))
-
-
-async def until(connection, kind: str) -> list[dict]:
-    seen: list[dict] = []
-    while not seen or seen[-1]["type"] != kind:
-        seen.append(await recv(connection))
-    return seen
+def connect(server, kind: str = "openai") -> AsyncRealtimeConnectionManager:
+    """An SDK realtime connection to ``server``'s local model (use with ``async with``)."""
+    return clients(server)[kind].realtime.connect(
+        model="workshop-local", websocket_connection_options=NO_PROXY
+    )
 
 
 def without_deltas(events: list[dict]) -> list[str]:
@@ -126,9 +85,7 @@ def without_deltas(events: list[dict]) -> list[str]:
 @pytest.mark.parametrize("kind", ["openai", "azure"])
 def test_the_tool_loop_with_the_async_sdk(realtime, kind) -> None:
     async def main() -> None:
-        async with clients(realtime)[kind].realtime.connect(
-            model="workshop-local", websocket_connection_options=NO_PROXY
-        ) as connection:
+        async with connect(realtime, kind) as connection:
             await recv(connection)  # session.created
             await connection.session.update(session={"type": "realtime", "tools": [WEATHER]})
             updated = await recv(connection)
@@ -279,9 +236,7 @@ BAD_SESSIONS = [
 
 def test_bad_session_updates_get_errors_and_change_nothing(realtime) -> None:
     async def main() -> None:
-        async with clients(realtime)["openai"].realtime.connect(
-            model="workshop-local", websocket_connection_options=NO_PROXY
-        ) as connection:
+        async with connect(realtime) as connection:
             before = (await recv(connection))["session"]
             for index, (session, code, param) in enumerate(BAD_SESSIONS):
                 await connection.send(
@@ -299,9 +254,7 @@ def test_bad_session_updates_get_errors_and_change_nothing(realtime) -> None:
 
 def test_nested_updates_merge_and_turn_detection_gets_its_defaults(realtime) -> None:
     async def main() -> None:
-        async with clients(realtime)["openai"].realtime.connect(
-            model="workshop-local", websocket_connection_options=NO_PROXY
-        ) as connection:
+        async with connect(realtime) as connection:
             await recv(connection)
             await connection.session.update(
                 session={"type": "realtime", "audio": {"output": {"voice": "marin"}}}
@@ -324,9 +277,7 @@ def test_nested_updates_merge_and_turn_detection_gets_its_defaults(realtime) -> 
 
 def test_items_previous_item_id_retrieve_delete_and_wrong_call_ids(realtime) -> None:
     async def main() -> None:
-        async with clients(realtime)["openai"].realtime.connect(
-            model="workshop-local", websocket_connection_options=NO_PROXY
-        ) as connection:
+        async with connect(realtime) as connection:
             await recv(connection)
             await connection.conversation.item.create(item={**user_item("one"), "id": "a"})
             await until(connection, "conversation.item.done")
@@ -392,9 +343,7 @@ def test_response_settings_win_and_the_responder_gets_the_context() -> None:
     with start_server(port=0, lessons=[RealtimeLesson(spy, delay=0)]) as server:
 
         async def main() -> None:
-            async with clients(server)["openai"].realtime.connect(
-                model="workshop-local", websocket_connection_options=NO_PROXY
-            ) as connection:
+            async with connect(server) as connection:
                 await recv(connection)
                 await connection.session.update(
                     session={"type": "realtime", "instructions": "Session.", "tools": [WEATHER]}
@@ -441,9 +390,7 @@ def test_a_learners_responder_calls_a_tool_and_bad_calls_fail_the_response(caplo
     with start_server(port=0, lessons=[RealtimeLesson(model, delay=0)]) as server:
 
         async def main() -> tuple[list[dict], list[dict], list[dict]]:
-            async with clients(server)["azure"].realtime.connect(
-                model="workshop-local", websocket_connection_options=NO_PROXY
-            ) as connection:
+            async with connect(server, "azure") as connection:
                 await recv(connection)
                 await connection.conversation.item.create(item=user_item("cats"))
                 await connection.response.create()
@@ -476,9 +423,7 @@ def test_a_learners_responder_calls_a_tool_and_bad_calls_fail_the_response(caplo
 
 def test_a_response_input_of_the_wrong_shape_is_an_error_not_a_traceback(realtime, caplog) -> None:
     async def main() -> list[dict]:
-        async with clients(realtime)["openai"].realtime.connect(
-            model="workshop-local", websocket_connection_options=NO_PROXY
-        ) as connection:
+        async with connect(realtime) as connection:
             await recv(connection)
             answers = []
             for content in ("hello", [1, 2]):
@@ -782,9 +727,7 @@ def test_a_call_cancelled_mid_arguments_ends_incomplete_in_order() -> None:
     with start_server(port=0, lessons=[RealtimeLesson(long_call, delay=0.02)]) as server:
 
         async def main() -> list[dict]:
-            async with clients(server)["openai"].realtime.connect(
-                model="workshop-local", websocket_connection_options=NO_PROXY
-            ) as connection:
+            async with connect(server) as connection:
                 await recv(connection)
                 await connection.response.create()
                 seen = []

