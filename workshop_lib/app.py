@@ -17,6 +17,7 @@ log line per event) holds for every lesson's paths alike.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import logging
@@ -438,6 +439,19 @@ class App:
             logger.exception("handler for %s failed", path)
             reason = f"handler failed: {type(exc).__name__}"[:120]
             await connection.close(CloseCode.INTERNAL_ERROR, reason)
+        except (SystemExit, KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) as exc:
+            # A learner's handler that calls sys.exit() or raises one of these ends its own
+            # connection, never the server (they would stop the server's loop, or leave
+            # the task's end unlogged). A cancellation the server asked for goes on.
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                raise
+            logger.error(
+                "handler for %s raised %s; its connection is closed, the server goes on",
+                path,
+                _raised(exc),
+            )
+            await connection.close(CloseCode.INTERNAL_ERROR, f"handler raised {_raised(exc)}")
         finally:
             self.clients[path] -= 1
             # One line per connection, when it ends: a churning room reads as a count.
@@ -451,6 +465,11 @@ class App:
                 connection.close_code if connection.close_code is not None else "none",
                 kind=path,
             )
+
+
+def _raised(exc: BaseException) -> str:
+    """``SystemExit(3)``-like, short enough for a close reason."""
+    return f"{type(exc).__name__}({', '.join(map(repr, exc.args))})"[:100]
 
 
 def _static_file(root: Traversable, relative: str) -> Traversable | None:
