@@ -36,16 +36,27 @@ import redis.asyncio as aioredis
 from ..redis_local import open_client
 from .model import HISTORY, clean_name
 
-__all__ = ["RedisRoom"]
+__all__ = ["RedisRoom", "RoomLost"]
 
-# KEYS: stream, counter, this post's receipt. ARGV: event JSON, max length, seconds the
-# receipt is kept. Returns the event's id. The receipt makes a post idempotent: when a
-# connection drops after Redis ran the script but before its answer came back, redis-py
-# sends the same call again (retry_on_error), and that second run must not append the
-# event twice; it finds the receipt and answers the id the first run gave.
+
+class RoomLost(Exception):
+    """Redis lost the room's data (a FLUSHALL, a restart empty): the post was not appended.
+
+    The room goes on as a new instance (:attr:`RedisRoom.instance_changed`), from id 1.
+    """
+
+# KEYS: stream, counter, this post's receipt, the room's instance. ARGV: event JSON, max
+# length, seconds the receipt is kept, the instance the poster follows. Returns the event's
+# id, or -1 if the room is no longer that instance (Redis lost its data: the stream the
+# poster's process follows is gone, so the event would reach nobody there). The receipt
+# makes a post idempotent: when a connection drops after Redis ran the script but before
+# its answer came back, redis-py sends the same call again (retry_on_error), and that
+# second run must not append the event twice; it finds the receipt and answers the id the
+# first run gave.
 _APPEND = """
 local done = redis.call('GET', KEYS[3])
 if done then return tonumber(done) end
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return -1 end
 local id = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'event', ARGV[1])
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
@@ -175,9 +186,12 @@ class RedisRoom:
         body = json.dumps({k: v for k, v in event.items() if k != "id"}, ensure_ascii=False)
         receipt = self._key(f"posted:{secrets.token_hex(8)}")  # one per call, not per try
         new_id = await self._append(
-            keys=[self._key("log"), self._key("ids"), receipt],
-            args=[body, self.max_length, _RECEIPT_SECONDS],
+            keys=[self._key("log"), self._key("ids"), receipt, self._key("instance")],
+            args=[body, self.max_length, _RECEIPT_SECONDS, self.instance],
         )
+        if int(new_id) < 0:
+            await self._learn_instance()  # the new room, for the follower to start on
+            raise RoomLost("Redis lost the room's data: a new room begins")
         return {**event, "id": int(new_id)}
 
     async def since(self, last_id: int | None) -> list[dict[str, Any]]:
@@ -220,11 +234,18 @@ class RedisRoom:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """:meth:`follow`, one list per stream read: every event appended since the last
         read (at most ``count``), oldest first. A process delivers each list in one write
-        per member, so the further behind it is, the less each event costs it."""
+        per member, so the further behind it is, the less each event costs it.
+
+        Ends when Redis lost the room's data (checked after each read, so within
+        ``block_ms``): :attr:`instance_changed` is then set, and the new room's stream
+        starts at id 1, which a reader waiting after ``after`` would never see."""
         redis = self._client()
         last = f"{after}-1"
-        while True:
+        while not self.instance_changed:
             answer = await redis.xread({self._key("log"): last}, block=block_ms, count=count)
+            await self._learn_instance()
+            if self.instance_changed:
+                return  # what this read returned may be the new room's: read it from 0
             for _stream, entries in answer or ():
                 if entries:
                     last_id = entries[-1][0]
