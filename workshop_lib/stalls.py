@@ -11,11 +11,13 @@ its slot, for good. :class:`BoundedWrites`, mixed into the server's connection c
     watch = StallWatch(timeout=20.0)     # one per server: seconds a full buffer may last
     class _Tracked(BoundedWrites, ServerConnection): ...   # each sets .stall_watch = watch
 
-1. Backpressure on reading. While the transport holds more than the write limit unsent
-   (asyncio calls ``pause_writing()``), the server stops reading from that client, so
+1. Backpressure on reading. When what a client sent makes websockets write (its pongs,
+   its close replies) while the transport already holds more than the write limit unsent
+   (asyncio called ``pause_writing()``), the server stops reading from that client, so
    nothing it sends can make the server write more. Reading resumes when the buffer has
    drained, unless websockets' own flow control (its queue of received messages) still
-   wants it paused: the two reasons are kept apart.
+   wants it paused: the two reasons are kept apart. A handler's own messages are not
+   concerned: ``send()`` waits for room, and ``broadcast()`` is the lesson's choice.
 2. Deadlines. A close waits for room in the buffer only until websockets' close deadline
    (``close_timeout``), then the TCP connection is aborted; and a peer whose buffer stays
    full for the :class:`StallWatch`'s ``timeout`` is cut, with one log line (floods: a
@@ -26,7 +28,8 @@ Both read websockets internals (the received-message queue's ``pause``/``resume`
 release may rename. At import :func:`missing_internals` checks them; if one is missing,
 one WARNING is logged and the mixin falls back to asyncio's public protocol API only: the
 stall deadline still holds, and instead of pausing reading it cuts a connection whose
-unsent bytes pass :data:`HARD_LIMIT` (:data:`IMPLEMENTATION` says which is in use).
+own frames push its unsent bytes past :data:`HARD_LIMIT` (:data:`IMPLEMENTATION` says
+which is in use).
 """
 
 from __future__ import annotations
@@ -154,7 +157,8 @@ class BoundedWrites:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self._writes_stalled = False
+        self._writes_stalled = False  # the buffer is over its limit (asyncio said so)
+        self._held = False  # reading paused here, until the buffer drains
         if self.implementation == "backpressure":
             # The queue of received messages pauses and resumes reading too; reading
             # resumes only when neither it nor a full write buffer wants it paused.
@@ -162,14 +166,12 @@ class BoundedWrites:
             assembler.resume = self._resume_for_queue
 
     def _resume_for_queue(self) -> None:
-        if not self._writes_stalled:
+        if not self._held:
             self.transport.resume_reading()
 
     def pause_writing(self) -> None:
         super().pause_writing()  # type: ignore[misc]
         self._writes_stalled = True
-        if self.implementation == "backpressure":
-            self.transport.pause_reading()
         if self.stall_watch is not None:
             self.stall_watch.stalled(self)
 
@@ -178,15 +180,27 @@ class BoundedWrites:
         self._writes_stalled = False
         if self.stall_watch is not None:
             self.stall_watch.drained(self)
-        if self.implementation == "backpressure" and not self.recv_messages.paused:  # type: ignore[attr-defined]
-            self.transport.resume_reading()
+        if self._held:
+            self._held = False
+            if not self.recv_messages.paused:  # type: ignore[attr-defined]
+                self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        # What is written while the data is parsed is websockets' own answer to it (a pong
+        # for each ping, a close for a close); a handler's messages go out later, from its
+        # task, with their own backpressure (send() waits). So only a client whose frames
+        # themselves make the server write into a full buffer is held back: one that sends
+        # messages and reads its replies late (a learner's broadcast) is not.
+        before = self.transport.get_write_buffer_size()
         super().data_received(data)  # type: ignore[misc]
-        if self.implementation != "backpressure" and (
-            self.transport.get_write_buffer_size() > HARD_LIMIT
-        ):
-            self._cut(f"{self.transport.get_write_buffer_size()} bytes waited unsent")
+        after = self.transport.get_write_buffer_size()
+        if not (self._writes_stalled and after > before) or self.transport.is_closing():
+            return
+        if self.implementation == "backpressure":
+            self._held = True
+            self.transport.pause_reading()
+        elif after > HARD_LIMIT:
+            self._cut(f"{after} bytes waited unsent")
 
     def cut_stalled(self, seconds: float) -> None:
         """Abort the connection: its peer read nothing for ``seconds``."""
