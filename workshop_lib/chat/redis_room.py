@@ -34,6 +34,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..redis_local import open_client
+from .lookalike import skeleton
 from .model import HISTORY, clean_name
 
 __all__ = ["RedisRoom", "RoomLost"]
@@ -44,6 +45,7 @@ class RoomLost(Exception):
 
     The room goes on as a new instance (:attr:`RedisRoom.instance_changed`), from id 1.
     """
+
 
 # KEYS: stream, counter, this post's receipt, the room's instance. ARGV: event JSON, max
 # length, seconds the receipt is kept, the instance the poster follows. Returns the event's
@@ -68,28 +70,36 @@ return id
 _RECEIPT_SECONDS = 30
 
 
-# KEYS: the presence hash. ARGV: name, value ("process seq secret"), alive-key prefix,
-# the claimer's secret (or ""). Claims the name if it is free, held by a process that is no
-# longer alive, or held under the same secret (the same member, back on another process
-# before its old one's death was noticed): 1 if claimed, else 0. A holder equal to the value
-# is this very claim, run again by redis-py after its answer was lost (`seq` is new for each
-# claim): still 1, or the name would stay held by nobody and the member be "ada 2".
+# KEYS: the presence hash, the looks hash (skeleton -> name). ARGV: name, value ("process
+# seq secret"), alive-key prefix, the claimer's secret (or ""), the name's skeleton. Claims
+# the name if it is free, held by a process that is no longer alive, or held under the same
+# secret (the same member, back on another process before its old one's death was
+# noticed), and if no other name that looks the same (lookalike.py) is held so: 1 if
+# claimed, else 0. A holder equal to the value is this very claim, run again by redis-py
+# after its answer was lost (`seq` is new for each claim): still 1, or the name would stay
+# held by nobody and the member be "ada 2".
 _CLAIM = """
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if holder == ARGV[2] then return 1 end
-if holder then
+local function held(holder)
+  if not holder then return false end
   local process, seq, secret = string.match(holder, '^(%S+) (%S+) (%S+)$')
   local same = ARGV[4] ~= '' and secret == ARGV[4]
-  if not same and redis.call('EXISTS', ARGV[3] .. process) == 1 then return 0 end
+  return not same and redis.call('EXISTS', ARGV[3] .. process) == 1
 end
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder == ARGV[2] then return 1 end
+if held(holder) then return 0 end
+local other = redis.call('HGET', KEYS[2], ARGV[5])
+if other and other ~= ARGV[1] and held(redis.call('HGET', KEYS[1], other)) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[5], ARGV[1])
 return 1
 """
 
-# KEYS: the presence hash, this removal's receipt. ARGV: name, process, receipt seconds.
-# Takes the name out if that process holds it (1), else 0: never a member who has since
-# come back on another process. Checked and removed at once, and a run again after a lost
-# answer gives the first run's answer, so that exactly one caller announces the leave.
+# KEYS: the presence hash, this removal's receipt, the looks hash. ARGV: name, process,
+# receipt seconds, the name's skeleton. Takes the name out if that process holds it (1),
+# else 0: never a member who has since come back on another process. Checked and removed at
+# once, and a run again after a lost answer gives the first run's answer, so that exactly
+# one caller announces the leave.
 _REMOVE = """
 local done = redis.call('GET', KEYS[2])
 if done then return tonumber(done) end
@@ -97,6 +107,9 @@ local holder = redis.call('HGET', KEYS[1], ARGV[1])
 local removed = 0
 if holder and string.match(holder, '^(%S+) ') == ARGV[2] then
   removed = redis.call('HDEL', KEYS[1], ARGV[1])
+  if redis.call('HGET', KEYS[3], ARGV[4]) == ARGV[1] then
+    redis.call('HDEL', KEYS[3], ARGV[4])
+  end
 end
 redis.call('SET', KEYS[2], removed, 'EX', ARGV[3])
 return removed
@@ -280,8 +293,14 @@ class RedisRoom:
         await self._alive()
         seq = await self._client().incr(self._key("joins"))
         claimed = await self._claim(
-            keys=[self._key("here")],
-            args=[name, f"{self.process} {seq} {secret}", self._key("alive:"), resume or ""],
+            keys=[self._key("here"), self._key("looks")],
+            args=[
+                name,
+                f"{self.process} {seq} {secret}",
+                self._key("alive:"),
+                resume or "",
+                skeleton(name),
+            ],
         )
         return bool(claimed)
 
@@ -293,7 +312,8 @@ class RedisRoom:
         self._client()  # "call connect() first", rather than "None is not callable"
         receipt = self._key(f"removed:{secrets.token_hex(8)}")  # one per call, not per try
         removed = await self._remove(
-            keys=[self._key("here"), receipt], args=[name, process, _RECEIPT_SECONDS]
+            keys=[self._key("here"), receipt, self._key("looks")],
+            args=[name, process, _RECEIPT_SECONDS, skeleton(name)],
         )
         return bool(removed)
 

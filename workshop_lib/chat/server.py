@@ -49,6 +49,7 @@ from ..protocol import (
     parse_event,
 )
 from ..redis_local import cancel_tasks, redis_health
+from . import lookalike
 from .model import Room, TokenBucket, clean_text
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ class ChatLesson(Lesson):
 
     async def start(self) -> None:
         """With Redis: follow the room's stream, and keep this process's presence alive."""
+        # The look-alike classes take half a second to build: in a thread, not in a join.
+        self._warming = asyncio.get_running_loop().run_in_executor(None, lookalike.load)
         if self.redis_url is None:
             return
         from .redis_room import RedisRoom  # only a server with Redis needs redis-py
