@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -193,11 +194,11 @@ class App:
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
         await self.load.start()
-        if self.guard.token is not None:
-            # websockets' debug log prints each handshake's headers and each frame: the one
-            # place a token could be quoted (this course's own modules never log it).
-            self._redact = RedactFilter(self.guard.token)
-            logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
+        # websockets' debug log prints each handshake's headers and each frame: the one
+        # place a token, or a wrong key, could be quoted (this course's own modules never
+        # log them).
+        self._redact = RedactFilter(self.guard.token)
+        logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
         return server
 
     def _connection(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> ServerConnection:
@@ -239,7 +240,8 @@ class App:
         if request.method not in _HTTP_METHODS:
             response = connection.respond(
                 http.HTTPStatus.METHOD_NOT_ALLOWED,
-                f"{request.method} is not served here: this server only answers GET and HEAD.\n",
+                f"{request.method[:20]} is not served here: this server only answers GET and "
+                "HEAD.\n",
             )
             response.headers["Allow"] = ", ".join(_HTTP_METHODS)
             return response
@@ -479,8 +481,13 @@ def _static_file(root: Traversable, relative: str) -> Traversable | None:
         return None  # nothing may climb out of static/, whatever the platform's separators
     file = root.joinpath(*parts)
     try:
-        return file if file.is_file() else None
-    except (OSError, ValueError):  # a name too long for the system, and the like
+        if not file.is_file():
+            return None
+        if isinstance(root, Path) and isinstance(file, Path):
+            # A symbolic link inside static/ (a file or a folder) must not lead out of it.
+            file.resolve(strict=True).relative_to(root.resolve(strict=True))
+        return file
+    except (OSError, ValueError):  # a name too long, a link out of static/, and the like
         return None
 
 

@@ -86,7 +86,18 @@ class _AnnouncesTooBig(ServerProtocol):
             and not self.expect_continuation_frame
         ):
             limit = self.max_message_size
-            text = f"{reason}: send messages of at most {limit} bytes" if limit else reason
+            if not limit:
+                text = reason
+            elif "after reading" in reason:
+                # websockets' reason counts the last frame and what came before it: a
+                # message sent in fragments (perhaps thousands of tiny ones), said plainly.
+                text = (
+                    f"a message sent in fragments grew past {limit} bytes, this server's "
+                    f"limit for one message (its fragments add up): send messages of at most "
+                    f"{limit} bytes in all"
+                )
+            else:
+                text = f"{reason}: send messages of at most {limit} bytes"
             self.send_text(encode(closing_event(code, text, any_path=True)).encode())
         super().fail(code, reason)
 
