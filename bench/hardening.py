@@ -218,13 +218,20 @@ def _control() -> bytes:
     return Frame(Opcode.TEXT, event).serialize(mask=True, extensions=[])
 
 
-def _flood(opened: list[socket.socket], data: bytes) -> int:
-    """Write ``data`` to each socket until it takes no more (never blocks); bytes sent."""
+def _flood(
+    opened: list[socket.socket], data: bytes, pending: dict[socket.socket, memoryview]
+) -> int:
+    """Write ``data`` over and over to each socket until it takes no more (never blocks);
+    bytes sent. ``pending``: where each socket's last partial write stopped (a frame cut in
+    two must go on where it was cut, or the stream is no WebSocket any more)."""
     sent = 0
     for sock in opened:
+        view = pending.get(sock) or memoryview(data)
         with contextlib.suppress(OSError):
-            while n := sock.send(data):
+            while n := sock.send(view):
                 sent += n
+                view = view[n:] or memoryview(data)
+        pending[sock] = view
     return sent
 
 
@@ -264,14 +271,14 @@ def rude_clients(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)
         pings, controls = _ping() * 500, _control() * 100
-        flooded = 0
+        flooded, pending = 0, {}
         while not stop.is_set():
             if args.rude == "ping":
-                flooded += _flood(opened, pings)
+                flooded += _flood(opened, pings, pending)
                 await asyncio.sleep(0.01)
                 continue
             if args.rude == "control":
-                _flood(opened, controls)
+                _flood(opened, controls, pending)
                 _drain(opened)
                 await asyncio.sleep(0.001)
                 continue

@@ -36,7 +36,8 @@ def flood_pings(client: RawClient, total: int) -> int:
     sent = 0
     try:
         while sent < total:
-            sent += client.sock.send(BURST)
+            client.sock.sendall(BURST)  # whole frames: a partial send() would cut one
+            sent += len(BURST)
     except TimeoutError:
         pass  # the server stopped reading
     except (ConnectionResetError, BrokenPipeError):
