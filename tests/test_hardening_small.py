@@ -19,6 +19,7 @@ from workshop_lib.logs import WEBSOCKETS_LOGGER_NAME
 from workshop_lib.protocol import ProtocolError, parse_event
 from workshop_lib.rawclient import RawClient
 
+from .helpers import wait_for
 from .test_hardening import raw_http
 
 
@@ -123,3 +124,24 @@ def test_a_wrong_key_is_not_quoted_in_the_debug_log(headers, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "[redacted]" in logged  # the header was logged: without its value
     assert "wrong-key-4242" not in logged
+
+
+@pytest.mark.parametrize("after", [b"\r\n", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_a_request_followed_by_more_bytes_is_still_answered(server, after):
+    """An extra CRLF, or a second pipelined request: the first is answered (with
+    ``Connection: close``, so a client knows to send the second again)."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, headers, body = raw_http(server.port, request + after)
+    assert status == 200 and headers.get("Connection") == "close"
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_a_client_that_sends_bytes_and_leaves_before_its_answer_costs_nothing(server):
+    import socket
+
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(100)
+    wait_for(lambda: not server.app.connections.all)
