@@ -219,7 +219,10 @@ class _Events(_BallHandler):
         seconds (then its connection is closed: it holds a slot, and reads nothing)."""
         flushed = self.flush()
         try:
-            await asyncio.wait_for(asyncio.shield(flushed), self.stall)
+            if flushed.done():  # the kernel took it all: no timer (one per frame and
+                flushed.result()  # stream would pin the loop's heap, and memory with it)
+            else:
+                await asyncio.wait_for(asyncio.shield(flushed), self.stall)
         except StreamClosedError:
             return False
         except TimeoutError:
