@@ -138,17 +138,27 @@ def log_summary(server: RoomServer) -> str:
 # -- rude clients (a child process of this script) ------------------------------------------
 
 
-def handshake(port: int, path: str) -> bytes:
+def handshake(port: int, path: str, login: bool = False) -> bytes:
+    """An upgrade with the token; ``login``: a browser's instead (an Origin, no token yet)."""
     key = base64.b64encode(os.urandom(16)).decode()
+    credential = (
+        f"Origin: http://127.0.0.1:{port}\r\n" if login else f"Authorization: Bearer {TOKEN}\r\n"
+    )
     return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {TOKEN}\r\n\r\n"
+        f"{credential}\r\n"
     ).encode()
 
 
 async def open_many(
-    port: int, path: str, count: int, sources: list[str], payload: bytes
+    port: int,
+    path: str,
+    count: int,
+    sources: list[str],
+    payload: bytes,
+    login: bool = False,
+    receive_buffer: int | None = None,
 ) -> tuple[list[socket.socket], Counter[str]]:
     """Open ``count`` WebSockets (by hand); write ``payload`` on each; return the sockets."""
     loop = asyncio.get_running_loop()
@@ -160,10 +170,13 @@ async def open_many(
         async with gate:
             sock = socket.socket()
             sock.setblocking(False)
+            if receive_buffer is not None:  # before connecting: the window is agreed then
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
             try:
                 sock.bind((sources[i % len(sources)], 0))
                 await loop.sock_connect(sock, ("127.0.0.1", port))
-                await loop.sock_sendall(sock, handshake(port, path))
+                await loop.sock_sendall(sock, handshake(port, path, login))
                 response = b""
                 while b"\r\n\r\n" not in response:
                     chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 30)
@@ -191,10 +204,56 @@ async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, da
         await loop.sock_sendall(sock, data)
 
 
+def _ping() -> bytes:
+    """A masked ping with a 125-byte payload: 131 bytes."""
+    from websockets.frames import Frame, Opcode
+
+    return Frame(Opcode.PING, b"p" * 125).serialize(mask=True, extensions=[])
+
+
+def _control() -> bytes:
+    from websockets.frames import Frame, Opcode
+
+    event = json.dumps({"type": "ball.control", "speed": 1.0}).encode()
+    return Frame(Opcode.TEXT, event).serialize(mask=True, extensions=[])
+
+
+def _flood(
+    opened: list[socket.socket], data: bytes, pending: dict[socket.socket, memoryview]
+) -> int:
+    """Write ``data`` over and over to each socket until it takes no more (never blocks);
+    bytes sent. ``pending``: where each socket's last partial write stopped (a frame cut in
+    two must go on where it was cut, or the stream is no WebSocket any more)."""
+    sent = 0
+    for sock in opened:
+        view = pending.get(sock) or memoryview(data)
+        with contextlib.suppress(OSError):
+            while n := sock.send(view):
+                sent += n
+                view = view[n:] or memoryview(data)
+        pending[sock] = view
+    return sent
+
+
+def _drain(opened: list[socket.socket]) -> None:
+    for sock in opened:
+        with contextlib.suppress(OSError):
+            while sock.recv(1 << 20):
+                pass
+
+
 def rude_clients(args: argparse.Namespace) -> None:
     """Child mode: open the clients, say how it went, hold them until stdin closes."""
     raise_fd_limit()
-    if args.rude == "ball":
+    login, receive_buffer = False, None
+    if args.rude in ("ping", "primed"):
+        # Pings and never a read: a flood (ping) or 131 KB once (primed, from 25
+        # addresses: a whole room's worth, within the per-address limit).
+        sources = [ATTACKER] if args.rude == "ping" else [f"127.0.1.{i}" for i in range(1, 26)]
+        path, receive_buffer = args.path, 4096
+        login = args.login
+        payload = _ping() * 1000 if args.rude == "primed" else b""
+    elif args.rude in ("ball", "control"):  # control: floods controls (main() below)
         sources, path, payload = [ATTACKER], "/ball", b""
     else:
         from websockets.frames import Frame, Opcode
@@ -205,11 +264,24 @@ def rude_clients(args: argparse.Namespace) -> None:
         payload = frame * args.messages
 
     async def main() -> None:
-        opened, statuses = await open_many(args.port, path, args.count, sources, payload)
+        opened, statuses = await open_many(
+            args.port, path, args.count, sources, payload, login, receive_buffer
+        )
         print("OPENED " + json.dumps(dict(statuses)), flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)
+        pings, controls = _ping() * 500, _control() * 100
+        flooded, pending = 0, {}
         while not stop.is_set():
+            if args.rude == "ping":
+                flooded += _flood(opened, pings, pending)
+                await asyncio.sleep(0.01)
+                continue
+            if args.rude == "control":
+                _flood(opened, controls, pending)
+                _drain(opened)
+                await asyncio.sleep(0.001)
+                continue
             if args.rude == "ball":  # read, cheaply: drain each socket ten times a second
                 for sock in opened:
                     try:
@@ -221,16 +293,26 @@ def rude_clients(args: argparse.Namespace) -> None:
                 await asyncio.wait_for(stop.wait(), 0.1)
         for sock in opened:  # leave at once, like a room closing its laptops
             sock.close()
+        print(f"SENT {flooded}", flush=True)
 
     asyncio.run(main())
 
 
 class Rude:
-    def __init__(self, kind: str, port: int, count: int, messages: int = 20) -> None:
+    def __init__(
+        self,
+        kind: str,
+        port: int,
+        count: int,
+        messages: int = 20,
+        path: str = "/echo",
+        login: bool = False,
+    ) -> None:
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, __file__, "--rude", kind, "--port", str(port)),
-                *("--count", str(count), "--messages", str(messages)),
+                *("--count", str(count), "--messages", str(messages), "--path", path),
+                *(["--login"] if login else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -242,10 +324,13 @@ class Rude:
             raise RuntimeError(f"the rude clients said {line!r}")
         self.statuses: dict[str, int] = json.loads(line[7:])
 
-    def leave(self) -> None:
-        assert self.proc.stdin is not None
+    def leave(self) -> int:
+        """Close the clients; the bytes a flood sent (0 for the others)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
+        said = self.proc.stdout.read()
         self.proc.wait(30)
+        return int(said.split()[-1]) if said.startswith("SENT ") else 0
 
 
 # -- the healthy learner ----------------------------------------------------------------------
@@ -427,10 +512,237 @@ def measure_joins(args: argparse.Namespace) -> None:
     print(f"  {args.joins} joins as 'x' took {float(out[0]):.3f} s (the last got {out[1:]})")
 
 
+# -- issue 25: clients that do not read, the SSE companion, /ball's controls ------------------
+
+
+async def echo_trips(port: int, seconds: float) -> list[float]:
+    """Round trips of a small echo, one at a time, for ``seconds``, in ms."""
+    trips: list[float] = []
+    async with learner(port, "/echo") as websocket:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            sent = time.perf_counter()
+            await websocket.send("ping")
+            await websocket.recv()
+            trips.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.01)
+    return trips
+
+
+def measure_pings(args: argparse.Namespace) -> dict[str, Any]:
+    """A ping flood that never reads, on each route and before login: the server's growth."""
+    print(f"## pings: one client floods pings for {args.flood_seconds:g} s and never reads")
+    figures: dict[str, Any] = {}
+    for label, path, login in (
+        ("/echo", "/echo", False),
+        ("/ball", "/ball", False),
+        ("/chat", "/chat", False),
+        ("before login", "/echo", True),
+    ):
+        server = RoomServer(args.source, args.server_args)
+        try:
+            quiet = asyncio.run(echo_trips(server.port, 2))  # warm up, and the quiet figure
+            start = wait_for_rss(server)
+            rude = Rude("ping", server.port, 1, path=path, login=login)
+            with ThreadPoolExecutor(1) as pool:
+                during = pool.submit(asyncio.run, echo_trips(server.port, args.flood_seconds))
+                peak = start
+                while not during.done():
+                    peak = max(peak, server.rss_mb())
+                    time.sleep(0.25)
+                trips = during.result()
+            peak = max(peak, server.rss_mb())
+            flooded = rude.leave()
+            row = {
+                "pings_taken_mb": round(flooded / 2**20, 1),
+                "grew_mb": round(peak - start, 1),
+                "echo_p99_ms": round(percentile(trips, 0.99), 1),
+                "echo_p99_quiet_ms": round(percentile(quiet, 0.99), 1),
+            }
+            figures[label] = row
+            print(
+                f"  {label:13} {row['pings_taken_mb']} MB of pings taken, "
+                f"server +{row['grew_mb']:.1f} MB in {args.flood_seconds:g} s; "
+                f"healthy echo p99 {row['echo_p99_ms']} ms (quiet {row['echo_p99_quiet_ms']} ms)"
+            )
+        finally:
+            server.close()
+    return figures
+
+
+def _first_echo(port: int, deadline: float) -> float | None:
+    """Seconds until a healthy client gets an echo (None: not before ``deadline``)."""
+    started = time.monotonic()
+
+    async def once() -> None:
+        async with learner(port, "/echo") as websocket:
+            await websocket.send("hi")
+            await asyncio.wait_for(websocket.recv(), 5)
+
+    while time.monotonic() < deadline:
+        try:
+            asyncio.run(once())
+            return time.monotonic() - started
+        except Exception:
+            time.sleep(0.5)
+    return None
+
+
+def measure_primed(args: argparse.Namespace) -> dict[str, Any]:
+    """Clients that send 131 KB of pings once and never read: how long they keep their place."""
+    print(f"## primed: {args.primed} /echo clients send 131 KB of pings once, never read")
+    server = RoomServer(args.source, [*args.server_args, f"--max-connections={args.primed}"])
+    try:
+        rude = Rude("primed", server.port, args.primed, path="/echo")
+        opened = time.monotonic()
+        print(f"  opened: {rude.statuses}")
+        bound = opened + args.bound
+        healthy_after = _first_echo(server.port, bound)
+        open_now = server.get("/api/stats")["limits"]["open"]
+        while open_now and time.monotonic() < bound:
+            time.sleep(0.5)
+            open_now = server.get("/api/stats")["limits"]["open"]
+        gone_after = None if open_now else time.monotonic() - opened
+        rude.leave()
+        figures = {
+            "healthy_echo_after_s": None if healthy_after is None else round(healthy_after, 1),
+            "all_closed_after_s": None if gone_after is None else round(gone_after, 1),
+            "still_open": open_now,
+        }
+        said = lambda v: f"{v} s" if v is not None else f"not within {args.bound:g} s"  # noqa: E731
+        print(
+            f"  the server full ({args.primed} = --max-connections): a healthy client's first "
+            f"echo after {said(figures['healthy_echo_after_s'])}; every primed client closed "
+            f"after {said(figures['all_closed_after_s'])} ({open_now} still open)"
+        )
+        print(f"  server log: {log_summary(server)}")
+        return figures
+    finally:
+        server.close()
+
+
+def serve_push(args: argparse.Namespace) -> None:
+    """Child mode: a workshop server with its SSE companion; prints the ports, and holds."""
+    from workshop_lib import start_server
+    from workshop_lib.ball.http_push import serve_http_push
+
+    with start_server(port=0, name="bench-push") as server, serve_http_push(server) as push:
+        print(f"PORTS {server.port} {push.port}", flush=True)
+        sys.stdin.read()
+
+
+def measure_sse(args: argparse.Namespace) -> dict[str, Any]:
+    """SSE streams that never read: how many are accepted; the server's memory after."""
+    print(f"## sse: {args.streams} /ball/events streams that never read")
+    env = dict(os.environ)
+    if args.source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.source, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-push"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=args.source,
+    )
+    try:
+        assert proc.stdout is not None
+        _, _, push_port = proc.stdout.readline().split()
+        rss = lambda: rss_bytes(proc.pid) / 2**20  # noqa: E731
+        time.sleep(1)
+        start = rss()
+        statuses: Counter[str] = Counter()
+        streams = []
+        for _ in range(args.streams):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            try:
+                sock.connect(("127.0.0.1", int(push_port)))
+                sock.sendall(b"GET /ball/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                first = sock.recv(64)
+                statuses[first.split(b" ", 2)[1].decode() if first else "closed"] += 1
+            except (OSError, IndexError) as exc:
+                statuses[type(exc).__name__] += 1
+            streams.append(sock)
+        time.sleep(5)  # the streams run (and their buffers fill)
+        peak = rss()
+        for sock in streams:
+            sock.close()
+        time.sleep(8)  # a wave of closes settles, then the trim
+        after = rss()
+        figures = {
+            "accepted": statuses.get("200", 0),
+            "statuses": dict(statuses),
+            "rss_start_mb": round(start, 1),
+            "rss_with_mb": round(peak, 1),
+            "rss_after_mb": round(after, 1),
+        }
+        print(
+            f"  answers: {dict(statuses)}; RSS start {start:.1f} MB, with the streams "
+            f"{peak:.1f} MB, 8 s after they closed {after:.1f} MB"
+        )
+        return figures
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure_controls(args: argparse.Namespace) -> dict[str, Any]:
+    """The ball's frame rate for a healthy viewer while 3 clients flood /ball with controls."""
+    print("## controls: 3 clients flood /ball with ball.control, the ball for everyone")
+    server = RoomServer(args.source, args.server_args)
+    try:
+        quiet = asyncio.run(watch_ball(server.port, 4))
+        rude = Rude("control", server.port, 3)
+        loaded = asyncio.run(watch_ball(server.port, 6))
+        rude.leave()
+        figures = {
+            "fps_quiet_median": quiet["fps_median"],
+            "fps_worst": loaded["fps_worst"],
+            "fps_median": loaded["fps_median"],
+        }
+        print(
+            f"  fps: quiet median {quiet['fps_median']}; flooded worst {loaded['fps_worst']} "
+            f"median {loaded['fps_median']}"
+        )
+        print(f"  server log: {log_summary(server)}")
+        return figures
+    finally:
+        server.close()
+
+
+def side_by_side(before_file: str, after_file: str) -> None:
+    """Two runs' figures (``--json``), before and after, one line each."""
+    before = json.loads(Path(before_file).read_text())
+    after = json.loads(Path(after_file).read_text())
+
+    def flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(tree, dict) and tree and not {"200", "503"} & set(tree):
+            out: dict[str, Any] = {}
+            for key, value in tree.items():
+                out.update(flat(value, f"{prefix}{key} / " if prefix or key else key))
+            return out
+        return {prefix.rstrip(" /"): tree}
+
+    b, a = flat(before), flat(after)
+    width = max(map(len, [*b, *a]), default=10)
+    print(f"{'figure':{width}}  {'before':>22}  {'after':>22}")
+    for key in [*b, *(k for k in a if k not in b)]:
+        print(f"{key:{width}}  {b.get(key)!s:>22}  {a.get(key)!s:>22}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", help="run the server from this tree (PYTHONPATH)")
-    parser.add_argument("--only", default="ball,memory,joins", help="ball,memory,joins")
+    parser.add_argument(
+        "--only",
+        default="ball,memory,joins",
+        help="ball,memory,joins (issue 14); pings,primed,sse,controls (issue 25)",
+    )
     parser.add_argument("--connections", type=int, default=2000, help="/ball flood (2000)")
     parser.add_argument("--clients", type=int, default=500, help="non-reading /echo (500)")
     parser.add_argument("--messages", type=int, default=20, help="60 KB each, per client (20)")
@@ -442,17 +754,48 @@ def main() -> int:
         default=[],
         help="one more argument for `serve` (repeatable), e.g. --server-arg=--max-connections=0",
     )
-    parser.add_argument("--rude", choices=["ball", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--flood-seconds", type=float, default=10, help="each ping flood's length (10)"
+    )
+    parser.add_argument("--primed", type=int, default=1000, help="primed non-readers (1000)")
+    parser.add_argument("--streams", type=int, default=3000, help="SSE non-readers (3000)")
+    parser.add_argument("--bound", type=float, default=60, help="longest wait, s (60)")
+    parser.add_argument("--json", help="write the issue-25 figures to this file")
+    parser.add_argument(
+        "--side-by-side", nargs=2, metavar=("BEFORE", "AFTER"), help="print two --json files"
+    )
+    parser.add_argument(
+        "--rude", choices=["ball", "memory", "ping", "primed", "control"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="/echo", help=argparse.SUPPRESS)
+    parser.add_argument("--login", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-push", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rude:
         rude_clients(args)
         return 0
+    if args.serve_push:
+        serve_push(args)
+        return 0
+    if args.side_by_side:
+        side_by_side(*args.side_by_side)
+        return 0
     raise_fd_limit()
     print_header(f"hardening probes (server from {args.source or 'this checkout'})")
-    for name in args.only.split(","):
-        {"ball": measure_ball, "memory": measure_memory, "joins": measure_joins}[name](args)
+    measures = {
+        "ball": measure_ball,
+        "memory": measure_memory,
+        "joins": measure_joins,
+        "pings": measure_pings,
+        "primed": measure_primed,
+        "sse": measure_sse,
+        "controls": measure_controls,
+    }
+    figures = {name: measures[name](args) for name in args.only.split(",")}
+    if args.json:
+        Path(args.json).write_text(json.dumps({k: v for k, v in figures.items() if v}, indent=1))
     return 0
 
 

@@ -17,6 +17,7 @@ log line per event) holds for every lesson's paths alike.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import logging
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -196,11 +198,11 @@ class App:
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
         await self.load.start()
-        if self.guard.token is not None:
-            # websockets' debug log prints each handshake's headers and each frame: the one
-            # place a token could be quoted (this course's own modules never log it).
-            self._redact = RedactFilter(self.guard.token)
-            logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
+        # websockets' debug log prints each handshake's headers and each frame: the one
+        # place a token, or a wrong key, could be quoted (this course's own modules never
+        # log them).
+        self._redact = RedactFilter(self.guard.token)
+        logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
         return server
 
     def _connection(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> ServerConnection:
@@ -242,7 +244,8 @@ class App:
         if request.method not in _HTTP_METHODS:
             response = connection.respond(
                 http.HTTPStatus.METHOD_NOT_ALLOWED,
-                f"{request.method} is not served here: this server only answers GET and HEAD.\n",
+                f"{request.method[:20]} is not served here: this server only answers GET and "
+                "HEAD.\n",
             )
             response.headers["Allow"] = ", ".join(_HTTP_METHODS)
             return response
@@ -444,6 +447,19 @@ class App:
             logger.exception("handler for %s failed", path)
             reason = f"handler failed: {type(exc).__name__}"[:120]
             await connection.close(CloseCode.INTERNAL_ERROR, reason)
+        except (SystemExit, KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) as exc:
+            # A learner's handler that calls sys.exit() or raises one of these ends its own
+            # connection, never the server (they would stop the server's loop, or leave
+            # the task's end unlogged). A cancellation the server asked for goes on.
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                raise
+            logger.error(
+                "handler for %s raised %s; its connection is closed, the server goes on",
+                path,
+                _raised(exc),
+            )
+            await connection.close(CloseCode.INTERNAL_ERROR, f"handler raised {_raised(exc)}")
         finally:
             self.clients[path] -= 1
             # One line per connection, when it ends: a churning room reads as a count.
@@ -459,6 +475,11 @@ class App:
             )
 
 
+def _raised(exc: BaseException) -> str:
+    """``SystemExit(3)``-like, short enough for a close reason."""
+    return f"{type(exc).__name__}({', '.join(map(repr, exc.args))})"[:100]
+
+
 def _static_file(root: Traversable, relative: str) -> Traversable | None:
     """The file at ``relative`` below ``root``, or None: no "..", no absolute path, no folder."""
     parts = relative.split("/")
@@ -466,8 +487,13 @@ def _static_file(root: Traversable, relative: str) -> Traversable | None:
         return None  # nothing may climb out of static/, whatever the platform's separators
     file = root.joinpath(*parts)
     try:
-        return file if file.is_file() else None
-    except (OSError, ValueError):  # a name too long for the system, and the like
+        if not file.is_file():
+            return None
+        if isinstance(root, Path) and isinstance(file, Path):
+            # A symbolic link inside static/ (a file or a folder) must not lead out of it.
+            file.resolve(strict=True).relative_to(root.resolve(strict=True))
+        return file
+    except (OSError, ValueError):  # a name too long, a link out of static/, and the like
         return None
 
 

@@ -29,6 +29,7 @@ import http
 import ipaddress
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -309,15 +310,31 @@ def _auth_token(message: str | bytes) -> str | None:
     return None
 
 
-class RedactFilter(logging.Filter):
-    """Replaces a secret with ``[token]`` in every record that passes (attach to a logger)."""
+# What a handshake's debug log (``-v``) could quote of a credential, right or wrong: the
+# value of an Authorization or api-key header, and a browser's key subprotocol word.
+_CREDENTIALS = re.compile(
+    r"(?i)(\b(?:authorization|api-key)\s*[:=]\s*)[^\r\n]*|(openai-insecure-api-key\.)[^\s,;'\"]*"
+)
 
-    def __init__(self, secret: str) -> None:
+
+def _redact(match: re.Match[str]) -> str:
+    return f"{match.group(1) or match.group(2)}[redacted]"
+
+
+class RedactFilter(logging.Filter):
+    """Replaces a secret with ``[token]``, and any credential a header or a key subprotocol
+    carries (a wrong one too) with ``[redacted]``, in every record that passes (attach to a
+    logger)."""
+
+    def __init__(self, secret: str | None = None) -> None:
         super().__init__()
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "[token]"), ()
+        redacted = _CREDENTIALS.sub(_redact, message)
+        if self.secret:
+            redacted = redacted.replace(self.secret, "[token]")
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True

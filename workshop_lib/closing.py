@@ -16,12 +16,13 @@ makes the connection's protocol say it in band first (:class:`_AnnouncesTooBig`)
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import websockets
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
-from websockets.protocol import OPEN
+from websockets.protocol import CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
 from .protocol import closing_event, encode
@@ -76,6 +77,15 @@ class _AnnouncesTooBig(ServerProtocol):
     """websockets' server protocol, saying in band why it fails a connection with 1009."""
 
     def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        if self.state is CONNECTING:
+            # Bytes after the request, before any response: websockets reads them as
+            # frames at once, and failing would end the connection before the request is
+            # answered. A plain HTTP client pipelining a second request, or sending an
+            # extra CRLF, would get no answer at all. The bytes are dropped instead, and
+            # the response (which closes the connection, or opens the WebSocket) goes out.
+            self.parser = self._ignore_early_bytes()
+            next(self.parser)
+            return
         # Called from the parser with the frame's size in ``reason``; the protection is
         # websockets' own (the frame is refused from its header, never buffered whole).
         # Only while OPEN (a close frame may follow no data frame) and not midway through
@@ -86,9 +96,26 @@ class _AnnouncesTooBig(ServerProtocol):
             and not self.expect_continuation_frame
         ):
             limit = self.max_message_size
-            text = f"{reason}: send messages of at most {limit} bytes" if limit else reason
+            if not limit:
+                text = reason
+            elif "after reading" in reason:
+                # websockets' reason counts the last frame and what came before it: a
+                # message sent in fragments (perhaps thousands of tiny ones), said plainly.
+                text = (
+                    f"a message sent in fragments grew past {limit} bytes, this server's "
+                    f"limit for one message (its fragments add up): send messages of at most "
+                    f"{limit} bytes in all"
+                )
+            else:
+                text = f"{reason}: send messages of at most {limit} bytes"
             self.send_text(encode(closing_event(code, text, any_path=True)).encode())
         super().fail(code, reason)
+
+    def _ignore_early_bytes(self) -> Generator[None]:
+        while not (yield from self.reader.at_eof()):
+            self.reader.discard()
+        # The client left before its answer: end as websockets ends any connection.
+        ServerProtocol.fail(self, CloseCode.PROTOCOL_ERROR, "")
 
 
 def announce_too_big(protocol: ServerProtocol) -> ServerProtocol:

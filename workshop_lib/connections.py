@@ -15,7 +15,9 @@ it until ``close_timeout``. So the app makes its connections through this regist
 Each connection's kernel buffers are capped on accept (``buffers``: SO_SNDBUF and
 SO_RCVBUF), so a client that does not read costs a bounded amount of kernel memory whatever
 path it opens (Linux lets a socket's buffers grow to megabytes), and one that sends faster
-than the server takes its messages is held back by TCP itself, in its own memory.
+than the server takes its messages is held back by TCP itself, in its own memory. And a
+client that does not read is read from no more, and cut once its buffer has stayed full for
+``stall_timeout`` seconds (stalls.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from .backlog import limit_send_buffer
+from .stalls import STALL_TIMEOUT, BoundedWrites, StallWatch
 
 __all__ = ["BUFFERS", "Connections"]
 
@@ -42,17 +45,21 @@ class Connections:
     """The set of the server's connections; ``factory`` is websockets' ``create_connection``.
 
     ``on_lost(connection)`` runs when a TCP connection is gone (handshake done or not);
-    ``buffers``: the kernel's send and receive buffer for each (None: the system's).
+    ``buffers``: the kernel's send and receive buffer for each (None: the system's);
+    ``stall_timeout``: seconds a connection's write buffer may stay full before it is cut
+    (None: never; stalls.py).
     """
 
     def __init__(
         self,
         on_lost: Callable[[ServerConnection], None] | None = None,
         buffers: int | None = BUFFERS,
+        stall_timeout: float | None = STALL_TIMEOUT,
     ) -> None:
         self.all: set[ServerConnection] = set()
         self.on_lost = on_lost
         self.buffers = buffers
+        self.stall_watch = StallWatch(stall_timeout)  # its .timeout may change any time
 
     def factory(self, *args: Any, **kwargs: Any) -> ServerConnection:
         """Make a connection the way websockets would, registered here."""
@@ -77,14 +84,16 @@ class Connections:
         return len(connections)
 
 
-class _Tracked(ServerConnection):
-    """websockets' server connection, registered in a :class:`Connections` while it lives."""
+class _Tracked(BoundedWrites, ServerConnection):
+    """websockets' server connection, registered in a :class:`Connections` while it lives,
+    whose peer must read what it is sent (stalls.py)."""
 
     def __init__(self, registry: Connections, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._registry = registry
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.stall_watch = self._registry.stall_watch
         super().connection_made(transport)
         self._registry.all.add(self)
         size = self._registry.buffers

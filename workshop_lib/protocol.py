@@ -176,7 +176,7 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
     if not isinstance(event, dict):
         raise ProtocolError("not_an_object", 'an event is a JSON object: {"type": ...}')
     # Only a \u escape can make one (the frame itself was valid UTF-8): look only then.
-    if "\\u" in message and _has_lone_surrogate_or_too_deep(event):
+    if "\\u" in message and _has_lone_surrogate(event):
         raise ProtocolError(
             "bad_value",
             "an event's text must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is "
@@ -194,25 +194,25 @@ def parse_event(message: str | bytes, allowed: Collection[str]) -> dict[str, Any
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _has_lone_surrogate_or_too_deep(event: object) -> bool:
-    try:
-        return _has_lone_surrogate(event)
-    except RecursionError:  # nested deeper than this stack allows: no event is like that
-        return True
-
-
 def _has_lone_surrogate(value: object) -> bool:
     """True if any string in ``value`` (keys included) holds a surrogate code point.
 
     json.loads() joins a proper pair ("\\ud83d\\ude00") into one character, so what is
-    left is always a lone half, which UTF-8 cannot encode: echoing it would fail.
+    left is always a lone half, which UTF-8 cannot encode: echoing it would fail. A walk
+    with a list, not recursion: JSON nested as deep as json.loads() takes would otherwise
+    overflow the stack here and be blamed on a surrogate it does not hold.
     """
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

@@ -24,6 +24,14 @@ module: ``serve`` and its lessons never import tornado.
 **Counted on the server too.** Every stream's reads and writes on its socket are counted,
 so the comparison's client-side counts can be checked against what the server really sent.
 
+**The same limits as the WebSocket routes.** Every TCP connection (a stream, a held poll,
+a keep-alive connection between polls) takes a slot of the workshop server's own
+:class:`~workshop_lib.limits.Limits` (total and per address) for as long as it is open; a
+connection over the limit gets 503 or 429 with ``Retry-After``, in the ``error`` shape, and
+is closed. A keep-alive connection idle for ``idle`` seconds is closed; a stream whose
+client stops reading is closed once a frame has waited ``stall`` seconds; and after a wave of
+closes the memory goes back to the system (the app's :class:`~workshop_lib.memory.Trimmer`).
+
 Bad input gets a clear answer in the protocol's ``error`` shape: 400 for a ``since`` or
 ``Last-Event-ID`` that is not a whole number, 404 for another path, 405 for another method.
 A long poll still unanswered after ``hold`` seconds gets 204 (no change), as proxies cut
@@ -33,6 +41,7 @@ idle requests near a minute; the client asks again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -44,12 +53,18 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
+from .. import connections
+from ..limits import Limits
+from ..memory import Trimmer
+from ..stalls import STALL_TIMEOUT
+
 __all__ = ["HttpPush", "serve_http_push"]
 
 logger = logging.getLogger("workshop_lib.ball.http")
 
 RETRY_MS = 1000  # SSE's "retry:": how soon a browser's EventSource reconnects
 HOLD = 25.0  # seconds a long poll waits for a newer tick before answering 204
+IDLE = HOLD + 5  # seconds a keep-alive connection may wait for its next request
 
 
 @dataclass
@@ -176,15 +191,18 @@ class _NotFound(_BallHandler):
 class _Events(_BallHandler):
     """``GET /ball/events``: Server-Sent Events, an ``id:`` and a ``data:`` per tick."""
 
+    def initialize(self, feed: _Feed, counts: Counts, stall: float = STALL_TIMEOUT) -> None:
+        super().initialize(feed, counts)
+        self.stall = stall
+
     async def get(self) -> None:
         since = self.tick_from(self.request.headers.get("Last-Event-ID"), "Last-Event-ID")
         self.set_header("Content-Type", "text/event-stream")
         # A reconnecting EventSource sends Last-Event-ID: the newest state is all it needs
         # (a state stream conflates; a chat would replay what it missed).
         self.write(f"retry: {RETRY_MS}\n\n")
-        try:
-            await self.flush()  # the headers now: the stream is open (EventSource's onopen)
-        except StreamClosedError:
+        # The headers now: the stream is open (EventSource's onopen).
+        if not await self._flush():
             return
         while True:
             newest = await self.next_state(since)
@@ -192,10 +210,31 @@ class _Events(_BallHandler):
                 return  # the client left, or the server is stopping: end the stream
             since, frame = newest
             self.write(f"id: {since}\ndata: {frame}\n\n")
-            try:
-                await self.flush()  # a slow client: ticks pass meanwhile, it gets the newest
-            except StreamClosedError:
+            # A slow client: ticks pass meanwhile, it gets the newest.
+            if not await self._flush():
                 return
+
+    async def _flush(self) -> bool:
+        """Send what is written; False if the client left, or took nothing for ``stall``
+        seconds (then its connection is closed: it holds a slot, and reads nothing)."""
+        flushed = self.flush()
+        try:
+            if flushed.done():  # the kernel took it all: no timer (one per frame and
+                flushed.result()  # stream would pin the loop's heap, and memory with it)
+            else:
+                await asyncio.wait_for(asyncio.shield(flushed), self.stall)
+        except StreamClosedError:
+            return False
+        except TimeoutError:
+            flushed.add_done_callback(lambda done: done.cancelled() or done.exception())
+            logger.info(
+                "%s closed: its SSE stream read nothing for %g s",
+                self.request.remote_ip,
+                self.stall,
+            )
+            self.request.connection.stream.close()  # type: ignore[attr-defined]
+            return False
+        return True
 
 
 class _LongPoll(_BallHandler):
@@ -221,10 +260,55 @@ class _LongPoll(_BallHandler):
             self.finish(newest[1])
 
 
+@dataclass(eq=False)
+class _Peer:
+    """One TCP connection, as :class:`~workshop_lib.limits.Limits` counts it."""
+
+    remote_address: tuple[Any, ...] | None
+
+
+def _refusal(status: int, phrase: str, code: str, message: str) -> bytes:
+    body = json.dumps({"type": "error", "code": code, "message": message.strip()}).encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 10\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _close(stream: IOStream, written: asyncio.Future[None]) -> None:
+    if not written.cancelled():
+        written.exception()  # a client gone before its refusal: nothing to say to it
+    stream.close()
+
+
 class _CountingHTTPServer(HTTPServer):
+    """Counts every byte; admits each connection under the workshop server's limits."""
+
     counts: Counts
+    limits: Limits | None = None
+    trimmer: Trimmer | None = None
+    peers: dict[IOStream, _Peer]  # admitted connections, released on close
 
     def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
+        peer = _Peer(address if isinstance(address, tuple) else None)
+        if self.limits is not None:
+            refusal = self.limits.admit(peer)  # type: ignore[arg-type]
+            if refusal is not None:
+                status = int(refusal.status)
+                code = "too_many_connections" if status == 429 else "server_full"
+                logger.debug("%s refused (%d): %s", address, status, refusal.reason)
+                written = stream.write(
+                    _refusal(status, refusal.status.phrase, code, refusal.explanation)
+                )
+                written.add_done_callback(lambda done: _close(stream, done))
+                return
+            self.peers[stream] = peer
+        # Small kernel buffers, as for the WebSocket connections: a client that does not
+        # read is seen at once (and held to them), not after megabytes.
+        with contextlib.suppress(AttributeError, OSError):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                stream.socket.setsockopt(socket.SOL_SOCKET, option, connections.BUFFERS)
         # The two calls through which every byte of this connection passes.
         read_from_fd, write_to_fd = stream.read_from_fd, stream.write_to_fd
         counts = self.counts
@@ -242,6 +326,14 @@ class _CountingHTTPServer(HTTPServer):
         stream.read_from_fd, stream.write_to_fd = counted_read, counted_write  # type: ignore[method-assign]
         super().handle_stream(stream, address)
 
+    def on_close(self, server_conn: object) -> None:
+        super().on_close(server_conn)
+        peer = self.peers.pop(getattr(server_conn, "stream", None), None)  # type: ignore[arg-type]
+        if peer is not None and self.limits is not None:
+            self.limits.release(peer)  # type: ignore[arg-type]
+        if self.trimmer is not None:
+            self.trimmer.closed()
+
 
 def _log_request(handler: RequestHandler) -> None:
     logger.debug(
@@ -252,11 +344,21 @@ def _log_request(handler: RequestHandler) -> None:
 class HttpPush:
     """The SSE and long-poll server for one workshop server's ball (see the module)."""
 
-    def __init__(self, server: Any, host: str, port: int, hold: float = HOLD) -> None:
+    def __init__(
+        self,
+        server: Any,
+        host: str,
+        port: int,
+        hold: float = HOLD,
+        idle: float = IDLE,
+        stall: float = STALL_TIMEOUT,
+    ) -> None:
         self._server = server
         self.host = host
         self._requested_port = port
         self.hold = hold
+        self.idle = idle  # seconds a keep-alive connection may wait for its next request
+        self.stall = stall  # seconds an SSE frame may wait for a client that does not read
         self.counts = Counts()
         self.port = 0
         self._http: _CountingHTTPServer | None = None
@@ -269,15 +371,19 @@ class HttpPush:
         args = {"feed": feed, "counts": self.counts}
         app = Application(
             [
-                ("/ball/events", _Events, args),
+                ("/ball/events", _Events, {**args, "stall": self.stall}),
                 ("/api/ball/poll", _LongPoll, {**args, "hold": self.hold}),
             ],
             default_handler_class=_NotFound,
             default_handler_args=args,
             log_function=_log_request,
         )
-        self._http = _CountingHTTPServer(app)
+        self._http = _CountingHTTPServer(app, idle_connection_timeout=self.idle)
         self._http.counts = self.counts
+        self._http.peers = {}
+        app_ = getattr(self._server, "app", None)
+        if app_ is not None:  # the workshop server's own limits and memory trimmer
+            self._http.limits, self._http.trimmer = app_.limits, app_.trimmer
         self._sockets = bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
         self._http.add_sockets(self._sockets)
         self.port = self._sockets[0].getsockname()[1]
@@ -334,15 +440,22 @@ class HttpPush:
 
 
 def serve_http_push(
-    server: Any, port: int = 0, host: str | None = None, hold: float = HOLD
+    server: Any,
+    port: int = 0,
+    host: str | None = None,
+    hold: float = HOLD,
+    *,
+    idle: float = IDLE,
+    stall: float = STALL_TIMEOUT,
 ) -> HttpPush:
     """Serve ``server``'s ball as SSE and long polling, on ``port`` (0: any free one).
 
     ``server`` is a running local :class:`~workshop_lib.WorkshopServer` with the ball
-    lesson; this runs on its loop, so stop it before the server.
+    lesson; this runs on its loop, so stop it before the server. Its connections count
+    against ``server``'s limits; ``idle`` and ``stall``: see the module.
     """
     if not hasattr(server, "run") or not getattr(server, "running", False):
         raise RuntimeError("serve_http_push needs a running local server (start_server())")
-    push = HttpPush(server, host or server.host, port, hold)
+    push = HttpPush(server, host or server.host, port, hold, idle, stall)
     server.run(push._start(), timeout=10)
     return push

@@ -32,9 +32,19 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
+from ..chat.model import TokenBucket
+from ..closing import close_with
 from ..fanout import fanout
 from ..lesson import Handler, JsonRoute, Lesson, Page
-from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
+from ..protocol import (
+    HEARTBEAT,
+    HEARTBEAT_REPLY,
+    Close,
+    ProtocolError,
+    encode,
+    error_event,
+    parse_event,
+)
 from ..redis_local import cancel_tasks, redis_health
 from .model import BallState, apply_control, apply_kick, state_event, step
 
@@ -71,8 +81,15 @@ class BallLesson(Lesson):
         redis: str | None = None,
         lease: float = 1.0,
         redis_prefix: str = "workshop:ball",
+        control_rate: float = 60.0,
+        control_burst: float = 60.0,
+        strikes: float = 20.0,
     ) -> None:
         self.rate = rate
+        # Each connection's token bucket for its events: a slider dragged sends one per
+        # input event (tens a second); three flooders took the ball from 60 fps to 14.
+        self.control_rate, self.control_burst = control_rate, control_burst
+        self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
         self.backlog_limit = backlog_limit  # bytes waiting for one client before it skips
         self.send_buffer = send_buffer  # SO_SNDBUF for each /ball socket
         self.state = BallState()
@@ -314,9 +331,30 @@ class BallLesson(Lesson):
         """Register the client, send it the current frame at once, then apply its events."""
         limit_send_buffer(websocket, self.send_buffer)
         self.clients.add(websocket)
+        bucket = TokenBucket(self.control_burst, self.control_rate)
+        patience = TokenBucket(self.strikes, 1.0)  # as the chat's: refusals run it dry
         try:
             await websocket.send(self.frame)  # the first frame arrives right after connecting
             async for message in websocket:
+                now = time.monotonic()
+                if not bucket.take(now):
+                    if not patience.take(now):
+                        await close_with(
+                            websocket,
+                            Close.RATE_LIMITED,
+                            "rate limited: too many messages",
+                            message=f"rate limited: far over {self.control_rate:g} messages "
+                            "a second for too long, so the server closed this connection",
+                        )
+                        break
+                    await websocket.send(
+                        error_event(
+                            "rate_limited",
+                            f"slow down: at most {self.control_rate:g} messages a second "
+                            f"(bursts of {self.control_burst:g}); this one was dropped",
+                        )
+                    )
+                    continue
                 try:
                     event = parse_event(message, EVENTS)
                     if event["type"] == HEARTBEAT:

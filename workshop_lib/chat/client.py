@@ -120,9 +120,13 @@ class ChatClient(ReadingClient):
     def handle(self, event: Event) -> None:
         """Update users, messages and errors, then call ``on_event`` (reader thread)."""
         kind = event.get("type")
+        if kind == "chat.welcome":  # mid-connection: the room began again (Redis lost it)
+            self._welcome(event)
         with self._state:
             self.events.append(event)
-            if isinstance(event.get("id"), int):  # with Redis, joins and leaves have ids too
+            if kind == "chat.welcome":
+                pass
+            elif isinstance(event.get("id"), int):  # with Redis, joins and leaves have ids too
                 self._last_id = max(self._last_id, event["id"])
             if kind == "chat.message":
                 if event.get("id") not in self._seen:

@@ -34,18 +34,31 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..redis_local import open_client
+from .lookalike import skeleton
 from .model import HISTORY, clean_name
 
-__all__ = ["RedisRoom"]
+__all__ = ["RedisRoom", "RoomLost"]
 
-# KEYS: stream, counter, this post's receipt. ARGV: event JSON, max length, seconds the
-# receipt is kept. Returns the event's id. The receipt makes a post idempotent: when a
-# connection drops after Redis ran the script but before its answer came back, redis-py
-# sends the same call again (retry_on_error), and that second run must not append the
-# event twice; it finds the receipt and answers the id the first run gave.
+
+class RoomLost(Exception):
+    """Redis lost the room's data (a FLUSHALL, a restart empty): the post was not appended.
+
+    The room goes on as a new instance (:attr:`RedisRoom.instance_changed`), from id 1.
+    """
+
+
+# KEYS: stream, counter, this post's receipt, the room's instance. ARGV: event JSON, max
+# length, seconds the receipt is kept, the instance the poster follows. Returns the event's
+# id, or -1 if the room is no longer that instance (Redis lost its data: the stream the
+# poster's process follows is gone, so the event would reach nobody there). The receipt
+# makes a post idempotent: when a connection drops after Redis ran the script but before
+# its answer came back, redis-py sends the same call again (retry_on_error), and that
+# second run must not append the event twice; it finds the receipt and answers the id the
+# first run gave.
 _APPEND = """
 local done = redis.call('GET', KEYS[3])
 if done then return tonumber(done) end
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return -1 end
 local id = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'event', ARGV[1])
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
@@ -57,28 +70,36 @@ return id
 _RECEIPT_SECONDS = 30
 
 
-# KEYS: the presence hash. ARGV: name, value ("process seq secret"), alive-key prefix,
-# the claimer's secret (or ""). Claims the name if it is free, held by a process that is no
-# longer alive, or held under the same secret (the same member, back on another process
-# before its old one's death was noticed): 1 if claimed, else 0. A holder equal to the value
-# is this very claim, run again by redis-py after its answer was lost (`seq` is new for each
-# claim): still 1, or the name would stay held by nobody and the member be "ada 2".
+# KEYS: the presence hash, the looks hash (skeleton -> name). ARGV: name, value ("process
+# seq secret"), alive-key prefix, the claimer's secret (or ""), the name's skeleton. Claims
+# the name if it is free, held by a process that is no longer alive, or held under the same
+# secret (the same member, back on another process before its old one's death was
+# noticed), and if no other name that looks the same (lookalike.py) is held so: 1 if
+# claimed, else 0. A holder equal to the value is this very claim, run again by redis-py
+# after its answer was lost (`seq` is new for each claim): still 1, or the name would stay
+# held by nobody and the member be "ada 2".
 _CLAIM = """
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if holder == ARGV[2] then return 1 end
-if holder then
+local function held(holder)
+  if not holder then return false end
   local process, seq, secret = string.match(holder, '^(%S+) (%S+) (%S+)$')
   local same = ARGV[4] ~= '' and secret == ARGV[4]
-  if not same and redis.call('EXISTS', ARGV[3] .. process) == 1 then return 0 end
+  return not same and redis.call('EXISTS', ARGV[3] .. process) == 1
 end
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder == ARGV[2] then return 1 end
+if held(holder) then return 0 end
+local other = redis.call('HGET', KEYS[2], ARGV[5])
+if other and other ~= ARGV[1] and held(redis.call('HGET', KEYS[1], other)) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[5], ARGV[1])
 return 1
 """
 
-# KEYS: the presence hash, this removal's receipt. ARGV: name, process, receipt seconds.
-# Takes the name out if that process holds it (1), else 0: never a member who has since
-# come back on another process. Checked and removed at once, and a run again after a lost
-# answer gives the first run's answer, so that exactly one caller announces the leave.
+# KEYS: the presence hash, this removal's receipt, the looks hash. ARGV: name, process,
+# receipt seconds, the name's skeleton. Takes the name out if that process holds it (1),
+# else 0: never a member who has since come back on another process. Checked and removed at
+# once, and a run again after a lost answer gives the first run's answer, so that exactly
+# one caller announces the leave.
 _REMOVE = """
 local done = redis.call('GET', KEYS[2])
 if done then return tonumber(done) end
@@ -86,6 +107,9 @@ local holder = redis.call('HGET', KEYS[1], ARGV[1])
 local removed = 0
 if holder and string.match(holder, '^(%S+) ') == ARGV[2] then
   removed = redis.call('HDEL', KEYS[1], ARGV[1])
+  if redis.call('HGET', KEYS[3], ARGV[4]) == ARGV[1] then
+    redis.call('HDEL', KEYS[3], ARGV[4])
+  end
 end
 redis.call('SET', KEYS[2], removed, 'EX', ARGV[3])
 return removed
@@ -175,9 +199,12 @@ class RedisRoom:
         body = json.dumps({k: v for k, v in event.items() if k != "id"}, ensure_ascii=False)
         receipt = self._key(f"posted:{secrets.token_hex(8)}")  # one per call, not per try
         new_id = await self._append(
-            keys=[self._key("log"), self._key("ids"), receipt],
-            args=[body, self.max_length, _RECEIPT_SECONDS],
+            keys=[self._key("log"), self._key("ids"), receipt, self._key("instance")],
+            args=[body, self.max_length, _RECEIPT_SECONDS, self.instance],
         )
+        if int(new_id) < 0:
+            await self._learn_instance()  # the new room, for the follower to start on
+            raise RoomLost("Redis lost the room's data: a new room begins")
         return {**event, "id": int(new_id)}
 
     async def since(self, last_id: int | None) -> list[dict[str, Any]]:
@@ -220,11 +247,18 @@ class RedisRoom:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """:meth:`follow`, one list per stream read: every event appended since the last
         read (at most ``count``), oldest first. A process delivers each list in one write
-        per member, so the further behind it is, the less each event costs it."""
+        per member, so the further behind it is, the less each event costs it.
+
+        Ends when Redis lost the room's data (checked after each read, so within
+        ``block_ms``): :attr:`instance_changed` is then set, and the new room's stream
+        starts at id 1, which a reader waiting after ``after`` would never see."""
         redis = self._client()
         last = f"{after}-1"
-        while True:
+        while not self.instance_changed:
             answer = await redis.xread({self._key("log"): last}, block=block_ms, count=count)
+            await self._learn_instance()
+            if self.instance_changed:
+                return  # what this read returned may be the new room's: read it from 0
             for _stream, entries in answer or ():
                 if entries:
                     last_id = entries[-1][0]
@@ -259,8 +293,14 @@ class RedisRoom:
         await self._alive()
         seq = await self._client().incr(self._key("joins"))
         claimed = await self._claim(
-            keys=[self._key("here")],
-            args=[name, f"{self.process} {seq} {secret}", self._key("alive:"), resume or ""],
+            keys=[self._key("here"), self._key("looks")],
+            args=[
+                name,
+                f"{self.process} {seq} {secret}",
+                self._key("alive:"),
+                resume or "",
+                skeleton(name),
+            ],
         )
         return bool(claimed)
 
@@ -272,7 +312,8 @@ class RedisRoom:
         self._client()  # "call connect() first", rather than "None is not callable"
         receipt = self._key(f"removed:{secrets.token_hex(8)}")  # one per call, not per try
         removed = await self._remove(
-            keys=[self._key("here"), receipt], args=[name, process, _RECEIPT_SECONDS]
+            keys=[self._key("here"), receipt, self._key("looks")],
+            args=[name, process, _RECEIPT_SECONDS, skeleton(name)],
         )
         return bool(removed)
 

@@ -49,6 +49,7 @@ from ..protocol import (
     parse_event,
 )
 from ..redis_local import cancel_tasks, redis_health
+from . import lookalike
 from .model import Room, TokenBucket, clean_text
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ logger = logging.getLogger("workshop_lib.chat")
 
 EVENTS = {"chat.join", "chat.send", HEARTBEAT}
 RATE_LIMITED = Close.RATE_LIMITED  # 4029: sustained flooding
+# Ids come from a signed 64-bit counter (Redis's INCR), so no message has a larger one.
+MAX_ID = 2**63 - 1
 TOO_SLOW = Close.POLICY  # 1008: the member could not keep up
 NEVER_JOINED = Close.POLICY  # 1008: connected, but sent no chat.join in time
 JOIN_GRACE = 30.0  # seconds: the browser page and ChatClient join at once; a cell may dawdle
@@ -138,6 +141,8 @@ class ChatLesson(Lesson):
 
     async def start(self) -> None:
         """With Redis: follow the room's stream, and keep this process's presence alive."""
+        # The look-alike classes take half a second to build: in a thread, not in a join.
+        self._warming = asyncio.get_running_loop().run_in_executor(None, lookalike.load)
         if self.redis_url is None:
             return
         from .redis_room import RedisRoom  # only a server with Redis needs redis-py
@@ -246,10 +251,11 @@ class ChatLesson(Lesson):
             raise ProtocolError("already_joined", f"you are already in the room as {name!r}")
         since = event.get("since")
         if since is not None and (
-            isinstance(since, bool) or not isinstance(since, int) or since < 0
+            isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_ID
         ):
             raise ProtocolError(
-                "invalid_since", '"since" is the last message id you saw: 0 or more'
+                "invalid_since",
+                f'"since" is the last message id you saw: a whole number from 0 to {MAX_ID}',
             )
         instance = self.shared.instance if self.shared is not None else self.room.instance
         if event.get("room") not in (None, instance):
@@ -285,8 +291,16 @@ class ChatLesson(Lesson):
         """``await call(*args)`` on Redis, or a ProtocolError the client can read."""
         from redis.exceptions import RedisError
 
+        from .redis_room import RoomLost
+
         try:
             return await call(*args)
+        except RoomLost:
+            raise ProtocolError(
+                "unavailable",
+                "the room's store (Redis) lost its data: nothing was sent; the room starts "
+                "again as a new room (a new welcome comes), try again in a moment",
+            ) from None
         except (RedisError, OSError):
             self.redis_ok = False
             raise ProtocolError(
@@ -354,11 +368,18 @@ class ChatLesson(Lesson):
         assert self.shared is not None
         from redis.exceptions import RedisError
 
+        placed = False  # whether last_id is where this process follows from
         while True:
             try:
                 await self.shared.connect()
-                if self.last_id == 0:
+                if self.shared.instance_changed:
+                    await self._new_room()
+                    placed = True  # the new room's stream, from its first event
+                elif not placed:
+                    # A process starting (with or without a room's past): members get the
+                    # past in their welcome's history, the live stream from here on.
                     self.last_id = await self.shared.last_id()
+                    placed = True
                 self.redis_ok = True
                 async for events in self.shared.follow_batches(self.last_id):
                     self.last_id = events[-1]["id"]
@@ -368,8 +389,36 @@ class ChatLesson(Lesson):
                     logger.warning("the chat's Redis does not answer (%s); retrying", exc)
                 self.redis_ok = False
                 await asyncio.sleep(0.5)
-            else:  # follow() only ends if Redis lost its data: a new room from id 0
-                self.last_id = 0
+            # follow_batches() only ends when Redis lost the room's data: the loop's next
+            # turn starts the new room.
+
+    async def _new_room(self) -> None:
+        """Redis lost the room's data: our members are in a new room, from id 1, and each is
+        told so by a new welcome with the new ``room`` (as a restarted server does), so that
+        no client takes the new ids for the old ones."""
+        assert self.shared is not None
+        self.shared.instance_changed = False
+        self.last_id = 0
+        logger.warning(
+            "the chat's Redis lost its data: a new room begins for the %d member(s) here",
+            len(self.members),
+        )
+        for name in list(self.members):
+            await self.shared.claim(name, self._secrets.get(name, ""))
+        users = await self.shared.users()
+        for name, websocket in list(self.members.items()):
+            if websocket in self._pending:
+                continue  # its welcome is being put together, with the room it reads
+            self._seen_upto[websocket] = 0
+            welcome = {
+                "type": "chat.welcome",
+                "you": name,
+                "users": users,
+                "history": [],
+                "room": self.shared.instance,
+                "resume": self._secrets.get(name, ""),
+            }
+            fanout([websocket], encode(welcome))
 
     def _deliver(self, events: list[dict[str, Any]]) -> None:
         """One stream read's events (in id order) to our members: to each the ones it has
@@ -393,6 +442,8 @@ class ChatLesson(Lesson):
         assert self.shared is not None
         from redis.exceptions import RedisError
 
+        from .redis_room import RoomLost
+
         while True:
             try:
                 await self.shared.connect()
@@ -406,19 +457,11 @@ class ChatLesson(Lesson):
                 ours = {name: self._secrets.get(name, "") for name in self.members}
                 for name in await self.shared.reclaim(ours):
                     await self.shared.post({"type": "chat.joined", "name": name})
-                if self.shared.instance_changed:
-                    await self._rejoin_members()
             except (RedisError, OSError):
                 self.redis_ok = False
+            except RoomLost:
+                pass  # the follower starts the new room (_new_room); posted again next turn
             await asyncio.sleep(self.alive_for / 3)
-
-    async def _rejoin_members(self) -> None:
-        """Redis came back empty (it lost its data): claim our members' names again."""
-        assert self.shared is not None
-        self.shared.instance_changed = False
-        self.last_id = 0
-        for name in list(self.members):
-            await self.shared.claim(name, self._secrets.get(name, ""))
 
     def _publish(self, event: dict[str, Any]) -> None:
         """Send ``event`` to every member at the end of this turn of the loop.
