@@ -101,8 +101,7 @@ class _ToolExercise(Exercise):
                 json.loads(output["output"])
             except ValueError:
                 raise Failed(
-                    f"the output {output['output'][:60]!r} is not JSON: send "
-                    "json.dumps(result)"
+                    f"the output {output['output'][:60]!r} is not JSON: send json.dumps(result)"
                 ) from None
         return outputs
 
