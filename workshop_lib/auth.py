@@ -178,13 +178,7 @@ class Guard:
                 "no token",
             )
         if self.token is not None and header is not None:
-            scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
-                return Refusal(
-                    http.HTTPStatus.UNAUTHORIZED,
-                    "Wrong token in the Authorization header.\n",
-                    "wrong token",
-                )
+            return self._wrong_bearer(header)
         return None
 
     def check_request(self, request: Request) -> Refusal | None:
@@ -206,14 +200,19 @@ class Guard:
                 'This server needs a token: send the header "Authorization: Bearer <token>".\n',
                 "no token",
             )
+        return self._wrong_bearer(header)
+
+    def _wrong_bearer(self, header: str) -> Refusal | None:
+        """The refusal of an ``Authorization`` header that is not ``Bearer <the token>``."""
+        assert self.token is not None
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not tokens_match(given.strip(), self.token):
-            return Refusal(
-                http.HTTPStatus.UNAUTHORIZED,
-                "Wrong token in the Authorization header.\n",
-                "wrong token",
-            )
-        return None
+        if scheme.lower() == "bearer" and tokens_match(given.strip(), self.token):
+            return None
+        return Refusal(
+            http.HTTPStatus.UNAUTHORIZED,
+            "Wrong token in the Authorization header.\n",
+            "wrong token",
+        )
 
     def origin_allowed(self, origin: str, host: str | None) -> bool:
         """Whether a page from ``origin`` may connect (``host``: the request's Host header)."""
