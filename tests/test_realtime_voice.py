@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from openai import AsyncOpenAI
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from workshop_lib import start_server
+from workshop_lib.course import default_lessons
 from workshop_lib.realtime.audio import b64_to_pcm, decode, pcm_to_b64, samples_to_ms
 from workshop_lib.realtime.responder import echo_responder
 from workshop_lib.realtime.server import RealtimeLesson
@@ -266,3 +271,60 @@ def test_speech_over_an_answer_cancels_it_and_truncate_cuts_its_transcript() -> 
     heard = retrieved["item"]["content"][0]["transcript"]
     assert heard == synthesize(full).text_until(150)
     assert full.startswith(heard) and len(heard) <= len(said)
+
+
+def test_seconds_of_audio_in_one_event_and_two_turns_in_it(realtime) -> None:
+    # 7 s of speech and silence, one append: 450 KB of base64, over the course's 64 KiB.
+    audio = np.concatenate([spoken(QUESTION, 500, 1500), spoken(QUESTION, 0, 1500)])
+
+    async def main() -> list[dict]:
+        async with client(realtime).realtime.connect(
+            model="m", websocket_connection_options=NO_PROXY
+        ) as connection:
+            await recv(connection)
+            await connection.session.update(
+                session={"type": "realtime", "audio": {"input": {"turn_detection": VAD}}}
+            )
+            await recv(connection)
+            await connection.input_audio_buffer.append(audio=pcm_to_b64(audio))
+            events = await until(connection, "response.done")
+            return events + await until(connection, "response.done")
+
+    events = asyncio.run(main())
+    committed = [e for e in events if e["type"] == "input_audio_buffer.committed"]
+    assert len(committed) == 2 and committed[0]["item_id"] != committed[1]["item_id"]
+    first, second = (e["response"] for e in events if e["type"] == "response.done")
+    # The second turn's speech started while the first turn's answer was on its way.
+    assert first["status"] == "cancelled"
+    assert first["status_details"]["reason"] == "turn_detected"
+    assert second["status"] == "completed"
+    assert second["output"][0]["content"][0]["text"].startswith("I heard ")
+
+
+def test_other_routes_keep_the_courses_64_kib() -> None:
+    big = json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 100_000})
+
+    async def send(url: str) -> int | None:
+        async with connect(url, proxy=None) as ws:
+            await ws.send(big)
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+        return ws.close_code
+
+    with start_server(port=0, lessons=default_lessons(realtime={"delay": 0})) as server:
+        assert asyncio.run(send(server.links.ws("/echo"))) == 1009
+        realtime_code = asyncio.run(send_and_close(server.links.ws("/v1/realtime")))
+    assert realtime_code == 1000
+
+
+async def send_and_close(url: str) -> int | None:
+    big = json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 100_000})
+    async with connect(url, proxy=None, additional_headers={"Authorization": "Bearer k"}) as ws:
+        await ws.recv()  # session.created
+        await ws.send(big)
+        await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == (
+            "input_audio_buffer.cleared"
+        )
+    return ws.close_code

@@ -107,6 +107,7 @@ class _Response:
     raised: Exception | None = None  # what the first fetch raised
     paused: bool = False  # the first delta is out: a pause is owed before the next
     reason: str = "client_cancelled"  # why a cancel came: the client's, or turn_detected
+    started: bool = False  # its task runs (a task cancelled before it starts runs nothing)
     audio_ms: int = 0  # of speech sent: the listener's playback time, for the idle timer
 
 
@@ -494,7 +495,9 @@ class RealtimeSession:
                 param="response_id" if response_id else None,
             )
         active.cancelled = True
-        if active.task is not None:
+        # A task not yet started sees the flag when it starts; cancelled now, it would never
+        # run at all, and nothing would end the response.
+        if active.task is not None and active.started:
             active.task.cancel()
 
     async def _start_response(self, params: Event) -> None:
@@ -590,6 +593,7 @@ class RealtimeSession:
     # -- a response --------------------------------------------------------------------------
 
     async def _respond_safely(self, response: _Response) -> None:
+        response.started = True
         try:
             await self._respond(response)
         except ConnectionClosed:
@@ -640,6 +644,8 @@ class RealtimeSession:
         status, details = "completed", None
         limit = self._body(response)["max_output_tokens"]
         try:
+            if response.cancelled:  # before it started
+                raise asyncio.CancelledError
             if response.paused and self.delay:
                 await asyncio.sleep(self.delay)
             if response.raised is not None:
