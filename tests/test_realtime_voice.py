@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,10 +19,11 @@ from websockets.exceptions import ConnectionClosed
 
 from workshop_lib import start_server
 from workshop_lib.course import default_lessons
+from workshop_lib.realtime import session as session_module
 from workshop_lib.realtime.audio import b64_to_pcm, decode, pcm_to_b64, samples_to_ms
 from workshop_lib.realtime.responder import echo_responder
 from workshop_lib.realtime.server import RealtimeLesson
-from workshop_lib.realtime.speech import synthesize
+from workshop_lib.realtime.speech import synthesize, tones
 
 from .test_realtime_tools import NO_PROXY, recv, until, user_item
 
@@ -328,3 +330,31 @@ async def send_and_close(url: str) -> int | None:
             "input_audio_buffer.cleared"
         )
     return ws.close_code
+
+
+def test_without_a_speech_engine_answers_are_tones_and_the_log_says_so(
+    realtime, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("WORKSHOP_TTS", "none")
+    monkeypatch.setattr(session_module, "_silent_warned", False)
+
+    async def main() -> list[dict]:
+        async with client(realtime).realtime.connect(
+            model="m", websocket_connection_options=NO_PROXY
+        ) as connection:
+            await recv(connection)
+            await connection.session.update(session=audio_session())
+            await recv(connection)
+            await connection.conversation.item.create(item=user_item("Hello there"))
+            await connection.response.create()
+            return await until(connection, "response.done")
+
+    with caplog.at_level(logging.WARNING, logger="workshop_lib.realtime"):
+        events = asyncio.run(main())
+    audio = np.concatenate(
+        [b64_to_pcm(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"]
+    )
+    said = events[-1]["response"]["output"][0]["content"][0]["transcript"]
+    assert said == "".join(echo_responder("Hello there"))
+    assert np.array_equal(audio, tones(said).samples)
+    assert any("No speech engine" in r.getMessage() for r in caplog.records)
