@@ -358,3 +358,29 @@ def test_without_a_speech_engine_answers_are_tones_and_the_log_says_so(
     assert said == "".join(echo_responder("Hello there"))
     assert np.array_equal(audio, tones(said).samples)
     assert any("No speech engine" in r.getMessage() for r in caplog.records)
+
+
+def test_an_item_bigger_than_the_conversations_cap_is_refused(realtime) -> None:
+    # The route now takes 15 MiB events; one item must still not hold more than the
+    # conversation's 256 KiB (a session's memory stays bounded).
+    audio = pcm_to_b64(bytes(48_000 * 3))  # 3 s: 192 KB of base64
+
+    async def main() -> tuple[dict, dict]:
+        async with client(realtime).realtime.connect(
+            model="m", websocket_connection_options=NO_PROXY
+        ) as connection:
+            await recv(connection)
+            big = {"type": "input_audio", "audio": audio + audio}
+            await connection.conversation.item.create(
+                item={"type": "message", "role": "user", "content": [big]}
+            )
+            refused = await recv(connection)
+            small = {"type": "input_audio", "audio": audio}
+            await connection.conversation.item.create(
+                item={"type": "message", "role": "user", "content": [small]}
+            )
+            return refused, await recv(connection)
+
+    refused, added = asyncio.run(main())
+    assert refused["type"] == "error" and refused["error"]["code"] == "item_too_large"
+    assert added["type"] == "conversation.item.added"

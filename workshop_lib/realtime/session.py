@@ -277,6 +277,16 @@ class RealtimeSession:
             if part["type"] == "input_audio":
                 _check_base64(part["audio"], f"item.content[{index}].audio")
         item = {"id": new_id("item"), **item, "object": "realtime.item", "status": "completed"}
+        # The route takes 15 MiB events (audio); the conversation keeps its 256 KiB.
+        size = len(json.dumps(item, ensure_ascii=False))
+        if size > self.max_item_bytes:
+            raise RealtimeError(
+                f"This item is {size} bytes as JSON; the local server's conversation holds "
+                f"at most {self.max_item_bytes} bytes: send audio with "
+                "input_audio_buffer.append (and commit it), or a shorter item.",
+                code="item_too_large",
+                param="item",
+            )
         if kind == "function_call" and not item.get("call_id"):
             item["call_id"] = new_id("call")
         where = len(self.items)
