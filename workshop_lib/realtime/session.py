@@ -31,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import re
@@ -849,7 +850,9 @@ class _Writer:
         session, where = self.session, self._where(self.message)
         loop = asyncio.get_running_loop()
         speech = await loop.run_in_executor(session._executor, _voice, self._text)
-        session._spoken[self.message["id"]] = (speech, 0)
+        # Truncate needs the words' timings, not the samples: a session keeps no audio.
+        timings = dataclasses.replace(speech, samples=np.zeros(0, np.int16))
+        session._spoken[self.message["id"]] = (timings, 0)
         while len(session._spoken) > SPOKEN_KEPT:
             del session._spoken[next(iter(session._spoken))]
         wire = encode(speech.samples, self.format)
@@ -884,7 +887,7 @@ class _Writer:
                 )
             )
             sent_ms = samples_to_ms(end)
-            session._spoken[self.message["id"]] = (speech, sent_ms)
+            session._spoken[self.message["id"]] = (timings, sent_ms)
             self.response.audio_ms += samples_to_ms(end - start)
             if session.delay and end < total:
                 session.flush()
