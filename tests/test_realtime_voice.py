@@ -384,3 +384,17 @@ def test_an_item_bigger_than_the_conversations_cap_is_refused(realtime) -> None:
     refused, added = asyncio.run(main())
     assert refused["type"] == "error" and refused["error"]["code"] == "item_too_large"
     assert added["type"] == "conversation.item.added"
+
+
+def test_the_event_log_shows_an_answers_transcript_and_the_size_of_its_audio() -> None:
+    from workshop_lib.realtime.widgets import EventLog
+
+    log = EventLog()
+    log.add({"type": "response.created", "event_id": "e1", "response": {"id": "r"}})
+    where = {"event_id": "e", "response_id": "r", "item_id": "i", "content_index": 0}
+    log.add({"type": "response.output_audio_transcript.delta", **where, "delta": "Hello "})
+    log.add({"type": "response.output_audio.delta", **where, "delta": pcm_to_b64(bytes(9600))})
+    log.add({"type": "response.output_audio_transcript.delta", **where, "delta": "there."})
+    assert log.text("r") == "Hello there."
+    drawn = log._log.value
+    assert "&lt;9600 bytes of audio&gt;" in drawn and "AAAA" not in drawn
