@@ -26,7 +26,9 @@ from workshop_lib.realtime.turns import (
 
 ONE = "What is the weather like in Paris today?"
 TWO = "And what should I wear tomorrow morning?"
-START_EARLY, START_LATE = 30, 60  # ms: the frame, and the ramp of the first phoneme
+# ms: the frame (and the resampler's filter, which rings ~1 ms ahead of an onset: a sound
+# that starts just after a frame's end is heard in that frame), and the first phoneme's ramp
+START_EARLY, START_LATE = 32, 60
 END_EARLY, END_LATE = 30, 200  # ms: the frame, and WebRTC's hangover
 
 

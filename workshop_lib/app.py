@@ -282,7 +282,13 @@ class App:
                 "no such path",
             )
         # Last, because it counts the connection in: anything refused above costs no slot.
-        return self.limits.admit(connection)
+        refusal = self.limits.admit(connection)
+        owner = self._owners.get(path)
+        if refusal is None and owner is not None and owner.max_size is not None:
+            # A route may take bigger messages than the server's default (Realtime's audio):
+            # set before the 101, so the first frame the client sends is read with it.
+            connection.protocol.max_message_size = owner.max_size
+        return refusal
 
     def _refuse(self, connection: ServerConnection, path: str, refusal: Refusal) -> Response:
         """The HTTP answer to a refused upgrade, and its line in the log (floods: a count)."""

@@ -67,6 +67,9 @@ class Lesson:
     subprotocols: tuple[str, ...] = ()
     """WebSocket subprotocols its clients may offer, in order of preference."""
 
+    max_size: int | None = None
+    """The largest message its routes take, in bytes; None: the server's limit (64 KiB)."""
+
     def websocket_routes(self) -> Mapping[str, Handler]:
         """WebSocket paths this lesson serves, e.g. ``{"/ball": self.handler}``."""
         return {}

@@ -41,6 +41,7 @@ CLIENT_EVENTS = (
     "conversation.item.create",
     "conversation.item.retrieve",
     "conversation.item.delete",
+    "conversation.item.truncate",
     "response.create",
     "response.cancel",
     "input_audio_buffer.append",
@@ -105,6 +106,14 @@ _EVENTS: dict[str, shapes.Obj] = {
     ),
     "conversation.item.retrieve": shapes.Obj({"item_id": _ITEM_ID}, required=("item_id",)),
     "conversation.item.delete": shapes.Obj({"item_id": _ITEM_ID}, required=("item_id",)),
+    "conversation.item.truncate": shapes.Obj(
+        {
+            "item_id": _ITEM_ID,
+            "content_index": shapes.Number(0, 0, whole=True),
+            "audio_end_ms": shapes.Number(0, None, whole=True),
+        },
+        required=("item_id", "content_index", "audio_end_ms"),
+    ),
     # The SDK sends "response": null for response.create(response=None): the defaults.
     "response.create": shapes.Obj(
         {"response": shapes.Either("an object", dict=shapes.RESPONSE, nullable=True)}

@@ -15,7 +15,9 @@ order (lesson 07 shows each one):
    weather in Paris and Tokyo") it calls it once for each. With ``parallel_tool_calls: false``
    it makes the first call only.
 4. **Otherwise** (no tools, ``tool_choice: "none"``, no match) it repeats what it heard, as
-   lesson 05's :func:`~workshop_lib.realtime.responder.echo_responder` does.
+   lesson 05's :func:`~workshop_lib.realtime.responder.echo_responder` does; when the user
+   spoke (an audio message, which nothing here transcribes) it says how long: "I heard 2.1
+   seconds of speech."
 
 Arguments are filled from the user's words to fit the tool's JSON Schema: a string takes a
 name written with a capital ("Paris"), or the word after "in", "for", "at"...; an ``enum``
@@ -246,6 +248,12 @@ def local_model(context: str) -> Iterator[str | ToolCall]:
     calls = _calls(context)
     if calls:
         yield from calls
+        return
+    if not context.text and context.audio_ms is not None:
+        # Nothing here recognizes speech: say what arrived rather than invent its words.
+        yield from re.findall(
+            r"\S+\s*", f"I heard {context.audio_ms / 1000:.1f} seconds of speech."
+        )
         return
     yield from echo_responder(context.text)
 

@@ -67,6 +67,8 @@ class Context(str):
     ``tool_choice``, ``parallel_tool_calls``: the session's, or the response's own where
     it gives them. ``outputs``: the ``function_call_output`` items since the last user
     message, each with the ``name`` and ``arguments`` of the call it answers.
+    ``audio_ms``: when the last user message is audio, its length in milliseconds (the
+    local server does not recognize speech, so the text is then empty), else None.
     """
 
     items: list[dict[str, Any]]
@@ -75,6 +77,7 @@ class Context(str):
     tool_choice: Any
     parallel_tool_calls: bool
     outputs: list[dict[str, Any]]
+    audio_ms: int | None  # the last user message was audio, this long (nothing transcribes it)
 
     def __new__(
         cls,
@@ -85,6 +88,7 @@ class Context(str):
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = "auto",
         parallel_tool_calls: bool = True,
+        audio_ms: int | None = None,
     ) -> Context:
         context = super().__new__(cls, text)
         context.items = list(items or [])
@@ -93,6 +97,7 @@ class Context(str):
         context.tool_choice = tool_choice
         context.parallel_tool_calls = parallel_tool_calls
         context.outputs = _outputs(context.items)
+        context.audio_ms = audio_ms
         return context
 
     @property

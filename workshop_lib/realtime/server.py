@@ -38,7 +38,7 @@ from .responder import Responder
 from .session import Counts, RealtimeSession
 from .writer import EventWriter
 
-__all__ = ["KEY_SUBPROTOCOL", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
+__all__ = ["KEY_SUBPROTOCOL", "MAX_EVENT", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
 
 logger = logging.getLogger("workshop_lib.realtime")
 
@@ -46,6 +46,9 @@ logger = logging.getLogger("workshop_lib.realtime")
 PATHS = ("/v1/realtime", "/openai/realtime", "/openai/v1/realtime")
 SUBPROTOCOL = "realtime"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."  # a browser's key, as the real API takes it
+# The service takes client events up to 15 MiB (seconds of audio in one append); the rest of
+# the course keeps the server's 64 KiB. The session's audio buffer keeps its own cap.
+MAX_EVENT = 15 * 1024 * 1024
 
 
 class RealtimeLesson(Lesson):
@@ -53,6 +56,7 @@ class RealtimeLesson(Lesson):
 
     ``delay``: seconds between deltas. ``burst`` and ``rate``: each connection's events
     (a burst, then per second); ``strikes`` refused events in a row close it with 4029.
+    ``max_size``: the largest event its routes take, in bytes (the service's 15 MiB).
     """
 
     name = "realtime"
@@ -69,8 +73,10 @@ class RealtimeLesson(Lesson):
         rate: float = 20,
         strikes: int = 50,
         threads: int = 16,
+        max_size: int = MAX_EVENT,
     ) -> None:
         self.responder = responder
+        self.max_size = max_size
         self.delay = delay
         self.model = model
         self.burst, self.rate, self.strikes = burst, rate, strikes

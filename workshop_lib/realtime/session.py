@@ -31,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import re
@@ -39,9 +40,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from websockets.exceptions import ConnectionClosed
 
 from . import shapes
+from .audio import AudioFormatError, decode, encode, samples_to_ms
 from .events import (
     Event,
     RealtimeError,
@@ -53,6 +56,8 @@ from .events import (
     server_event,
 )
 from .responder import Context, Responder, ToolCall, stream
+from .speech import Speech, SpeechUnavailable, synthesize, tones
+from .turns import Committed, IdleTimeout, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
 
 __all__ = ["Counts", "RealtimeSession"]
 
@@ -64,6 +69,12 @@ Send = Callable[[Event], Awaitable[None]]
 MAX_ITEMS = 200
 MAX_ITEM_BYTES = 256 * 1024
 MAX_AUDIO = 1024 * 1024
+# The service refuses a commit of less audio than this.
+MIN_COMMIT_MS = 100
+# An answer's audio goes out in deltas of this many samples (200 ms at 24 kHz).
+AUDIO_CHUNK = 4800
+# Answers whose speech is remembered, for conversation.item.truncate (the latest ones).
+SPOKEN_KEPT = 16
 
 
 @dataclass
@@ -96,6 +107,9 @@ class _Response:
     call: _Call | None = None  # a call whose first arguments piece is out
     raised: Exception | None = None  # what the first fetch raised
     paused: bool = False  # the first delta is out: a pause is owed before the next
+    reason: str = "client_cancelled"  # why a cancel came: the client's, or turn_detected
+    started: bool = False  # its task runs (a task cancelled before it starts runs nothing)
+    audio_ms: int = 0  # of speech sent: the listener's playback time, for the idle timer
 
 
 class RealtimeSession:
@@ -138,6 +152,12 @@ class RealtimeSession:
         self._sizes: dict[str, int] = {}  # each item's size in JSON, for max_item_bytes
         self.audio = bytearray()
         self.response: _Response | None = None
+        self._received = 0  # bytes of 24 kHz PCM16 appended this session: the input clock
+        self.detector: TurnDetector | None = None  # while turn_detection is on
+        self._vad_origin = 0  # samples received before the detector started
+        self._turn_item: str | None = None  # the id speech_started promised
+        self._heard: dict[str, int] = {}  # a user audio item's length in ms
+        self._spoken: dict[str, tuple[Speech, int]] = {}  # answer item: its speech, ms sent
 
     async def open(self) -> None:
         """Greet the client: ``session.created`` always comes first."""
@@ -177,24 +197,20 @@ class RealtimeSession:
                 item = self._find(event["item_id"], "item_id", "deleting")
                 self._remove(item)
                 await self._send(server_event("conversation.item.deleted", item_id=item["id"]))
+            elif kind == "conversation.item.truncate":
+                await self._truncate(event["item_id"], event["audio_end_ms"])
             elif kind == "response.create":
                 await self._start_response(event.get("response") or {})
             elif kind == "response.cancel":
                 await self._cancel(event.get("response_id"))
             elif kind == "input_audio_buffer.append":
-                pcm = base64.b64decode(event["audio"])
-                if len(self.audio) + len(pcm) > self.max_audio:
-                    raise RealtimeError(
-                        f"The input audio buffer holds at most {self.max_audio} bytes "
-                        f"({audio_seconds(self.max_audio):.0f} s): commit or clear it first.",
-                        code="input_audio_buffer_full",
-                        param="audio",
-                    )
-                self.audio += pcm  # no answer: the real API is silent here too
+                await self._append(event["audio"])
             elif kind == "input_audio_buffer.commit":
                 await self._commit_audio()
             else:  # input_audio_buffer.clear
                 self.audio.clear()
+                if self.detector is not None:
+                    self.detector.clear()
                 await self._send(server_event("input_audio_buffer.cleared"))
         except RealtimeError as error:
             error.event_id = event_id
@@ -206,7 +222,27 @@ class RealtimeSession:
         shapes.merge(session, update)
         _check_choice(session["tools"], session["tool_choice"], "session")
         self.session = session
+        self._configure_turns()
         await self._send(server_event("session.updated", session=self.session))
+
+    def _configure_turns(self) -> None:
+        """A detector while ``turn_detection`` is on (``semantic_vad`` is heard as
+        ``server_vad`` with its defaults: nothing here understands the words)."""
+        settings = self.session["audio"]["input"]["turn_detection"]
+        if settings is None:
+            self.detector = None
+            return
+        args = (
+            settings.get("threshold", 0.5),
+            settings.get("prefix_padding_ms", 300),
+            settings.get("silence_duration_ms", 500),
+            settings.get("idle_timeout_ms"),
+        )
+        if self.detector is None:
+            self.detector = TurnDetector(*args)
+            self._vad_origin = self._received // 2
+        else:
+            self.detector.configure(*args)
 
     def _find(self, item_id: str, param: str, doing: str) -> Event:
         for item in self.items:
@@ -242,6 +278,16 @@ class RealtimeSession:
             if part["type"] == "input_audio":
                 _check_base64(part["audio"], f"item.content[{index}].audio")
         item = {"id": new_id("item"), **item, "object": "realtime.item", "status": "completed"}
+        # The route takes 15 MiB events (audio); the conversation keeps its 256 KiB.
+        size = len(json.dumps(item, ensure_ascii=False))
+        if size > self.max_item_bytes:
+            raise RealtimeError(
+                f"This item is {size} bytes as JSON; the local server's conversation holds "
+                f"at most {self.max_item_bytes} bytes: send audio with "
+                "input_audio_buffer.append (and commit it), or a shorter item.",
+                code="item_too_large",
+                param="item",
+            )
         if kind == "function_call" and not item.get("call_id"):
             item["call_id"] = new_id("call")
         where = len(self.items)
@@ -280,31 +326,175 @@ class RealtimeSession:
                 self._sizes[item["id"]] = len(json.dumps(item, ensure_ascii=False))
                 return
 
-    async def _commit_audio(self) -> None:
-        if not self.audio:
+    async def _append(self, audio: str) -> None:
+        """Audio in: into the buffer (as 24 kHz PCM16), and through turn detection."""
+        fmt = self.session["audio"]["input"]["format"]["type"]
+        raw = base64.b64decode(audio)
+        if fmt == "audio/pcm":
+            pcm = raw
+        else:
+            try:
+                pcm = encode(decode(raw, fmt))
+            except AudioFormatError as exc:
+                raise RealtimeError(str(exc), param="audio") from None
+        if len(self.audio) + len(pcm) > self.max_audio:
             raise RealtimeError(
-                "Error committing input audio buffer: the buffer is empty. Append audio "
-                "with input_audio_buffer.append first.",
+                f"The input audio buffer holds at most {self.max_audio} bytes "
+                f"({audio_seconds(self.max_audio):.0f} s): commit or clear it first.",
+                code="input_audio_buffer_full",
+                param="audio",
+            )
+        self.audio += pcm  # no answer: the real API is silent here too
+        self._received += len(pcm)
+        if self.detector is not None:
+            whole = len(pcm) // 2 * 2  # an odd byte is not a sample
+            samples = np.frombuffer(pcm[:whole], "<i2")
+            for turn in self.detector.feed(samples):
+                await self._turn(turn)
+
+    async def _turn(self, turn: TurnEvent) -> None:
+        """One of turn detection's events: the API's event, and what follows from it."""
+        settings = self.session["audio"]["input"]["turn_detection"] or {}
+        origin = samples_to_ms(self._vad_origin)
+        if isinstance(turn, SpeechStarted):
+            self._turn_item = new_id("item")
+            await self._send(
+                server_event(
+                    "input_audio_buffer.speech_started",
+                    audio_start_ms=origin + turn.audio_start_ms,
+                    item_id=self._turn_item,
+                )
+            )
+            active = self.response
+            if settings.get("interrupt_response", True) and active and not active.cancelled:
+                active.reason = "turn_detected"
+                await self._cancel(active.id)
+        elif isinstance(turn, SpeechStopped):
+            self._turn_item = self._turn_item or new_id("item")
+            await self._send(
+                server_event(
+                    "input_audio_buffer.speech_stopped",
+                    audio_end_ms=origin + turn.audio_end_ms,
+                    item_id=self._turn_item,
+                )
+            )
+        elif isinstance(turn, Committed):
+            # The buffer's first byte is this far into the session's audio.
+            first = self._received - len(self.audio)
+            start = max(0, (self._vad_origin + turn.start_sample) * 2 - first)
+            end = max(start, (self._vad_origin + turn.end_sample) * 2 - first)
+            pcm = bytes(self.audio[start:end])
+            del self.audio[:end]  # what follows stays: the next turn's
+            item_id, self._turn_item = self._turn_item or new_id("item"), None
+            await self._commit(pcm, item_id)
+            if settings.get("create_response", True):
+                await self._auto_respond()
+        elif isinstance(turn, IdleTimeout):
+            item_id = new_id("item")
+            await self._send(
+                server_event(
+                    "input_audio_buffer.timeout_triggered",
+                    audio_start_ms=origin + turn.audio_start_ms,
+                    audio_end_ms=origin + turn.audio_end_ms,
+                    item_id=item_id,
+                )
+            )
+            # As the service does: the (silent) buffer becomes the user's turn, and an answer.
+            pcm = bytes(self.audio)
+            self.audio.clear()
+            await self._commit(pcm, item_id)
+            await self._auto_respond()
+
+    async def _auto_respond(self) -> None:
+        """A response to the turn just committed, once a cancelled one has finished."""
+        active = self.response
+        if active is not None:
+            if not active.cancelled or active.task is None:
+                return  # an answer still speaks (interrupt_response off): the turn waits
+            with contextlib.suppress(asyncio.CancelledError):
+                await active.task
+        if self.response is None:
+            await self._start_response({})
+
+    async def _commit_audio(self) -> None:
+        """The client's own commit (push-to-talk): at least 100 ms of audio."""
+        if self.detector is not None:
+            self.detector.clear()
+        ms = audio_seconds(len(self.audio)) * 1000
+        if ms < MIN_COMMIT_MS:
+            raise RealtimeError(
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has {ms:.2f}ms of audio.",
                 code="input_audio_buffer_commit_empty",
             )
-        size, seconds = len(self.audio), audio_seconds(len(self.audio))
+        pcm = bytes(self.audio)
         self.audio.clear()
-        item_id = new_id("item")
+        await self._commit(pcm, new_id("item"))
+
+    async def _commit(self, pcm: bytes, item_id: str) -> None:
+        """``pcm`` becomes the user's audio item: committed, added, done (no transcript:
+        nothing here recognizes speech, and it invents none)."""
         previous = self.items[-1]["id"] if self.items else None
         await self._send(
             server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         )
-        # In text mode nothing transcribes the audio; the transcript says what arrived.
-        transcript = f"({seconds:.2f} s of audio, {size} bytes of PCM; not transcribed here)"
+        self._heard[item_id] = round(audio_seconds(len(pcm)) * 1000)
+        while len(self._heard) > self.max_items:
+            del self._heard[next(iter(self._heard))]
         item = {
             "id": item_id,
             "object": "realtime.item",
             "type": "message",
             "role": "user",
             "status": "completed",
-            "content": [{"type": "input_audio", "transcript": transcript}],
+            "content": [{"type": "input_audio", "transcript": None}],
         }
         await self._added_and_done(item, len(self.items))
+        if self.session["audio"]["input"]["transcription"] is not None:
+            await self._send(
+                server_event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item_id,
+                    content_index=0,
+                    error={
+                        "type": "transcription_error",
+                        "code": "transcription_unavailable",
+                        "message": "The local server does not recognize speech: it cannot "
+                        "transcribe audio. Your responder gets the audio's length "
+                        "(context.audio_ms), or plug in a transcriber of your own.",
+                        "param": None,
+                    },
+                )
+            )
+
+    async def _truncate(self, item_id: str, audio_end_ms: int) -> None:
+        """Cut an answer to what the listener heard: its transcript, to ``audio_end_ms``."""
+        item = self._find(item_id, "item_id", "truncating")
+        spoken = self._spoken.get(item_id)
+        if spoken is None:
+            raise RealtimeError(
+                "Only an assistant message with audio can be truncated; item "
+                f"'{item_id[:64]}' has none.",
+                code="invalid_value",
+                param="item_id",
+            )
+        speech, sent_ms = spoken
+        if audio_end_ms > sent_ms:
+            raise RealtimeError(
+                f"Audio content of {sent_ms}ms is already shorter than {audio_end_ms}ms.",
+                code="invalid_value",
+                param="audio_end_ms",
+            )
+        heard = speech.text_until(audio_end_ms)
+        self._replace({**item, "content": [{"type": "output_audio", "transcript": heard}]})
+        await self._send(
+            server_event(
+                "conversation.item.truncated",
+                item_id=item_id,
+                content_index=0,
+                audio_end_ms=audio_end_ms,
+            )
+        )
 
     async def _cancel(self, response_id: str | None) -> None:
         active = self.response
@@ -316,7 +506,9 @@ class RealtimeSession:
                 param="response_id" if response_id else None,
             )
         active.cancelled = True
-        if active.task is not None:
+        # A task not yet started sees the flag when it starts; cancelled now, it would never
+        # run at all, and nothing would end the response.
+        if active.task is not None and active.started:
             active.task.cancel()
 
     async def _start_response(self, params: Event) -> None:
@@ -328,6 +520,8 @@ class RealtimeSession:
             )
         response = _Response(new_id("resp"), params=params, context=self._context(params))
         self.response = response
+        if self.detector is not None:
+            self.detector.stop_idle()  # the timer runs again once the answer has played
         if getattr(self.responder, "runs_on_loop", False):
             # A responder that never blocks starts here, in this loop turn: the response's
             # opening events and its first delta leave now, not a turn later from the task.
@@ -384,6 +578,7 @@ class RealtimeSession:
         users = [i for i in items if i.get("type") == "message" and i.get("role") == "user"]
         return Context(
             item_text(users[-1]) if users else "",
+            audio_ms=self._audio_ms(users[-1]) if users else None,
             items=items,
             instructions=params.get("instructions", self.session.get("instructions") or ""),
             tools=tools,
@@ -393,9 +588,23 @@ class RealtimeSession:
             ),
         )
 
+    def _audio_ms(self, item: Event) -> int | None:
+        """How long a user message's audio is, when it is audio (else None)."""
+        parts = [p for p in item.get("content", []) if p.get("type") == "input_audio"]
+        if not parts:
+            return None
+        if item["id"] in self._heard:
+            return self._heard[item["id"]]
+        size = sum(len(p.get("audio") or "") * 3 // 4 for p in parts)
+        return round(audio_seconds(size) * 1000)
+
+    def _modality(self, params: Event) -> str:
+        return (params.get("output_modalities") or self.session["output_modalities"])[0]
+
     # -- a response --------------------------------------------------------------------------
 
     async def _respond_safely(self, response: _Response) -> None:
+        response.started = True
         try:
             await self._respond(response)
         except ConnectionClosed:
@@ -431,7 +640,7 @@ class RealtimeSession:
             "conversation_id": self.conversation_id
             if params.get("conversation", "auto") == "auto"
             else None,
-            "output_modalities": ["text"],
+            "output_modalities": [self._modality(params)],
             "max_output_tokens": params.get("max_output_tokens")
             or self.session.get("max_output_tokens", "inf"),
             "metadata": params.get("metadata"),
@@ -446,6 +655,8 @@ class RealtimeSession:
         status, details = "completed", None
         limit = self._body(response)["max_output_tokens"]
         try:
+            if response.cancelled:  # before it started
+                raise asyncio.CancelledError
             if response.paused and self.delay:
                 await asyncio.sleep(self.delay)
             if response.raised is not None:
@@ -463,13 +674,14 @@ class RealtimeSession:
                     await writer.call(chunk)
                 else:
                     await writer.text(chunk)
+            await writer.speak()
         except asyncio.CancelledError:
             if not response.cancelled:
                 raise  # the connection is closing: nothing left to tell
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()  # the cancel was the client's request: finish the events
-            status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
+            status, details = "cancelled", {"type": "cancelled", "reason": response.reason}
         except Exception as exc:  # the learner's responder: report it, keep the session
             logger.warning("the responder raised in %s: %s", response.id, exc)
             status = "failed"
@@ -514,6 +726,9 @@ class RealtimeSession:
             "usage": usage,
         }
         response.done = True
+        if self.detector is not None:
+            # The service starts the idle timer once the answer has played out.
+            self.detector.restart_idle(self.detector.now_ms + response.audio_ms)
         await self._send(server_event("response.done", response=done))
         await self._send(server_event("rate_limits.updated", rate_limits=self.rate_limits()))
         self.flush()
@@ -532,6 +747,13 @@ class _Writer:
         self._text = ""
         self.calling: _Call | None = None  # a call whose arguments are still streaming
         self.sent = 0  # of its pieces
+        # In audio, a message's text is gathered, then spoken: audio and transcript deltas.
+        self.audio = session._modality(response.params) == "audio"
+        output = response.params.get("audio", {}).get("output", {})
+        fmt = output.get("format") or session.session["audio"]["output"]["format"]
+        self.format = fmt["type"]
+        self._spoken = False  # the open message's speech went out
+        self._said = ""  # of its transcript
 
     def _where(self, item: Event) -> Event:
         return {
@@ -587,20 +809,25 @@ class _Writer:
                 "role": "assistant",
                 "content": [],
             }
-            self._text = ""
+            self._text, self._said, self._spoken = "", "", False
             await self._open(self.message)
+            part = (
+                {"type": "audio", "transcript": ""} if self.audio else {"type": "text", "text": ""}
+            )
             await send(
                 server_event(
                     "response.content_part.added",
                     **self._where(self.message),
                     content_index=0,
-                    part={"type": "text", "text": ""},
+                    part=part,
                 )
             )
         if not chunk:
             return
         self._text += chunk
         self.words += len(chunk.split())  # counted as it comes: the text may be long
+        if self.audio:
+            return  # spoken whole by speak(): the words' timings need the whole sentence
         self.session.counts.deltas += 1
         await send(
             server_event(
@@ -614,9 +841,64 @@ class _Writer:
             self.session.flush()
             await asyncio.sleep(self.session.delay)
 
+    async def speak(self) -> None:
+        """Say the open message: its speech in audio deltas, each word's transcript delta
+        sent as the audio reaches the word. Paced by the session's ``delay``."""
+        if not self.audio or self.message is None or self._spoken:
+            return
+        self._spoken = True
+        session, where = self.session, self._where(self.message)
+        loop = asyncio.get_running_loop()
+        speech = await loop.run_in_executor(session._executor, _voice, self._text)
+        # Truncate needs the words' timings, not the samples: a session keeps no audio.
+        timings = dataclasses.replace(speech, samples=np.zeros(0, np.int16))
+        session._spoken[self.message["id"]] = (timings, 0)
+        while len(session._spoken) > SPOKEN_KEPT:
+            del session._spoken[next(iter(session._spoken))]
+        wire = encode(speech.samples, self.format)
+        per_chunk = len(wire) * AUDIO_CHUNK // max(1, len(speech.samples))
+        text, total = self._text, len(speech.samples)
+        for start in range(0, total, AUDIO_CHUNK):
+            end = min(total, start + AUDIO_CHUNK)
+            words = [w for w in speech.words if w.start_sample < end]
+            upto = words[-1].end_char if words else 0
+            if end == total:
+                upto = len(text)
+            if upto > len(self._said):
+                delta, self._said = text[len(self._said) : upto], text[:upto]
+                await session._send(
+                    server_event(
+                        "response.output_audio_transcript.delta",
+                        **where,
+                        content_index=0,
+                        delta=delta,
+                    )
+                )
+            piece = wire[start * per_chunk // AUDIO_CHUNK : end * per_chunk // AUDIO_CHUNK]
+            if end == total:
+                piece = wire[start * per_chunk // AUDIO_CHUNK :]
+            session.counts.deltas += 1
+            await session._send(
+                server_event(
+                    "response.output_audio.delta",
+                    **where,
+                    content_index=0,
+                    delta=base64.b64encode(piece).decode(),
+                )
+            )
+            sent_ms = samples_to_ms(end)
+            session._spoken[self.message["id"]] = (timings, sent_ms)
+            self.response.audio_ms += samples_to_ms(end - start)
+            if session.delay and end < total:
+                session.flush()
+                await asyncio.sleep(session.delay)
+
     async def close(self, completed: bool) -> None:
         """Finish the message being written, if one is open."""
         if self.message is None:
+            return
+        if self.audio:
+            await self._close_audio(completed)
             return
         send, where, text = self.session._send, self._where(self.message), self._text
         await send(server_event("response.output_text.done", **where, content_index=0, text=text))
@@ -636,12 +918,39 @@ class _Writer:
         self.message = None
         await self._done(item)
 
+    async def _close_audio(self, completed: bool) -> None:
+        """An answer in audio ends: its audio, its transcript (what was said), its part."""
+        assert self.message is not None
+        send, where, said = self.session._send, self._where(self.message), self._said
+        await send(server_event("response.output_audio.done", **where, content_index=0))
+        await send(
+            server_event(
+                "response.output_audio_transcript.done", **where, content_index=0, transcript=said
+            )
+        )
+        await send(
+            server_event(
+                "response.content_part.done",
+                **where,
+                content_index=0,
+                part={"type": "audio", "transcript": said},
+            )
+        )
+        item = {
+            **self.message,
+            "status": "completed" if completed else "incomplete",
+            "content": [{"type": "output_audio", "transcript": said}],
+        }
+        self.message = None
+        await self._done(item)
+
     async def call(self, call: ToolCall) -> None:
         """A function call: its item, its arguments in pieces, then the whole."""
         await self.finish_call(await self.open_call(call), 0)
 
     async def open_call(self, call: ToolCall) -> _Call:
         """A call's item, added (``arguments: ""``): nothing of its arguments yet."""
+        await self.speak()
         await self.close(True)
         arguments = call.arguments_json()
         item = {
@@ -716,6 +1025,22 @@ async def _after(
     yield first
     async for chunk in rest:
         yield chunk
+
+
+_silent_warned = False
+
+
+def _voice(text: str) -> Speech:
+    """``text`` spoken by the speech engine, or tones beside it where none is installed
+    (said once in the log, with the fix)."""
+    global _silent_warned
+    try:
+        return synthesize(text)
+    except SpeechUnavailable as exc:
+        if not _silent_warned:
+            _silent_warned = True
+            logger.warning("answers in audio are tones: %s", exc)
+        return tones(text)
 
 
 def _nothing() -> None:

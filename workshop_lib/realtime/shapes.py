@@ -354,17 +354,18 @@ class Either(Shape):
         return self.by_type[key].check(value, param)
 
 
-class TextOnly(Shape):
-    """``output_modalities``: this local server writes text only (the service also speaks)."""
+class OneModality(Shape):
+    """``output_modalities``: ``["text"]`` or ``["audio"]`` (audio comes with its transcript),
+    never both, as the service takes it."""
 
     expected = "an array"
 
     def check(self, value: Any, param: str) -> Any:
         values = Array(Enum("text", "audio"), max_len=1).check(value, param)
-        if values != ["text"]:
+        if not values:
             raise RealtimeError(
-                f"Invalid value for '{param}': this local server answers in text only, so it "
-                'must be ["text"] (the real service also speaks, with ["audio"]).',
+                f'Invalid value for \'{param}\': give one modality, ["text"] or ["audio"] '
+                "(an answer in audio carries its transcript).",
                 code="invalid_value",
                 param=param,
             )
@@ -558,7 +559,7 @@ SESSION = Obj(
         "type": Enum("realtime"),
         "model": Str(max_len=100),
         "instructions": Str(max_len=256_000),
-        "output_modalities": TextOnly(),
+        "output_modalities": OneModality(),
         "max_output_tokens": MAX_OUTPUT_TOKENS,
         "audio": AUDIO,
         "tools": Tools(),
@@ -670,7 +671,7 @@ ITEM_REFERENCE = Obj({"type": Enum("item_reference"), "id": Str()}, required=("i
 RESPONSE = Obj(
     {
         "instructions": Str(max_len=256_000),
-        "output_modalities": TextOnly(),
+        "output_modalities": OneModality(),
         "max_output_tokens": MAX_OUTPUT_TOKENS,
         "metadata": Map(),
         "conversation": Enum("auto", "none"),

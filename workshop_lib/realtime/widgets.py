@@ -23,6 +23,10 @@ import ipywidgets as widgets
 __all__ = ["EventLog"]
 
 
+# The deltas of an answer's words: its text, or the transcript of its audio.
+_TEXT_DELTAS = ("response.output_text.delta", "response.output_audio_transcript.delta")
+
+
 def _as_dict(event: Any) -> dict[str, Any]:
     """A plain dict of a server or client event, whether the SDK's model or JSON's dict."""
     if isinstance(event, Mapping):
@@ -79,7 +83,7 @@ class EventLog(widgets.VBox):
         if kind == "response.created" and response.get("id"):
             self.texts[response["id"]] = ""
             self.statuses[response["id"]] = "in_progress"
-        elif kind == "response.output_text.delta" and event.get("response_id"):
+        elif kind in _TEXT_DELTAS and event.get("response_id"):
             rid = event["response_id"]
             self.texts[rid] = self.texts.get(rid, "") + str(event.get("delta", ""))
         elif kind == "response.done" and response.get("id"):
@@ -132,7 +136,9 @@ class EventLog(widgets.VBox):
             f"{name}={value}" for name, value in (("response", group), ("item", item)) if value
         )
         detail = ""
-        if "delta" in event:
+        if kind == "response.output_audio.delta":  # base64 audio: its size, not its text
+            detail = f"<{len(str(event.get('delta', ''))) * 3 // 4} bytes of audio>"
+        elif "delta" in event:
             detail = repr(event["delta"])
         elif kind == "error":
             error = event.get("error") or {}
