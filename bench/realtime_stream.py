@@ -3,22 +3,28 @@
 Each session adds a user message and asks for a response at the same moment as all the
 others; the figures are the first delta's latency (from ``response.create`` sent to the
 first ``response.output_text.delta`` received, p50 and p99), the whole response's time,
-and the server process's CPU per delta. The bare server is plain ``websockets`` that
-streams frames of the same sizes, in the same order and with the same pause between deltas,
-with no parsing, checking or ids: the difference is what the lesson's protocol costs.
+and the server process's CPU per delta. The bare server is plain ``websockets`` replaying
+the very frames the lesson's server sent for one such exchange (recorded in this process
+before the run: the same bytes, as many frames, in the same order, with the same pause after
+each delta); it reads each client message as JSON for its type and does nothing else: the
+difference is what the lesson's protocol costs (parsing, checking, building and encoding).
 
-    python bench/realtime_stream.py                    # 100 sessions, 3 repeats
+    python bench/realtime_stream.py                    # text and tools, 100 sessions, 5 repeats
+    python bench/realtime_stream.py --only text --repeats 9
     python bench/realtime_stream.py --sessions 300 --delay 0.01
 
-"threaded" is the lesson again with a responder that does not declare ``runs_on_loop``, as
-a learner's own function: each chunk is fetched on a thread. All servers run in child
-processes of this script, one at a time, so their CPU is their own.
+p50 and p99 are over every session of every repeat pooled (500 samples by default: the
+p99 of one 100-session round is its second-slowest session), with the spread of the
+repeats' own p99s beside them. The servers run at once in child processes of this script,
+each idle while another is measured, their rounds taken in turn (the order reversed every
+repeat), so that a busy spell on a shared machine falls on both sides; the load average is
+printed at the start and the end. "threaded" is the lesson again with a responder that does
+not declare ``runs_on_loop``, as a learner's own function: each chunk is fetched on a thread.
 
 The tool-calling run (lesson 07): each session declares a tool, asks a question the course's
 model answers with a function call (its arguments streamed), sends the call's output and
 asks again; the figures are the first ``response.function_call_arguments.delta``'s latency
-and the server's CPU per event. Its bare server replays the very frames the lesson's server
-sent for one such exchange (recorded in this process, before the run), with the same pauses.
+and the server's CPU per event. Its bare server replays that exchange's frames likewise.
 
     python bench/realtime_stream.py --only tools
 """
