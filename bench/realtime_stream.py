@@ -3,22 +3,28 @@
 Each session adds a user message and asks for a response at the same moment as all the
 others; the figures are the first delta's latency (from ``response.create`` sent to the
 first ``response.output_text.delta`` received, p50 and p99), the whole response's time,
-and the server process's CPU per delta. The bare server is plain ``websockets`` that
-streams frames of the same sizes, in the same order and with the same pause between deltas,
-with no parsing, checking or ids: the difference is what the lesson's protocol costs.
+and the server process's CPU per delta. The bare server is plain ``websockets`` replaying
+the very frames the lesson's server sent for one such exchange (recorded in this process
+before the run: the same bytes, as many frames, in the same order, with the same pause after
+each delta); it reads each client message as JSON for its type and does nothing else: the
+difference is what the lesson's protocol costs (parsing, checking, building and encoding).
 
-    python bench/realtime_stream.py                    # 100 sessions, 3 repeats
+    python bench/realtime_stream.py                    # text and tools, 100 sessions, 5 repeats
+    python bench/realtime_stream.py --only text --repeats 9
     python bench/realtime_stream.py --sessions 300 --delay 0.01
 
-"threaded" is the lesson again with a responder that does not declare ``runs_on_loop``, as
-a learner's own function: each chunk is fetched on a thread. All servers run in child
-processes of this script, one at a time, so their CPU is their own.
+p50 and p99 are over every session of every repeat pooled (500 samples by default: the
+p99 of one 100-session round is its second-slowest session), with the spread of the
+repeats' own p99s beside them. The servers run at once in child processes of this script,
+each idle while another is measured, their rounds taken in turn (the order reversed every
+repeat), so that a busy spell on a shared machine falls on both sides; the load average is
+printed at the start and the end. "threaded" is the lesson again with a responder that does
+not declare ``runs_on_loop``, as a learner's own function: each chunk is fetched on a thread.
 
 The tool-calling run (lesson 07): each session declares a tool, asks a question the course's
 model answers with a function call (its arguments streamed), sends the call's output and
 asks again; the figures are the first ``response.function_call_arguments.delta``'s latency
-and the server's CPU per event. Its bare server replays the very frames the lesson's server
-sent for one such exchange (recorded in this process, before the run), with the same pauses.
+and the server's CPU per event. Its bare server replays that exchange's frames likewise.
 
     python bench/realtime_stream.py --only tools
 """
@@ -27,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -87,104 +95,18 @@ def serve_workshop(delay: float, threaded: bool, tools: bool = False) -> None:
     asyncio.run(main())
 
 
-def _bare_frames(deltas: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """Frames of the same shapes and sizes as the lesson's: before, deltas, after."""
-    ids = {
-        "event_id": "event_0123456789abcdef",
-        "response_id": "resp_0123456789abcdef",
-        "item_id": "item_0123456789abcdef",
-        "output_index": 0,
-        "content_index": 0,
-    }
-    response = {
-        "object": "realtime.response",
-        "id": ids["response_id"],
-        "status": "in_progress",
-        "output": [],
-        "usage": None,
-        "conversation_id": "conv_0123456789abcdef",
-    }
-    item = {
-        "id": ids["item_id"],
-        "object": "realtime.item",
-        "type": "message",
-        "status": "in_progress",
-        "role": "assistant",
-        "content": [],
-    }
-    text = "".join(deltas)
-    before = [
-        {"type": "response.created", "event_id": ids["event_id"], "response": response},
-        {"type": "response.output_item.added", **ids, "item": item},
-        {"type": "conversation.item.added", "event_id": ids["event_id"], "item": item},
-        {"type": "response.content_part.added", **ids, "part": {"type": "text", "text": ""}},
-    ]
-    middle = [{"type": "response.output_text.delta", **ids, "delta": d} for d in deltas]
-    done_item = {**item, "status": "completed", "content": [{"type": "output_text", "text": text}]}
-    after = [
-        {"type": "response.output_text.done", **ids, "text": text},
-        {"type": "response.content_part.done", **ids, "part": {"type": "text", "text": text}},
-        {"type": "response.output_item.done", **ids, "item": done_item},
-        {"type": "conversation.item.done", "event_id": ids["event_id"], "item": done_item},
-        {
-            "type": "response.done",
-            "event_id": ids["event_id"],
-            "response": {**response, "status": "completed", "output": [done_item]},
-        },
-        {"type": "rate_limits.updated", "event_id": ids["event_id"], "rate_limits": []},
-    ]
-    dump = lambda events: [json.dumps(e, ensure_ascii=False) for e in events]  # noqa: E731
-    return dump(before), dump(middle), dump(after)
+def record_exchange(tools: bool) -> dict[str, list[list[str]]]:
+    """The frames the lesson's server sends for one exchange, per client event, in order.
 
-
-def serve_bare(delay: float) -> None:
-    from websockets.asyncio.server import serve
-
-    # The same words the lesson's default responder streams (copied, not imported: this
-    # process must not load the code it is compared against).
-    reply = f"You said “{QUESTION}”: {WORDS} words."
-    deltas = [w + " " for w in reply.split(" ")]
-    deltas[-1] = deltas[-1].rstrip()
-    before, middle, after = _bare_frames(deltas)
-    hello = json.dumps(
-        {
-            "type": "session.created",
-            "event_id": "event_0123456789abcdef",
-            "session": {"type": "realtime", "id": "sess_0123456789abcdef"},
-        }
-    )
-
-    async def handler(websocket) -> None:
-        await websocket.send(hello)
-        async for message in websocket:
-            if '"response.create"' not in message:
-                await websocket.send(after[3])  # an item's echo, like conversation.item.added
-                continue
-            for frame in before:
-                await websocket.send(frame)
-            for frame in middle:
-                await websocket.send(frame)
-                await asyncio.sleep(delay)
-            for frame in after:
-                await websocket.send(frame)
-
-    async def main() -> None:
-        async with serve(handler, HOST, 0, compression=None, ping_interval=None) as server:
-            print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
-            await asyncio.to_thread(sys.stdin.read)
-
-    asyncio.run(main())
-
-
-def record_tool_exchange() -> dict[str, list[list[str]]]:
-    """The frames the lesson's server sends for one tool exchange, per client event, in order.
-
-    Recorded from a session in this process (no pause between deltas): the bare server
-    replays them, so both servers send the same frames, byte for byte in size.
+    Recorded from a session in this process (no pause between deltas), ``session.created``
+    under "hello": the bare server replays them, so both servers send the same frames, byte
+    for byte, and as many (an item is answered with two events, a response opens with
+    four before its first delta).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from workshop_lib.realtime.model import local_model
+    from workshop_lib.realtime.responder import echo_responder
     from workshop_lib.realtime.session import Counts, RealtimeSession
 
     frames: list[str] = []
@@ -194,9 +116,12 @@ def record_tool_exchange() -> dict[str, list[list[str]]]:
 
     async def main() -> dict[str, list[list[str]]]:
         recorded: dict[str, list[list[str]]] = {}
+        responder = local_model if tools else echo_responder
         with ThreadPoolExecutor(1) as pool:
-            session = RealtimeSession(send, local_model, pool, Counts(), delay=0)
-            for name, message in _tool_messages("CALL_ID"):
+            session = RealtimeSession(send, responder, pool, Counts(), delay=0)
+            await session.open()
+            recorded["hello"] = [list(frames)]
+            for name, message in _tool_messages("CALL_ID") if tools else _text_messages():
                 frames.clear()
                 await session.handle(message.replace("CALL_ID", _last_call_id(session)))
                 if session.response is not None and session.response.task is not None:
@@ -205,6 +130,19 @@ def record_tool_exchange() -> dict[str, list[list[str]]]:
         return recorded
 
     return asyncio.run(main())
+
+
+def _text_messages() -> list[tuple[str, str]]:
+    """A client's side of one text exchange: a user message, then ``response.create``."""
+    item = {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": QUESTION}],
+        },
+    }
+    return [("item", json.dumps(item)), ("response", '{"type": "response.create"}')]
 
 
 def _last_call_id(session) -> str:
@@ -237,30 +175,24 @@ def _tool_messages(call_id: str) -> list[tuple[str, str]]:
     ]
 
 
-def serve_bare_tools(delay: float, frames_file: str) -> None:
+def serve_bare(delay: float, frames_file: str) -> None:
+    """Plain websockets replaying the lesson's recorded frames, with the same pauses.
+
+    It reads each client message as JSON for its type, as any server must; it builds,
+    checks and encodes nothing else: the difference is what the lesson's protocol costs.
+    """
     from websockets.asyncio.server import serve
 
     with open(frames_file, encoding="utf-8") as file:
         recorded = json.load(file)
-    hello = json.dumps(
-        {
-            "type": "session.created",
-            "event_id": "event_0123456789abcdef",
-            "session": {"type": "realtime", "id": "sess_0123456789abcdef"},
-        }
-    )
+    kinds = {"session.update": "update", "response.create": "response"}
 
     async def handler(websocket) -> None:
-        await websocket.send(hello)
+        for frame in recorded["hello"][0]:
+            await websocket.send(frame)
         turns = {kind: iter(replies) for kind, replies in recorded.items()}
         async for message in websocket:
-            kind = (
-                "update"
-                if '"session.update"' in message
-                else "response"
-                if '"response.create"' in message
-                else "item"
-            )
+            kind = kinds.get(json.loads(message).get("type"), "item")
             for frame in next(turns[kind], []):
                 await websocket.send(frame)
                 if '.delta"' in frame[:60]:  # a delta: the same pause as the lesson's
@@ -376,23 +308,51 @@ async def run_sessions(server: Child, port: int, sessions: int, tools: bool = Fa
     return Run([r[0] for r in results], [r[1] for r in results], sum(r[2] for r in results), cpu)
 
 
-def measure(kind: str, args: argparse.Namespace, extra: list[str] | None = None) -> list[Run]:
-    runs = []
-    command = ["--serve", kind, "--delay", str(args.delay), *(extra or [])]
-    with child(__file__, command, f"{kind} server") as c:
-        port = int(c.expect("PORT ", 20))
-        tools = kind.endswith("-tools")
-        # A first, unmeasured round: imports and caches a first request fills, on both sides.
-        asyncio.run(run_sessions(c, port, min(10, args.sessions), tools))
-        for _ in range(args.repeats):
-            runs.append(asyncio.run(run_sessions(c, port, args.sessions, tools)))
+def measure(kinds: list[str], args: argparse.Namespace, frames_file: str) -> dict[str, list[Run]]:
+    """``args.repeats`` rounds of each server in ``kinds``, taken in turn, not one after another.
+
+    The machine is shared: its load drifts over a minute. All the servers run at once (each
+    idle while another is measured) and their rounds alternate, the order reversed on every
+    repeat, so that a busy spell falls on both sides alike.
+    """
+    runs: dict[str, list[Run]] = {kind: [] for kind in kinds}
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for kind in kinds:
+            command = ["--serve", kind, "--delay", str(args.delay), "--frames", frames_file]
+            c = stack.enter_context(child(__file__, command, f"{kind} server"))
+            servers[kind] = (c, int(c.expect("PORT ", 20)))
+        for kind, (c, port) in servers.items():
+            # A first, unmeasured round: imports and caches a first request fills.
+            asyncio.run(run_sessions(c, port, min(10, args.sessions), kind.endswith("-tools")))
+        for repeat in range(args.repeats):
+            for kind in kinds if repeat % 2 == 0 else kinds[::-1]:
+                c, port = servers[kind]
+                tools = kind.endswith("-tools")
+                runs[kind].append(asyncio.run(run_sessions(c, port, args.sessions, tools)))
     return runs
+
+
+def summarize(runs: list[Run], sessions: int) -> dict[str, float]:
+    """Percentiles over every session of every repeat pooled (a p99 of 100 samples is the
+    second-slowest session: noise), with the spread of the repeats' own p99s."""
+    first = [ms for r in runs for ms in r.first_delta_ms]
+    each = [percentile(r.first_delta_ms, 0.99) for r in runs]
+    return {
+        "p50": percentile(first, 0.50),
+        "p99": percentile(first, 0.99),
+        "p99_lo": min(each),
+        "p99_hi": max(each),
+        "whole": statistics.median(ms for r in runs for ms in r.response_ms),
+        "cpu_us": statistics.median(r.cpu_s / r.deltas * 1e6 for r in runs),
+        "events": runs[0].deltas / sessions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between deltas")
     parser.add_argument("--only", choices=["text", "tools"], help="one of the two runs")
     parser.add_argument(
@@ -400,63 +360,66 @@ def main(argv: list[str] | None = None) -> int:
         choices=["workshop", "threaded", "bare", "workshop-tools", "bare-tools"],
         help="(child) run a server",
     )
-    parser.add_argument("--frames", help="(child) the recorded frames bare-tools replays")
+    parser.add_argument("--frames", help="(child) the recorded frames the bare server replays")
     args = parser.parse_args(argv)
     if args.serve in ("workshop", "threaded", "workshop-tools"):
         serve_workshop(args.delay, args.serve == "threaded", args.serve == "workshop-tools")
         return 0
-    if args.serve == "bare":
-        serve_bare(args.delay)
-        return 0
-    if args.serve == "bare-tools":
-        serve_bare_tools(args.delay, args.frames)
+    if args.serve in ("bare", "bare-tools"):
+        serve_bare(args.delay, args.frames)
         return 0
     print_header("Realtime streaming: concurrent sessions, first-delta latency, CPU per delta")
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (2-core machine)")
     status = 0 if args.only == "tools" else text_run(args)
     if status == 0 and args.only != "text":
         status = tools_run(args)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return status
+
+
+def _with_frames(tools: bool, kinds: list[str], args: argparse.Namespace) -> dict[str, list[Run]]:
+    """Record the lesson's frames for the bare server, then measure ``kinds``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(record_exchange(tools), file)
+    try:
+        return measure(kinds, args, file.name)
+    finally:
+        os.unlink(file.name)
+
+
+def _row(kind: str, f: dict[str, float], unit: str) -> str:
+    spread = f"{f['p99_lo']:.0f}–{f['p99_hi']:.0f} ms"
+    return (
+        f"{kind:<15} {f['p50']:>8.1f} ms {f['p99']:>7.1f} ms {spread:>15} "
+        f"{f['whole']:>8.0f} ms {f['cpu_us']:>7.1f} µs/{unit}"
+    )
+
+
+def _header(first: str, whole: str) -> str:
+    return (
+        f"{'server':<15} {first + ' p50':>11} {'p99':>10} {'p99 by repeat':>15} "
+        f"{whole:>11} {'CPU':>10}"
+    )
 
 
 def tools_run(args: argparse.Namespace) -> int:
     """Lesson 07's exchange: a call with streamed arguments, its output, the answer."""
-    import tempfile
-
     print(
         f"\nTool calling: {args.sessions} sessions at once, each a call, an output and an "
         f"answer, {args.delay * 1000:g} ms between deltas, {args.repeats} repeats"
     )
-    recorded = record_tool_exchange()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
-        json.dump(recorded, file)
-    try:
-        figures = {}
-        for kind in ("bare-tools", "workshop-tools"):
-            runs = measure(kind, args, ["--frames", file.name])
-            figures[kind] = {
-                "p50": statistics.median(percentile(r.first_delta_ms, 0.50) for r in runs),
-                "p99": statistics.median(percentile(r.first_delta_ms, 0.99) for r in runs),
-                "whole": statistics.median(percentile(r.response_ms, 0.50) for r in runs),
-                "cpu_us": statistics.median(r.cpu_s / r.deltas * 1e6 for r in runs),
-                "events": runs[0].deltas / args.sessions,
-            }
-    finally:
-        os.unlink(file.name)
-    print(
-        f"{'server':<15} {'first args delta p50':>21} {'p99':>9} {'exchange p50':>13} "
-        f"{'CPU/event':>10} {'events':>7}"
-    )
+    runs = _with_frames(True, ["bare-tools", "workshop-tools"], args)
+    figures = {kind: summarize(r, args.sessions) for kind, r in runs.items()}
+    print(_header("1st args", "exchange"))
     for kind, f in figures.items():
-        print(
-            f"{kind:<15} {f['p50']:>18.1f} ms {f['p99']:>6.1f} ms {f['whole']:>10.0f} ms "
-            f"{f['cpu_us']:>7.1f} µs {f['events']:>7.0f}"
-        )
+        print(_row(kind, f, "event"))
     bare, ours = figures["bare-tools"], figures["workshop-tools"]
     if bare["events"] != ours["events"]:
         print(f"the servers sent {bare['events']:.0f} and {ours['events']:.0f} events a session")
         return 1
     print(
         f"\nworkshop / bare (tools): first arguments delta p99 {ours['p99'] / bare['p99']:.2f}x, "
+        f"p50 {ours['p50'] / bare['p50']:.2f}x, "
         f"CPU per event {ours['cpu_us'] / bare['cpu_us']:.2f}x"
     )
     return 0
@@ -464,38 +427,26 @@ def tools_run(args: argparse.Namespace) -> int:
 
 def text_run(args: argparse.Namespace) -> int:
     """Lesson 05's text path: the figures the issue's goal is about."""
-
     print(
         f"{args.sessions} sessions at once, {WORDS + 4} deltas each, {args.delay * 1000:g} ms "
-        f"between deltas, {args.repeats} repeats (median of the repeats shown)\n"
+        f"between deltas, {args.repeats} repeats (percentiles over all {args.repeats} pooled)\n"
     )
-    figures = {}
     # "threaded": the same answers from a responder without runs_on_loop, as a learner's
     # own function runs: each chunk is fetched on a thread.
-    for kind in ("bare", "workshop", "threaded"):
-        runs = measure(kind, args)
-        expected = args.sessions * (WORDS + 4)
-        if any(run.deltas != expected for run in runs):
-            print(f"{kind}: got {[r.deltas for r in runs]} deltas, expected {expected}")
+    runs = _with_frames(False, ["bare", "workshop", "threaded"], args)
+    expected = args.sessions * (WORDS + 4)
+    for kind, rs in runs.items():
+        if any(run.deltas != expected for run in rs):
+            print(f"{kind}: got {[r.deltas for r in rs]} deltas, expected {expected}")
             return 1
-        figures[kind] = {
-            "p50": statistics.median(percentile(r.first_delta_ms, 0.50) for r in runs),
-            "p99": statistics.median(percentile(r.first_delta_ms, 0.99) for r in runs),
-            "whole": statistics.median(percentile(r.response_ms, 0.50) for r in runs),
-            "cpu_us": statistics.median(r.cpu_s / r.deltas * 1e6 for r in runs),
-        }
-    header = (
-        f"{'server':<10} {'first delta p50':>16} {'p99':>9} {'response p50':>13} {'CPU/delta':>11}"
-    )
-    print(header)
+    figures = {kind: summarize(r, args.sessions) for kind, r in runs.items()}
+    print(_header("1st delta", "response"))
     for kind, f in figures.items():
-        print(
-            f"{kind:<10} {f['p50']:>13.1f} ms {f['p99']:>6.1f} ms {f['whole']:>10.0f} ms "
-            f"{f['cpu_us']:>8.1f} µs"
-        )
+        print(_row(kind, f, "delta"))
     bare, ours = figures["bare"], figures["workshop"]
     print(
         f"\nworkshop / bare: first delta p99 {ours['p99'] / bare['p99']:.2f}x, "
+        f"p50 {ours['p50'] / bare['p50']:.2f}x, "
         f"CPU per delta {ours['cpu_us'] / bare['cpu_us']:.2f}x"
     )
     return 0

@@ -28,6 +28,7 @@ it. Real models decide differently; the shape of the exchange is the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -55,29 +56,35 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _keywords(tool: dict[str, Any]) -> tuple[set[str], set[str]]:
+def _keywords(tool: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
     """A tool's name words and description words, without the common ones."""
-    name = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(tool.get("name", "")))
+    return _keywords_of(str(tool.get("name", "")), str(tool.get("description") or ""))
+
+
+# A session declares its tools once and asks many times: their words are worked out once.
+@functools.lru_cache(maxsize=256)
+def _keywords_of(name: str, description: str) -> tuple[frozenset[str], frozenset[str]]:
+    name = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
     name_words = {w for w in _words(name.replace("_", " ").replace("-", " ")) if w not in _COMMON}
-    described = {w for w in _words(str(tool.get("description") or "")) if w not in _COMMON}
-    return name_words, {w for w in described if len(w) >= 4}
-
-
-def _same(word: str, keyword: str) -> bool:
-    # "weathers" is "weather", "temperatures" is "temperature": the first five letters decide.
-    if len(word) >= 5 and len(keyword) >= 5:
-        return word[:5] == keyword[:5]
-    return word == keyword
+    described = {w for w in _words(description) if w not in _COMMON}
+    return frozenset(name_words), frozenset(w for w in described if len(w) >= 4)
 
 
 def matching_tools(text: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tools the user's words name, best first (a name word counts twice)."""
     words = _words(text)
+    # A keyword of five letters or more matches a word of five or more by their first five
+    # ("weathers" is "weather", "temperatures" is "temperature"); a shorter one only itself.
+    exact, stems = set(words), {w[:5] for w in words if len(w) >= 5}
+
+    def named(keyword: str) -> bool:
+        return keyword[:5] in stems if len(keyword) >= 5 else keyword in exact
+
     scored = []
     for index, tool in enumerate(tools):
         name_words, described = _keywords(tool)
-        score = sum(2 for k in name_words if any(_same(w, k) for w in words))
-        score += sum(1 for k in described if any(_same(w, k) for w in words))
+        score = sum(2 for k in name_words if named(k))
+        score += sum(1 for k in described if named(k))
         if score:
             scored.append((-score, index, tool))
     return [tool for _, _, tool in sorted(scored, key=lambda s: s[:2])]
@@ -109,16 +116,19 @@ def _after_preposition(text: str) -> str | None:
     return None
 
 
-def call_arguments(text: str, tool: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+def call_arguments(
+    text: str, tool: dict[str, Any], name: str | None = None, *, names: list[str] | None = None
+) -> dict[str, Any]:
     """Arguments for ``tool`` from the user's ``text``, fitting its JSON Schema.
 
     ``name``: the value for its first name-like string property (one call of several).
+    ``names``: the text's names (``_names(text)``), when the caller has them already.
     """
     schema = tool.get("parameters") or {}
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     lowered = text.lower()
-    names = [name] if name is not None else _names(text)
+    names = [name] if name is not None else list(_names(text) if names is None else names)
     numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
     arguments: dict[str, Any] = {}
     for key, spec in properties.items():
@@ -177,12 +187,12 @@ def _calls(context: Context) -> list[ToolCall]:
     if not chosen and choice == "required":
         chosen = tools[:1]
     calls = []
+    names = _names(text)  # once: call_arguments takes a copy
     for tool in chosen:
-        names = _names(text)
         if tool is chosen[0] and len(names) > 1 and _one_name_slot(tool):
             calls += [ToolCall(tool["name"], call_arguments(text, tool, n)) for n in names]
         else:
-            calls.append(ToolCall(tool["name"], call_arguments(text, tool)))
+            calls.append(ToolCall(tool["name"], call_arguments(text, tool, names=names)))
     return calls if context.parallel_tool_calls else calls[:1]
 
 

@@ -59,6 +59,10 @@ from .responder import Context, Responder, ToolCall, stream
 from .speech import Speech, SpeechUnavailable, synthesize, tones
 from .turns import Committed, IdleTimeout, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
 
+# An item's size in JSON, as json.dumps(..., ensure_ascii=False) writes it, from one encoder
+# made once (json.dumps with arguments builds a new one per call).
+_json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
 __all__ = ["Counts", "RealtimeSession"]
 
 logger = logging.getLogger("workshop_lib.realtime")
@@ -150,6 +154,7 @@ class RealtimeSession:
         self.conversation_id = new_id("conv")
         self.items: list[Event] = []
         self._sizes: dict[str, int] = {}  # each item's size in JSON, for max_item_bytes
+        self._total = 0  # their sum, kept as they change (not summed at every insert)
         self.audio = bytearray()
         self.response: _Response | None = None
         self._received = 0  # bytes of 24 kHz PCM16 appended this session: the input clock
@@ -279,7 +284,7 @@ class RealtimeSession:
                 _check_base64(part["audio"], f"item.content[{index}].audio")
         item = {"id": new_id("item"), **item, "object": "realtime.item", "status": "completed"}
         # The route takes 15 MiB events (audio); the conversation keeps its 256 KiB.
-        size = len(json.dumps(item, ensure_ascii=False))
+        size = len(_json(item))
         if size > self.max_item_bytes:
             raise RealtimeError(
                 f"This item is {size} bytes as JSON; the local server's conversation holds "
@@ -295,35 +300,42 @@ class RealtimeSession:
             where = 0
         elif isinstance(previous, str):
             where = next(i for i, x in enumerate(self.items) if x["id"] == previous) + 1
-        await self._added_and_done(item, where)
+        await self._added_and_done(item, where, size)
 
-    async def _added_and_done(self, item: Event, where: int) -> None:
-        """A client's item, whole at once: added and done together."""
-        before = self._insert(item, where)
+    async def _added_and_done(self, item: Event, where: int, size: int | None = None) -> None:
+        """A client's item, whole at once: added and done together (``size``: if known)."""
+        before = self._insert(item, where, size)
         for kind in ("conversation.item.added", "conversation.item.done"):
             await self._send(server_event(kind, previous_item_id=before, item=item))
 
-    def _insert(self, item: Event, where: int) -> str | None:
-        """Put ``item`` at ``where``; the oldest go while over the caps. Its predecessor's id."""
+    def _insert(self, item: Event, where: int, size: int | None = None) -> str | None:
+        """Put ``item`` at ``where``; the oldest go while over the caps. Its predecessor's id.
+
+        ``size``: its length in JSON, when the caller measured it already.
+        """
         self.items.insert(where, item)
-        self._sizes[item["id"]] = len(json.dumps(item, ensure_ascii=False))
+        self._resize(item["id"], len(_json(item)) if size is None else size)
         before = self.items[where - 1]["id"] if where > 0 else None
         while len(self.items) > self.max_items or (
-            len(self.items) > 1 and sum(self._sizes.values()) > self.max_item_bytes
+            len(self.items) > 1 and self._total > self.max_item_bytes
         ):
             self._remove(self.items[0])
         return before
 
     def _remove(self, item: Event) -> None:
         self.items.remove(item)
-        self._sizes.pop(item["id"], None)
+        self._total -= self._sizes.pop(item["id"], 0)
+
+    def _resize(self, item_id: str, size: int) -> None:
+        self._total += size - self._sizes.get(item_id, 0)
+        self._sizes[item_id] = size
 
     def _replace(self, item: Event) -> None:
         """An item the response finished: the conversation holds its final form."""
         for index, old in enumerate(self.items):
             if old["id"] == item["id"]:
                 self.items[index] = item
-                self._sizes[item["id"]] = len(json.dumps(item, ensure_ascii=False))
+                self._resize(item["id"], len(_json(item)))
                 return
 
     async def _append(self, audio: str) -> None:
@@ -829,13 +841,18 @@ class _Writer:
         if self.audio:
             return  # spoken whole by speak(): the words' timings need the whole sentence
         self.session.counts.deltas += 1
+        # Built whole, as server_event(**self._where(...), ...) would with the same keys in
+        # the same order: the event a response sends most.
         await send(
-            server_event(
-                "response.output_text.delta",
-                **self._where(self.message),
-                content_index=0,
-                delta=chunk,
-            )
+            {
+                "type": "response.output_text.delta",
+                "event_id": new_id("event"),
+                "response_id": self.response.id,
+                "item_id": self.message["id"],
+                "output_index": len(self.items) - 1,
+                "content_index": 0,
+                "delta": chunk,
+            }
         )
         if self.session.delay and pause:
             self.session.flush()
