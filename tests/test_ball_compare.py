@@ -92,12 +92,13 @@ def test_four_methods_measured_alike_and_every_byte_counted(lab):
     assert long_poll.bytes_down / long_poll.updates > per_frame + 100
     assert sse.bytes_down / sse.updates < per_frame + 60  # "id: N", "data: ", chunk sizes
     # Every byte counted: the companion counted what its sockets moved. Every request was
-    # read whole; the SSE stream may have written an event or two after the client stopped
-    # (and the server's thread adds what it wrote just after the write, so wait for it).
+    # read whole; the SSE stream goes on writing at 60 Hz until the client's close reaches
+    # it, which a busy machine can hold up for 100 ms: six events, no more (and the
+    # server's thread adds what it wrote just after the write, so wait for it).
     assert push.bytes_received - received == sse.bytes_up + long_poll.bytes_up
     down = sse.bytes_down + long_poll.bytes_down
     wait_for(lambda: push.bytes_sent - sent >= down)
-    assert push.bytes_sent - sent - down < 3 * per_frame + 100
+    assert push.bytes_sent - sent - down < 6 * per_frame + 100
 
 
 def test_polling_pays_a_connection_and_headers_per_update(server):
