@@ -917,23 +917,13 @@ class _Writer:
         if self.audio:
             await self._close_audio(completed)
             return
-        send, where, text = self.session._send, self._where(self.message), self._text
-        await send(server_event("response.output_text.done", **where, content_index=0, text=text))
-        await send(
-            server_event(
-                "response.content_part.done",
-                **where,
-                content_index=0,
-                part={"type": "text", "text": text},
-            )
+        where, text = self._where(self.message), self._text
+        await self.session._send(
+            server_event("response.output_text.done", **where, content_index=0, text=text)
         )
-        item = {
-            **self.message,
-            "status": "completed" if completed else "incomplete",
-            "content": [{"type": "output_text", "text": text}],
-        }
-        self.message = None
-        await self._done(item)
+        await self._end_part(
+            {"type": "text", "text": text}, {"type": "output_text", "text": text}, completed
+        )
 
     async def _close_audio(self, completed: bool) -> None:
         """An answer in audio ends: its audio, its transcript (what was said), its part."""
@@ -945,18 +935,30 @@ class _Writer:
                 "response.output_audio_transcript.done", **where, content_index=0, transcript=said
             )
         )
-        await send(
+        await self._end_part(
+            {"type": "audio", "transcript": said},
+            {"type": "output_audio", "transcript": said},
+            completed,
+        )
+
+    async def _end_part(
+        self, part: dict[str, Any], content: dict[str, Any], completed: bool
+    ) -> None:
+        """The message's one part is done (``part`` as the event shows it, ``content`` as the
+        item holds it), and so is the message."""
+        assert self.message is not None
+        await self.session._send(
             server_event(
                 "response.content_part.done",
-                **where,
+                **self._where(self.message),
                 content_index=0,
-                part={"type": "audio", "transcript": said},
+                part=part,
             )
         )
         item = {
             **self.message,
             "status": "completed" if completed else "incomplete",
-            "content": [{"type": "output_audio", "transcript": said}],
+            "content": [content],
         }
         self.message = None
         await self._done(item)
