@@ -198,10 +198,11 @@ def test_polling_lags_behind_the_push(server: WorkshopServer, page: Page) -> Non
     # The page's own rates (over its last second) say the same, as far apart.
     assert stat(page, "push-rate") <= 75 and 0.5 <= stat(page, "poll-rate") <= 3
     assert stat(page, "push-rate") > 3 * stat(page, "poll-rate")
-    # A polled state is on screen until the next poll: on average about half an interval
-    # old, against a few milliseconds for a pushed frame.
-    assert statistics.mean(push_delays) < 60, push_delays
-    assert statistics.mean(poll_delays) > statistics.mean(push_delays) + 100, (
+    # A polled state is on screen until the next poll: typically about half an interval
+    # old, against a few milliseconds for a pushed frame. Medians, because a page starved of
+    # CPU for a moment (a busy machine) shows one old frame in a few samples of either feed.
+    assert statistics.median(push_delays) < 60, push_delays
+    assert statistics.median(poll_delays) > statistics.median(push_delays) + 100, (
         push_delays,
         poll_delays,
     )
