@@ -24,10 +24,11 @@ from websockets.exceptions import InvalidStatus
 
 from tests.sdk_events import NO_PROXY, TIMEOUT, recv, strict
 from workshop_lib import bodies, start_server
+from workshop_lib.auth import RedactFilter
 from workshop_lib.course import default_lessons
 from workshop_lib.logs import WEBSOCKETS_LOGGER_NAME
 from workshop_lib.realtime.client import azure_client, openai_client
-from workshop_lib.realtime.keys import DEFAULT_TTL
+from workshop_lib.realtime.keys import DEFAULT_TTL, PRUNE_AFTER, KeyStore
 from workshop_lib.realtime.server import BROWSER_SECRET, MAX_SECRET_BODY
 from workshop_lib.server import WorkshopServer
 
@@ -508,3 +509,32 @@ def test_a_get_route_still_refuses_a_body_as_before(any_server):
     with socket.create_connection((any_server.host, any_server.port), timeout=TIMEOUT) as sock:
         sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
         assert sock.recv(1024) == b""
+
+
+def test_a_foreign_page_cannot_have_its_visitor_mint_keys(any_server):
+    foreign = {**any_server.auth_headers, "Origin": "https://evil.example"}
+    status, _, body = post(any_server, BROWSER_SECRET, foreign)
+    assert status == 403 and b"may not POST" in body, body
+    own = {**any_server.auth_headers, "Origin": any_server.http_url}
+    assert post(any_server, BROWSER_SECRET, own)[0] == 200
+
+
+def test_the_log_filter_hides_a_key_wherever_it_shows():
+    record = logging.LogRecord(
+        "x", logging.INFO, "", 0, "got %s then %s", ("ek_abc-D_9", "x"), None
+    )
+    RedactFilter().filter(record)
+    assert record.getMessage() == "got ek_[redacted] then x"
+    record = logging.LogRecord("x", logging.INFO, "", 0, "a week_long stay", (), None)
+    RedactFilter().filter(record)
+    assert record.getMessage() == "a week_long stay"
+
+
+def test_a_store_holds_a_bounded_number_of_keys_and_forgets_expired_ones(clock):
+    store = KeyStore(clock, max_keys=3)
+    keys = [store.mint({"type": "realtime"}, {}, 10) for _ in range(4)]
+    assert len(store) == 3 and store.check(keys[0].value) is None  # the oldest went first
+    assert all(store.check(key.value) is key for key in keys[1:])
+    clock.now = START + 10 + PRUNE_AFTER
+    store.mint({"type": "realtime"}, {}, 10)
+    assert len(store) == 1

@@ -373,6 +373,18 @@ class App:
         self, connection: ServerConnection, request: Request, path: str, route: Post
     ) -> Response:
         """The answer to a POST of a route that takes one."""
+        # A foreign site's page may send a POST from its visitor's browser (no preflight
+        # without custom headers): refused as its WebSocket would be.
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.guard.origin_allowed(
+            origin, request.headers.get("Host")
+        ):
+            refusal = Refusal(
+                http.HTTPStatus.FORBIDDEN,
+                f"Origin {origin[:100]} may not POST here.\n",
+                "foreign Origin",
+            )
+            return self._refuse(connection, path, refusal)
         if refusal := self._check_request(request, path):
             return self._refuse(connection, path, refusal)
         body = bodies.body_of(connection.protocol)
