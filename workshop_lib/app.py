@@ -44,7 +44,7 @@ from . import __version__
 from .auth import Guard, RedactFilter, Refusal
 from .closing import announce_too_big
 from .connections import Connections
-from .lesson import Handler, JsonRoute, Lesson, Page
+from .lesson import Handler, JsonRoute, Lesson, Page, Post
 from .limits import Limits
 from .load import LoopLoad
 from .logs import WEBSOCKETS_LOGGER_NAME, Tally
@@ -116,7 +116,7 @@ class App:
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
         # Small JSON endpoints: path -> function returning the payload.
-        self.json_routes: dict[str, JsonRoute] = {
+        self.json_routes: dict[str, JsonRoute | Post] = {
             "/healthz": self._health,
             "/api/stats": self._stats,  # for the instructor's page (static/room.js)
             "/api/pages": self._pages,  # the browser client's navigation (static/main.js)
@@ -241,11 +241,14 @@ class App:
         if _wants_websocket(request):
             refusal = self._check_upgrade(connection, request, path)
             return None if refusal is None else self._refuse(connection, path, refusal)
+        route = self.json_routes.get(path)
+        if request.method == "POST" and isinstance(route, Post):
+            return self._post(connection, request, path, route)
         if request.method not in _HTTP_METHODS:
             response = connection.respond(
                 http.HTTPStatus.METHOD_NOT_ALLOWED,
                 f"{request.method[:20]} is not served here: this server only answers GET and "
-                "HEAD.\n",
+                "HEAD (and POST where a route takes it).\n",
             )
             response.headers["Allow"] = ", ".join(_HTTP_METHODS)
             return response
@@ -265,7 +268,12 @@ class App:
                 f"{request.method[:20]} upgrade",
             )
         try:
-            refusal = self.guard.check_handshake(request, self._credential(request, path))
+            credential = self._credential(request, path)
+            key = _bearer(request) or credential
+            issuer = self._issuer(key)
+            refusal = self.guard.check_handshake(request, credential, issued=issuer is not None)
+            if refusal is None and issuer is not None:
+                refusal = self._check_issued(issuer, key, path)
         except MultipleValuesError as exc:  # a lesson's credential() read a repeated header
             name = exc.args[0] if exc.args else "some"
             refusal = Refusal(
@@ -316,10 +324,17 @@ class App:
 
     def _answer(self, connection: ServerConnection, request: Request, path: str) -> Response:
         """The answer to a plain GET of ``path``."""
-        if path in self.json_routes:
-            if path not in self._public_routes and (refusal := self.guard.check_request(request)):
+        route = self.json_routes.get(path)
+        if isinstance(route, Post):
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{path} answers POST only.\n"
+            )
+            response.headers["Allow"] = "POST"
+            return response
+        if route is not None:
+            if refusal := self._check_request(request, path):
                 return self._refuse(connection, path, refusal)
-            return _json(connection, self.json_routes[path]())
+            return _json(connection, route())
         if path in ("/", "/index.html"):
             return self._static(connection, "index.html")
         if path.startswith("/static/"):
@@ -328,6 +343,30 @@ class App:
             http.HTTPStatus.NOT_FOUND,
             f"Not found: {path[:200]}. The browser client is at /, the health check at /healthz.\n",
         )
+
+    def _check_request(self, request: Request, path: str) -> Refusal | None:
+        """Why a plain HTTP request for ``path`` is refused: a lesson's routes want the
+        token on a token server, and never take a key a lesson issued (those open that
+        lesson's WebSockets only)."""
+        if path in self._public_routes:
+            return None
+        if (issuer := self._issuer(_bearer(request))) is not None:
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                f"This key opens the {issuer.name} lesson's WebSocket only; {path} needs the "
+                "server's token.\n",
+                "issued key on an HTTP route",
+            )
+        return self.guard.check_request(request)
+
+    def _post(
+        self, connection: ServerConnection, request: Request, path: str, route: Post
+    ) -> Response:
+        """The answer to a POST of a route that takes one."""
+        if refusal := self._check_request(request, path):
+            return self._refuse(connection, path, refusal)
+        status, payload = route.answer(b"")
+        return _json(connection, payload, status)
 
     def _health(self) -> dict[str, object]:
         # What the lessons say of what they depend on (a Redis): "degraded" if one is away,
@@ -407,6 +446,26 @@ class App:
         """The token the path's lesson found in the request outside ``Authorization``."""
         owner = self._owners.get(path)
         return owner.credential(request) if owner is not None else None
+
+    def _issuer(self, key: str | None) -> Lesson | None:
+        """The lesson that issues keys of ``key``'s form (Realtime's ``ek_``), if any."""
+        if not key:
+            return None
+        return next((lesson for lesson in self.lessons.values() if lesson.owns_key(key)), None)
+
+    def _check_issued(self, issuer: Lesson, key: str, path: str) -> Refusal | None:
+        """Why a key ``issuer`` made may not open ``path`` (its own routes only, while valid)."""
+        if self._owners.get(path) is not issuer:
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                f"This key opens the {issuer.name} lesson's routes only "
+                f"({', '.join(sorted(issuer.websocket_routes()))}), not {path[:100]}.\n",
+                "issued key on another route",
+            )
+        explanation = issuer.check_key(key)
+        if explanation is None:
+            return None
+        return Refusal(http.HTTPStatus.UNAUTHORIZED, explanation, "expired or unknown key")
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
@@ -515,8 +574,17 @@ def _wants_websocket(request: Request) -> bool:
     return "websocket" in upgrade.lower()
 
 
-def _json(connection: ServerConnection, payload: object) -> Response:
-    response = connection.respond(http.HTTPStatus.OK, json.dumps(payload) + "\n")
+def _bearer(request: Request) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, if the request has one."""
+    headers = request.headers.get_all("Authorization")
+    if len(headers) != 1:  # two: the guard refuses the request
+        return None
+    scheme, _, given = headers[0].partition(" ")
+    return (given.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _json(connection: ServerConnection, payload: object, status: int = 200) -> Response:
+    response = connection.respond(http.HTTPStatus(status), json.dumps(payload) + "\n")
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"  # live state: never a cached copy
