@@ -349,7 +349,11 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
         truncateMs = Math.floor((played * 1000) / RATE);
         send({ type: "conversation.item.truncate", item_id: itemId,
           content_index: item.contentIndex, audio_end_ms: truncateMs });
+        // The words never heard are struck through: the server forgets them too.
         lines.get(itemId)?.classList.add("cut");
+        for (const word of lines.get(itemId)?.querySelectorAll("[data-at]") ?? []) {
+          if (Number(word.dataset.at) >= played) word.classList.add("unheard");
+        }
       }
     }
     nextTime = 0;
@@ -430,13 +434,16 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
         schedule(event);
         break;
       case "response.output_audio_transcript.delta":
-      case "response.output_text.delta":
-        line(event.item_id, "assistant").textContent += event.delta;
+      case "response.output_text.delta": {
+        // Each word comes just before the audio that says it: remember where in the audio.
+        const at = playing.get(event.item_id)?.segments.reduce((n, s) => n + s.samples, 0) ?? 0;
+        line(event.item_id, "assistant").append(h("span", { "data-at": at, text: event.delta }));
         break;
+      }
       case "conversation.item.truncated":
-        lines.get(event.item_id)?.classList.add("cut");
         lines.get(event.item_id)?.setAttribute("title",
-          `interrupted after ${(event.audio_end_ms / 1000).toFixed(1)} s`);
+          `interrupted after ${(event.audio_end_ms / 1000).toFixed(1)} s: the server keeps ` +
+          "only the words heard");
         break;
       case "response.done":
         status.textContent = event.response?.status === "completed" ? "Listening: speak now."
