@@ -10,20 +10,35 @@ a launch flag); the module's ``browser`` fixture supplies Playwright and the ski
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import jupyterlab
 from tests.browser.conftest import CHROMIUM_ARGS, find_chromium
+from tests.browser.jupyterlab import (
+    JupyterLab,
+    error_outputs,
+    open_notebook,
+    printed_text,
+    run_cell,
+    run_cells_above,
+    run_cells_from,
+    screenshot,
+)
 from tests.conftest import ARTIFACTS
 from tests.speech_audio import scene
 from workshop_lib import start_server
 from workshop_lib.realtime.audio import RATE
 from workshop_lib.realtime.server import RealtimeLesson
 from workshop_lib.realtime.speech import synthesize
+
+lab = jupyterlab.lab
 
 pytestmark = pytest.mark.browser
 
@@ -251,3 +266,54 @@ def test_a_page_on_plain_http_off_localhost_says_it_has_no_microphone(talking) -
         expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
         assert lesson.keys.minted == 0 and lesson.handshakes == {}
         expect(page.get_by_test_id("voice-connect")).to_be_enabled()
+
+
+def test_the_voice_widget_talks_in_jupyterlab_with_a_key_from_the_kernel(
+    talking, lab: JupyterLab
+) -> None:
+    """VoiceWidget(server) in a notebook: the same page code, the key minted by the kernel
+    through the route (the token stays in the kernel), the counters reported back to it."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from workshop_lib import start_server\n"
+            "from workshop_lib.realtime import RealtimeLesson, VoiceWidget\n"
+            "server = start_server(port=0, token='widget-token', lessons=[RealtimeLesson()])\n"
+            "voice = VoiceWidget(server)\n"
+            "voice"
+        ),
+        nbformat.v4.new_code_cell(
+            "lesson = server.lesson('realtime')\n"
+            "print('report', voice.state, voice.events.get('response.done', 0),\n"
+            "      voice.samples_scheduled > 0, voice.ms_played > 0, lesson.keys.minted)"
+        ),
+        nbformat.v4.new_code_cell("voice.close()\nserver.stop()"),
+    ]
+    nbformat.write(notebook, lab.root_dir / "voice-widget.ipynb")
+    page = talking(1000, QUESTION, 20_000)
+    try:
+        open_notebook(page, lab, "voice-widget.ipynb")
+        run_cells_above(page, "lesson = server.lesson")
+        widget = page.locator(".voice").first
+        widget.wait_for(timeout=WAIT_MS)
+        handshakes: list[str] = []
+        page.on("websocket", lambda ws: handshakes.append(ws.url))
+        widget.get_by_test_id("voice-connect").click()
+        page.wait_for_function(
+            "() => (JSON.parse(document.querySelector('.voice').dataset.events || '{}')"
+            "['response.done'] || 0) >= 1",
+            timeout=WAIT_MS,
+        )
+        expect(widget.locator(".voice-transcript .assistant")).to_contain_text("I heard ")
+        page.wait_for_timeout(1200)  # two reports to the kernel (every 500 ms)
+        screenshot(page, "jupyterlab-voice-widget", widget)
+        run_cell(page, "lesson = server.lesson")
+        assert widget.get_attribute("data-key-kind") == "ephemeral"
+        assert [url for url in handshakes if "/v1/realtime" in url]
+        assert "report live 1 True True 1" in printed_text(page)
+        run_cells_from(page, "voice.close()")
+        assert error_outputs(page) == []
+        assert page.page_errors == []
+    finally:
+        with contextlib.suppress(OSError):
+            lab.shutdown_kernels()

@@ -107,7 +107,7 @@ _CSS = """
 .voice .voice-transcript .unheard { color: #59636e; text-decoration: line-through; }
 .voice .voice-events { list-style: none; margin: 0; padding: 0; max-height: 18rem;
   overflow: auto; font: 12px/1.5 monospace; border: 1px solid #d0d7de; border-radius: 6px; }
-.voice .voice-events li { display: grid; grid-template-columns: 8.5em 1.2em 24em 1fr;
+.voice .voice-events li { display: grid; grid-template-columns: 8.5em 1.2em 25em 1fr;
   gap: 0 0.5em; padding: 0 0.5rem; border-bottom: 1px solid #d0d7de; }
 .voice .voice-events .event-time, .voice .voice-events .event-ids { color: #59636e; }
 .voice .voice-events .sent .event-type { color: #0550ae; }

@@ -30,7 +30,7 @@ const MAX_LOG = 300; // log lines kept: a long conversation must not grow the pa
 // The worklet runs on the audio thread; a Blob URL keeps this module self-contained.
 // Resampling is an area average (each output sample is the mean of the input it spans):
 // a box low-pass before decimation, enough for speech to a VAD, and exact for 48k -> 24k.
-const WORKLET = `
+export const WORKLET = `
 class Pcm16Chunks extends AudioWorkletProcessor {
   constructor(options) {
     super();
