@@ -9,9 +9,12 @@ a launch flag); the module's ``browser`` fixture supplies Playwright and the ski
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -106,6 +109,13 @@ def talking(browser: Browser, request, tmp_path) -> Iterator[Callable[..., Page]
                 chromium.close()
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """On the server's loop: until ``condition()`` holds (it reads the lesson's state)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
 def counters(page: Page) -> dict:
     data = page.get_by_test_id("voice").evaluate("card => ({...card.dataset})")
     return {
@@ -175,6 +185,12 @@ def test_the_page_talks_with_a_short_lived_key_and_plays_the_whole_answer(talkin
         )
         seen = counters(page)
         minted = lesson.keys.minted
+        # Stop: the microphone and the connection go; Connect can start again.
+        page.get_by_test_id("voice-stop").click()
+        expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
+        expect(page.get_by_test_id("voice-connect")).to_be_enabled()
+        expect(page.get_by_test_id("voice-mute")).to_be_disabled()
+        server.run(wait_until(lambda: lesson.counts.sessions == 0))
 
     assert answer.startswith("I heard ") and "seconds of speech" in answer
     events = seen["events"]
@@ -317,3 +333,55 @@ def test_the_voice_widget_talks_in_jupyterlab_with_a_key_from_the_kernel(
     finally:
         with contextlib.suppress(OSError):
             lab.shutdown_kernels()
+
+
+def test_mute_sends_silence_so_the_server_hears_no_turn(talking) -> None:
+    with start_server(port=0, lessons=[RealtimeLesson()]) as server:
+        page = talking(3000, QUESTION, 3000)  # the question 3 s in, every 8 s or so
+        page.goto(f"{server.http_url}/#voice")
+        page.get_by_test_id("voice-connect").click()
+        card = page.get_by_test_id("voice")
+        expect(card).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        page.get_by_test_id("voice-mute").click()
+        expect(card).to_have_attribute("data-muted", "true")
+        start = counters(page)["sent"].get("input_audio_buffer.append", 0)
+        # Twelve seconds of audio go up while muted: the question passes at least once.
+        page.wait_for_function(
+            "n => (JSON.parse(document.querySelector('[data-testid=voice]').dataset.sent)"
+            "['input_audio_buffer.append'] || 0) >= n",
+            arg=start + 120,
+            timeout=WAIT_MS,
+        )
+        assert "input_audio_buffer.speech_started" not in counters(page)["events"]
+        page.get_by_test_id("voice-mute").click()
+        expect(card).to_have_attribute("data-muted", "false")
+        wait_for_event(page, "input_audio_buffer.speech_started")
+
+
+def test_an_error_event_is_one_line_that_says_what_to_do(talking) -> None:
+    # Two events a second: the microphone's ten appends a second are refused.
+    with start_server(port=0, lessons=[RealtimeLesson(burst=3, rate=2)]) as server:
+        page = talking(500, QUESTION, 3000)
+        page.goto(f"{server.http_url}/#voice")
+        page.get_by_test_id("voice-connect").click()
+        wait_for_event(page, "error")
+        problem = page.get_by_test_id("voice-problem")
+        expect(problem).to_contain_text("rate_limit_exceeded: Rate limit reached")
+        expect(problem).to_contain_text("Slow down")
+        assert problem.evaluate("p => p.getClientRects().length") == 1  # shown, one block
+
+
+def test_an_expired_key_is_refused_and_the_page_says_to_connect_again(talking) -> None:
+    # Each reading of this clock is 700 s after the last: a key (600 s) has expired by
+    # the time its handshake is checked.
+    readings = itertools.count(time.time(), 700)
+    lesson = RealtimeLesson(clock=lambda: next(readings))
+    with start_server(port=0, lessons=[lesson]) as server:
+        page = talking(500, QUESTION, 3000)
+        page.goto(f"{server.http_url}/#voice")
+        page.get_by_test_id("voice-connect").click()
+        problem = page.get_by_test_id("voice-problem")
+        expect(problem).to_contain_text("did not take the key", timeout=WAIT_MS)
+        expect(problem).to_contain_text("press Connect for a new key")
+        expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
+        assert lesson.keys.minted == 1 and lesson.counts.sessions_total == 0

@@ -496,8 +496,10 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
       // No outputs: a sink the context runs for its own sake, silent, never played back.
       worklet = new AudioWorkletNode(ctx, "pcm16-chunks", { numberOfInputs: 1,
         numberOfOutputs: 0, processorOptions: { rate: RATE, chunk: (RATE * CHUNK_MS) / 1000 } });
+      // Muted, the track gives silence, which still goes up: the server's clock runs on
+      // and a turn cut by the mute ends as a turn does, after silence_duration_ms.
       worklet.port.onmessage = ({ data }) => {
-        if (!muted && card.dataset.state === "live") {
+        if (card.dataset.state === "live") {
           send({ type: "input_audio_buffer.append", audio: pcmToBase64(data) });
         }
       };
@@ -564,6 +566,7 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     ctx = null;
     nextTime = 0;
     muted = false;
+    card.dataset.muted = false;
     muteButton.textContent = "Mute";
     muteButton.disabled = true;
     stopButton.disabled = true;
@@ -588,8 +591,9 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     stream?.getAudioTracks().forEach((track) => {
       track.enabled = !muted;
     });
+    card.dataset.muted = muted;
     muteButton.textContent = muted ? "Unmute" : "Mute";
-    status.textContent = muted ? "Muted: nothing goes to the server." : "Listening: speak now.";
+    status.textContent = muted ? "Muted: the server hears silence." : "Listening: speak now.";
   });
   stopButton.addEventListener("click", () => stop(""));
 
