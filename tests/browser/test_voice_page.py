@@ -94,6 +94,7 @@ def talking(browser: Browser, request, tmp_path) -> Iterator[Callable[..., Page]
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.page_errors = errors
+        page.shot = False  # set by live_screenshot(): the fixture then takes none at the end
         pages.append(page)
         return page
 
@@ -103,10 +104,18 @@ def talking(browser: Browser, request, tmp_path) -> Iterator[Callable[..., Page]
         ARTIFACTS.mkdir(exist_ok=True)
         try:
             for page in pages:
-                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+                if not page.shot:
+                    live_screenshot(page, request.node.name)
         finally:
             for chromium in launched:
                 chromium.close()
+
+
+def live_screenshot(page: Page, name: str) -> None:
+    """test-artifacts/<name>.png, taken while the server still runs (the tests call it
+    before leaving the server's ``with``: after it, every page says "disconnected")."""
+    screenshot(page, name)
+    page.shot = True
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -184,6 +193,7 @@ def test_the_page_talks_with_a_short_lived_key_and_plays_the_whole_answer(talkin
             timeout=WAIT_MS,
         )
         seen = counters(page)
+        live_screenshot(page, "voice-answer")
         minted = lesson.keys.minted
         # Stop: the microphone and the connection go; Connect can start again.
         page.get_by_test_id("voice-stop").click()
@@ -231,6 +241,7 @@ def test_speaking_over_the_answer_stops_it_and_truncates_where_it_was_heard(talk
         seen = counters(page)
         page.wait_for_timeout(500)  # on the audio clock: a stopped answer stays stopped
         later = counters(page)
+        live_screenshot(page, "voice-barge-in")
 
     answer_ms = len(synthesize(LONG_ANSWER).samples) * 1000 // RATE
     events = seen["events"]
@@ -281,6 +292,7 @@ def test_a_page_on_plain_http_off_localhost_says_it_has_no_microphone(talking) -
         expect(problem).to_contain_text(f"http://localhost:{server.port}")
         expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
         assert lesson.keys.minted == 0 and lesson.handshakes == {}
+        live_screenshot(page, "voice-insecure-context")
         expect(page.get_by_test_id("voice-connect")).to_be_enabled()
 
 
@@ -356,6 +368,7 @@ def test_mute_sends_silence_so_the_server_hears_no_turn(talking) -> None:
         page.get_by_test_id("voice-mute").click()
         expect(card).to_have_attribute("data-muted", "false")
         wait_for_event(page, "input_audio_buffer.speech_started")
+        live_screenshot(page, "voice-mute")
 
 
 def test_an_error_event_is_one_line_that_says_what_to_do(talking) -> None:
@@ -369,6 +382,7 @@ def test_an_error_event_is_one_line_that_says_what_to_do(talking) -> None:
         expect(problem).to_contain_text("rate_limit_exceeded: Rate limit reached")
         expect(problem).to_contain_text("Slow down")
         assert problem.evaluate("p => p.getClientRects().length") == 1  # shown, one block
+        live_screenshot(page, "voice-error-event")
 
 
 def test_an_expired_key_is_refused_and_the_page_says_to_connect_again(talking) -> None:
@@ -385,3 +399,4 @@ def test_an_expired_key_is_refused_and_the_page_says_to_connect_again(talking) -
         expect(problem).to_contain_text("press Connect for a new key")
         expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
         assert lesson.keys.minted == 1 and lesson.counts.sessions_total == 0
+        live_screenshot(page, "voice-expired-key")

@@ -102,6 +102,9 @@ _CSS = """
 .voice .voice-problem { color: #cf222e; font-weight: 600; margin: 0.3rem 0; }
 .voice .voice-transcript { list-style: none; margin: 0; padding: 0.4rem 0.6rem;
   border: 1px solid #d0d7de; border-radius: 6px; min-height: 2em; }
+.voice .voice-transcript:empty::before { content: "What you say, and the answer's words as
+  they come."; color: #59636e; }
+.voice .voice-events:empty { min-height: 2.5em; }
 .voice .voice-transcript .who { display: inline-block; min-width: 4.5em; color: #59636e;
   font-weight: 600; }
 .voice .voice-transcript .unheard { color: #59636e; text-decoration: line-through; }
