@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from . import __version__
+from . import __version__, bodies
 from .auth import Guard, RedactFilter, Refusal
 from .closing import announce_too_big
 from .connections import Connections
@@ -115,6 +115,7 @@ class App:
         self.lessons: dict[str, Lesson] = {}
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
+        self._http_owners: dict[str, Lesson] = {}  # a lesson's HTTP path -> that lesson
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, JsonRoute | Post] = {
             "/healthz": self._health,
@@ -141,6 +142,7 @@ class App:
         self.routes.update(lesson.websocket_routes())
         self._owners.update(dict.fromkeys(lesson.websocket_routes(), lesson))
         self.json_routes.update(lesson.http_routes())
+        self._http_owners.update(dict.fromkeys(lesson.http_routes(), lesson))
 
     def lesson(self, name: str) -> Lesson:
         """The running lesson called ``name``, e.g. ``app.lesson("ball").state``."""
@@ -211,7 +213,13 @@ class App:
         A close code may not survive a proxy, so a message over ``max_size`` is answered
         with an ``error`` event (``message_too_big``) before the close (closing.py).
         """
+        bodies.install(protocol, self._body_limit)
         return self.connections.factory(announce_too_big(protocol), *args, **kwargs)
+
+    def _body_limit(self, method: str, path: str) -> int | None:
+        """The largest body a request may carry (a POST route's), or None: no body."""
+        route = self.json_routes.get(path)
+        return route.max_body if method == "POST" and isinstance(route, Post) else None
 
     def _lost(self, connection: ServerConnection) -> None:
         """A TCP connection is gone: free its slot; after a wave, give memory back."""
@@ -350,22 +358,48 @@ class App:
         lesson's WebSockets only)."""
         if path in self._public_routes:
             return None
-        if (issuer := self._issuer(_bearer(request))) is not None:
+        owner = self._http_owners.get(path)
+        credential = owner.credential(request) if owner is not None else None
+        if (issuer := self._issuer(_bearer(request) or credential)) is not None:
             return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,
                 f"This key opens the {issuer.name} lesson's WebSocket only; {path} needs the "
                 "server's token.\n",
                 "issued key on an HTTP route",
             )
-        return self.guard.check_request(request)
+        return self.guard.check_request(request, credential)
 
     def _post(
         self, connection: ServerConnection, request: Request, path: str, route: Post
     ) -> Response:
         """The answer to a POST of a route that takes one."""
+        # A foreign site's page may send a POST from its visitor's browser (no preflight
+        # without custom headers): refused as its WebSocket would be.
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.guard.origin_allowed(
+            origin, request.headers.get("Host")
+        ):
+            refusal = Refusal(
+                http.HTTPStatus.FORBIDDEN,
+                f"Origin {origin[:100]} may not POST here.\n",
+                "foreign Origin",
+            )
+            return self._refuse(connection, path, refusal)
         if refusal := self._check_request(request, path):
             return self._refuse(connection, path, refusal)
-        status, payload = route.answer(b"")
+        body = bodies.body_of(connection.protocol)
+        if isinstance(body, bodies.TooLarge):
+            return connection.respond(
+                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"{path} takes a body of at most {body.limit} bytes, not {body.length}.\n",
+            )
+        try:
+            status, payload = route.answer(body)
+        except Exception:  # a lesson's bug: a 500 and the log, never a dropped connection
+            logger.exception("POST %s failed", path)
+            return connection.respond(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR, f"POST {path} failed; see the log.\n"
+            )
         return _json(connection, payload, status)
 
     def _health(self) -> dict[str, object]:

@@ -187,11 +187,12 @@ class Guard:
             return self._wrong_bearer(header)
         return None
 
-    def check_request(self, request: Request) -> Refusal | None:
+    def check_request(self, request: Request, credential: str | None = None) -> Refusal | None:
         """Why a plain HTTP request for a lesson's data must be refused, or None.
 
         The header only: unlike a WebSocket, a browser's ``fetch()`` can send it, so there is
-        no first-message login here.
+        no first-message login here. ``credential``: a token the route's lesson found
+        elsewhere (Azure's ``api-key``), checked when no ``Authorization`` came.
         """
         if self.token is None:
             return None
@@ -200,6 +201,10 @@ class Guard:
                 http.HTTPStatus.BAD_REQUEST, "Send one Authorization header.\n", "2 headers"
             )
         header = request.headers.get("Authorization")
+        if header is None and credential is not None:
+            if tokens_match(credential, self.token):
+                return None
+            return Refusal(http.HTTPStatus.UNAUTHORIZED, "Wrong token (API key).\n", "wrong token")
         if header is None:
             return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,

@@ -130,7 +130,7 @@ class KeyStore:
         )
         self._keys[_digest(value)] = key
         while len(self._keys) > self.max_keys:
-            del self._keys[next(iter(self._keys))]
+            self._keys.pop(next(iter(self._keys)), None)
         self.minted += 1
         return key
 
@@ -153,7 +153,7 @@ class KeyStore:
         # A minute late: find() still serves a handshake that checked a key just in time.
         expired = [d for d, key in self._keys.items() if now >= key.expires_at + PRUNE_AFTER]
         for digest in expired:
-            del self._keys[digest]
+            self._keys.pop(digest, None)
 
 
 def _digest(value: str) -> bytes:

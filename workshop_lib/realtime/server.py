@@ -19,6 +19,7 @@ expires, with the settings it was minted with; a made-up or expired one is refus
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +36,7 @@ from ..closing import close_with
 from ..lesson import Handler, JsonRoute, Lesson, Page, Post
 from ..protocol import Close
 from .events import Event, RealtimeError, default_session
-from .keys import DEFAULT_TTL, EphemeralKey, KeyStore, is_ephemeral
+from .keys import DEFAULT_TTL, EphemeralKey, KeyStore, check_request, is_ephemeral
 from .model import local_model
 from .responder import Responder
 from .session import Counts, RealtimeSession, updated
@@ -43,6 +44,7 @@ from .writer import EventWriter
 
 __all__ = [
     "BROWSER_SECRET",
+    "CLIENT_SECRETS",
     "KEY_SUBPROTOCOL",
     "MAX_EVENT",
     "PATHS",
@@ -61,6 +63,16 @@ KEY_SUBPROTOCOL = "openai-insecure-api-key."  # a browser's key, as the real API
 MAX_EVENT = 15 * 1024 * 1024
 # The small back-end route a browser page calls for an ephemeral key (an empty POST).
 BROWSER_SECRET = "/api/realtime/client_secret"
+# Where the SDK's client.realtime.client_secrets.create() POSTs its JSON: OpenAI's path,
+# Azure's v1 path, and the path AsyncAzureOpenAI(azure_endpoint=...) builds.
+CLIENT_SECRETS = (
+    "/v1/realtime/client_secrets",
+    "/openai/v1/realtime/client_secrets",
+    "/openai/realtime/client_secrets",
+)
+# The largest client_secrets body read: about what websockets already reads of a request's
+# head before any check (128 header lines of 8 KiB), and room for long instructions.
+MAX_SECRET_BODY = 1024 * 1024
 
 
 class RealtimeLesson(Lesson):
@@ -105,7 +117,8 @@ class RealtimeLesson(Lesson):
         return dict.fromkeys(PATHS, self.handler)
 
     def http_routes(self) -> Mapping[str, JsonRoute | Post]:
-        return {BROWSER_SECRET: Post(self._browser_secret)}
+        sdk = Post(self._client_secrets, max_body=MAX_SECRET_BODY)
+        return {BROWSER_SECRET: Post(self._browser_secret), **dict.fromkeys(CLIENT_SECRETS, sdk)}
 
     def owns_key(self, key: str) -> bool:
         return is_ephemeral(key)
@@ -131,6 +144,28 @@ class RealtimeLesson(Lesson):
         # The server's token authorized this request (the core checks it as for any of a
         # lesson's routes); the page gets a key that opens Realtime sessions only, briefly.
         return 200, self.mint().response()
+
+    def _client_secrets(self, body: bytes) -> tuple[int, object]:
+        """The service's ``POST /v1/realtime/client_secrets``: ``expires_after`` and
+        ``session`` checked as ``session.update`` is (a bad field: 400 naming it)."""
+        try:
+            try:
+                request = json.loads(body) if body.strip() else {}
+            except (ValueError, RecursionError):
+                raise RealtimeError(
+                    "The request body is not valid JSON.", code="invalid_json"
+                ) from None
+            seconds, settings = check_request(request)
+            return 200, self.mint(settings, seconds).response()
+        except RealtimeError as error:
+            return 400, {
+                "error": {
+                    "message": error.message,
+                    "type": error.type,
+                    "code": error.code,
+                    "param": error.param,
+                }
+            }
 
     def credential(self, request: Request) -> str | None:
         """Azure's ``api-key`` header, or a browser's key subprotocol (Bearer: the core's)."""
