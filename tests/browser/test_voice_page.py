@@ -63,15 +63,20 @@ def fake_microphone(wav: Path) -> list[str]:
 
 
 class RecordingRealtime(RealtimeLesson):
-    """The Realtime lesson, noting every WebSocket handshake's headers (as text; the core
-    may ask for a handshake's credential more than once)."""
+    """The Realtime lesson, noting the headers (as text) of every WebSocket handshake and
+    plain HTTP request the core asks it about (maybe more than once for one request)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.handshakes: dict[str, str] = {}  # Sec-WebSocket-Key -> the headers
+        self.requests: set[str] = set()  # the route's requests: the headers
 
     def credential(self, request):
-        self.handshakes[request.headers.get("Sec-WebSocket-Key", "")] = str(request.headers)
+        key = request.headers.get("Sec-WebSocket-Key")
+        if key is None:
+            self.requests.add(f"{request.path}\n{request.headers}")
+        else:
+            self.handshakes[key] = str(request.headers)
         return super().credential(request)
 
 
@@ -218,6 +223,9 @@ def test_the_page_talks_with_a_short_lived_key_and_plays_the_whole_answer(talkin
     # The key: minted once by the route (Bearer token), then the only credential on the wire.
     assert seen["key"] == "ephemeral" and minted == 1
     (handshake,) = lesson.handshakes.values()
+    (route,) = lesson.requests
+    assert route.startswith("/api/realtime/client_secret\n")
+    assert f"Authorization: Bearer {token}" in route
     assert "openai-insecure-api-key.ek_" in handshake
     assert token not in handshake and "authorization" not in handshake.lower()
     assert page.page_errors == []
@@ -291,7 +299,7 @@ def test_a_page_on_plain_http_off_localhost_says_it_has_no_microphone(talking) -
         expect(problem).to_contain_text("getUserMedia needs a secure context")
         expect(problem).to_contain_text(f"http://localhost:{server.port}")
         expect(page.get_by_test_id("voice")).to_have_attribute("data-state", "stopped")
-        assert lesson.keys.minted == 0 and lesson.handshakes == {}
+        assert lesson.keys.minted == 0 and lesson.handshakes == {} and lesson.requests == set()
         live_screenshot(page, "voice-insecure-context")
         expect(page.get_by_test_id("voice-connect")).to_be_enabled()
 
