@@ -465,6 +465,10 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     connectButton.disabled = true;
     stopButton.disabled = false;
     setState("connecting");
+    statsTimer = setInterval(() => {
+      showCounters();
+      onStats?.(stats());
+    }, 500);
     // Made in the click: a context made later starts suspended (the autoplay rule).
     ctx = new AudioContext();
     ctx.resume();
@@ -579,13 +583,7 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     onStats?.(stats());
   }
 
-  connectButton.addEventListener("click", () => {
-    connect();
-    statsTimer = setInterval(() => {
-      showCounters();
-      onStats?.(stats());
-    }, 500);
-  });
+  connectButton.addEventListener("click", () => connect());
   muteButton.addEventListener("click", () => {
     muted = !muted;
     stream?.getAudioTracks().forEach((track) => {
