@@ -2,6 +2,7 @@
 
     from workshop_lib.realtime import EventLog, RealtimeLesson, echo_responder
     from workshop_lib.realtime import Context, ToolCall, local_model     # lesson 07: tools
+    from workshop_lib.realtime import VoiceWidget                         # lesson 08: voice
 
 ``events`` (the protocol), ``session``, ``responder`` and ``server`` load no widgets.
 """
@@ -17,6 +18,7 @@ __all__ = [
     "RealtimeLesson",
     "RealtimeSession",
     "ToolCall",
+    "VoiceWidget",
     "azure_client",
     "echo_responder",
     "local_model",
@@ -42,5 +44,6 @@ __getattr__, __dir__ = lazy_names(
         "azure_client": ".client",
         "realtime_url": ".client",
         "EventLog": ".widgets",
+        "VoiceWidget": ".voice_widget",
     },
 )

@@ -85,7 +85,7 @@ class RealtimeLesson(Lesson):
     """
 
     name = "realtime"
-    pages = (Page("realtime", "Realtime", "realtime.js"),)
+    pages = (Page("realtime", "Realtime", "realtime.js"), Page("voice", "Voice", "voice.js"))
     subprotocols = (SUBPROTOCOL,)
 
     def __init__(
