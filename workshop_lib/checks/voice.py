@@ -232,7 +232,7 @@ class Truncate(Exercise):
             )
         return CheckResult(
             True,
-            f"the user spoke after {wait:.1f} s; you stopped at {said:.0f} ms of "
+            f"the user spoke {wait:.1f} s into the answer; you stopped at {said:.0f} ms of "
             f"{received} ms received (heard: {heard:.0f} ms), and the server cut the "
             "answer's transcript there",
         )
@@ -249,9 +249,13 @@ class Truncate(Exercise):
                 state["relay"] = relay
                 microphone = _microphone(speaker, wait)
                 # When the truncate reached the relay, what the speaker had played.
-                watch = asyncio.create_task(_when_truncated(relay, speaker, state))
+                player = asyncio.ensure_future(answer(relay.url, QUESTION, speaker, microphone))
+                watch = asyncio.create_task(_when_truncated(relay, speaker, state, player))
                 try:
-                    await answer(relay.url, QUESTION, speaker, microphone)
+                    await player
+                except asyncio.CancelledError:
+                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise  # the check's own time ran out
                 finally:
                     watch.cancel()
 
@@ -259,14 +263,24 @@ class Truncate(Exercise):
         return state["relay"], state["speaker"], state.get("heard_at_truncate")
 
 
-async def _when_truncated(relay: _Relay, speaker: Speaker, state: dict[str, Any]) -> None:
-    """Note what the speaker had played, and whether it still played, at the truncate."""
+async def _when_truncated(
+    relay: _Relay, speaker: Speaker, state: dict[str, Any], player: asyncio.Task[Any]
+) -> None:
+    """Note what the speaker had played, and whether it still played, at the truncate; stop
+    the learner's player if the server refuses it (it would wait for ``truncated`` forever)."""
     while not relay.events("client", "conversation.item.truncate"):
         await asyncio.sleep(0.002)
+    sent = relay.events("client", "conversation.item.truncate")[0].at
     state["heard_at_truncate"] = speaker.heard_ms()
     speaker.played_past_truncate = speaker.playing
     await asyncio.sleep(0.2)  # a speaker that starts again just after, too
     speaker.played_past_truncate |= speaker.playing
+    for _ in range(500):
+        if any(r.at >= sent for r in relay.events("server", "error")):
+            await asyncio.sleep(0.3)  # its own time to see the error and return
+            player.cancel()
+            return
+        await asyncio.sleep(0.01)
 
 
 def _microphone(speaker: Speaker, wait: float) -> Callable[[Any], Coroutine[Any, Any, None]]:
