@@ -32,7 +32,7 @@ from ..realtime.server import RealtimeLesson
 from ..realtime.speech import Speech, synthesize, tones
 from ._base import CheckResult, Exercise, Failed, ____, _Placeholder, run_coroutine, scratch_server
 
-__all__ = ["QUESTION", "Speaker", "____", "q1", "q2", "q3", "recording"]
+__all__ = ["QUESTION", "Speaker", "____", "q1", "q2", "q3", "recording", "vad_turns"]
 
 QUESTION = "Tell me a long story about the sea and the ships that sail on it every day"
 """q1's question: the local model repeats it, about six seconds of speech."""
@@ -248,8 +248,8 @@ class Truncate(Exercise):
             async with _Relay(upstream) as relay:
                 state["relay"] = relay
                 microphone = _microphone(speaker, wait)
-                # When the truncate reached the relay, what the speaker had played.
                 player = asyncio.ensure_future(answer(relay.url, QUESTION, speaker, microphone))
+                # What the speaker had played when the truncate reached the relay.
                 watch = asyncio.create_task(_when_truncated(relay, speaker, state, player))
                 try:
                     await player
