@@ -115,12 +115,19 @@ class _Relay:
 class Speaker:
     """A loudspeaker for q1: ``await speaker.play(samples)`` returns once the samples (int16
     at 24 kHz) have been heard, in real time, as a write to a sound card does. Cancel the
-    task that plays to stop the sound at once: what was heard until then counts."""
+    task that plays to stop the sound at once: what was heard until then counts.
+
+    Its clock is the sound card's: a piece given within :attr:`BUFFER` seconds of the end
+    of the one before follows it without a gap (a late wake-up of the loop loses no time).
+    """
+
+    BUFFER = 0.05
 
     def __init__(self) -> None:
         self.started = asyncio.Event()  # the first sound came out
         self._heard = 0  # samples heard in plays that ended
-        self._playing: tuple[float, int] | None = None  # (since, samples) of the play under way
+        self._playing: tuple[float, int] | None = None  # (start, samples) of the play under way
+        self._end = 0.0  # when the sound given so far ends, on the loop's clock
         self.played_past_truncate = False  # noted by the check
 
     async def play(self, samples: Any) -> None:
@@ -129,14 +136,22 @@ class Speaker:
         loop = asyncio.get_running_loop()
         if self._playing is not None:
             raise RuntimeError("the speaker is already playing: play one piece after another")
-        self._playing = (loop.time(), n)
+        now = loop.time()
+        start = self._end if self._end >= now - self.BUFFER else now
+        self._end = start + n / RATE
+        self._playing = (start, n)
         self.started.set()
         try:
-            await asyncio.sleep(n / RATE)
+            await asyncio.sleep(max(0.0, self._end - loop.time()))
         finally:
-            since, _ = self._playing
-            self._heard += min(n, round((loop.time() - since) * RATE))
+            self._heard += self._part(start, n, loop.time())
+            self._end = min(self._end, loop.time())  # a stop ends the sound now
             self._playing = None
+
+    @staticmethod
+    def _part(start: float, n: int, now: float) -> int:
+        """Samples of a piece of ``n`` begun at ``start`` heard by ``now``."""
+        return min(n, max(0, round((now - start) * RATE)))
 
     @property
     def playing(self) -> bool:
@@ -147,8 +162,7 @@ class Speaker:
         """Milliseconds of sound heard so far, the play under way included."""
         heard = self._heard
         if self._playing is not None:
-            since, n = self._playing
-            heard += min(n, round((asyncio.get_running_loop().time() - since) * RATE))
+            heard += self._part(*self._playing, asyncio.get_running_loop().time())
         return heard * 1000 / RATE
 
 
