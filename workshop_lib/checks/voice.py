@@ -244,6 +244,10 @@ class Truncate(Exercise):
                 f"you truncated at {said!r} ms, but the user had heard {heard:.0f} ms of the "
                 f"answer when you stopped it{why}"
             )
+        if not relay.events("server", "conversation.item.truncated"):
+            raise Failed(
+                "the server never confirmed the truncate: wait for conversation.item.truncated"
+            )
         return CheckResult(
             True,
             f"the user spoke {wait:.1f} s into the answer; you stopped at {said:.0f} ms of "
