@@ -1,4 +1,4 @@
-"""Every exercise of notebooks 01-07 as a learner meets it: in a real Jupyter kernel, as
+"""Every exercise of notebooks 01-08 as a learner meets it: in a real Jupyter kernel, as
 cells after the notebook's own set-up (its first cell and the imports above the exercise),
 on ipykernel's running event loop.
 
@@ -655,13 +655,54 @@ EXERCISES: dict[str, list[Exercise]] = {
             ),
         ),
     ],
+    "08-voice.ipynb": [
+        Exercise(
+            "q1",
+            "08_player.py",
+            (
+                filled(
+                    ("samples_to_ms(len(frame))", "received_ms"),
+                    "that is the audio you received",
+                    "count the milliseconds the speaker has played",
+                ),
+                filled(
+                    ("len(frame)", "played_ms"),
+                    "the server refused your truncate",
+                    "a 24 kHz sample is 1/24 ms",
+                ),
+            ),
+        ),
+        Exercise(
+            "q2",
+            "08_push_to_talk.py",
+            (
+                filled(
+                    ("0", '"input_audio_buffer.commit"', '"response.create"'),
+                    "buffer too small",
+                    "commit only a press of at least 100 ms",
+                ),
+                filled(
+                    ("100", '"response.create"', '"input_audio_buffer.commit"'),
+                    "before committing the press",
+                ),
+            ),
+        ),
+        Exercise(
+            "q3",
+            "08_vad_settings.py",
+            (
+                filled(("500",), "3 turns", "must be longer than that pause"),
+                filled(("2000",), "1 turn", "must be shorter than that pause"),
+            ),
+        ),
+    ],
 }
 
 COUNT = sum(len(exercises) for exercises in EXERCISES.values())
 
 
 def test_every_exercise_of_the_notebooks_is_tried_here() -> None:
-    """All 17, and each with its solution and at least two wrong answers: an exercise added
+    """All 20, and each with its solution and at least two wrong answers: an exercise added
     to a notebook must be added here too."""
     assert sorted(EXERCISES) == sorted(
         path.name for path in NOTEBOOKS.glob("0*.ipynb") if "q1.check(" in path.read_text()
@@ -677,7 +718,7 @@ def test_every_exercise_of_the_notebooks_is_tried_here() -> None:
         for exercise in exercises:
             assert (SOLUTIONS / exercise.solution).is_file()
             assert len(exercise.wrongs) >= 2, (notebook, exercise.label)
-    assert COUNT == 17
+    assert COUNT == 20
 
 
 @pytest.mark.parametrize(
