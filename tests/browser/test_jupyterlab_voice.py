@@ -9,6 +9,7 @@ shipped. The notebook's one execution in a browser in the suite.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import jupyterlab
 from tests.browser.jupyterlab import (
@@ -63,14 +64,15 @@ CELLS: list[tuple[str, tuple[str, ...]]] = [
         "for key in (",
         ("ek_made-up-b...: refused, HTTP 401", "opened; the session's instructions"),
     ),
-    ("from IPython.display import Markdown", ("[The course's pages](http",)),
+    ("from IPython.display import Markdown", ("[The voice page](http",)),
+    ("voice = VoiceWidget(server)", ()),
     ("q1.check(player)", ("replace every ____",)),
     ("# q1.hint()", ()),
     ("q2.check(push_to_talk)", ("replace every ____",)),
     ("# q2.hint()", ()),
     ("q3.check(TURN_DETECTION)", ("replace every ____",)),
     ("# q3.hint()", ()),
-    ("server.stop()", ("stopped",)),
+    ("voice.close()", ("stopped",)),
 ]
 
 
@@ -106,6 +108,11 @@ def test_08_voice_cell_by_cell(lab_page, lab: JupyterLab) -> None:
         seen = len(outputs)
         for words in expected:
             assert words in shown, f"{text}: {words!r} not in\n{shown[-3000:]}"
+        if text == "voice = VoiceWidget(server)":
+            # The page's own code, mounted in the notebook, ready to connect.
+            widget = page.locator(".voice").first
+            widget.wait_for(timeout=30_000)
+            expect(widget.get_by_test_id("voice-connect")).to_be_visible()
         if text == "busy_room = ":
             # The two timelines of one figure, and the one before it: drawn, not blank.
             pngs = output_images(page)
