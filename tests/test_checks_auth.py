@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.test_checks import run_solution
 from workshop_lib.backoff import backoff_delays
+from workshop_lib.checks._base import Failed
 from workshop_lib.checks.auth import q1, q2
 
 
@@ -153,3 +154,46 @@ def test_q2_says_the_server_restarted_and_the_client_never_came_back_within_seco
     assert "its server went away" in result.message, result.message
     assert "your clients never came back" in result.message
     assert time.monotonic() - started < q2.timeout + 5  # the check gives up, never waits 30 s
+
+
+# The copies' attempts as a busy machine timed them (a CI run under load): equal waits of
+# 0.3, 0.6 and 1.2 s came out spread by up to 0.2 s, which the clock alone read as jitter.
+LOADED_TRIES = [
+    [0.0, 0.47, 0.85 + 0.47, 1.24 + 0.85 + 0.47],
+    [0.0, 0.47, 0.87 + 0.47, 1.29 + 0.87 + 0.47],
+    [0.0, 0.52, 0.91 + 0.52, 1.33 + 0.91 + 0.52],
+    [0.0, 0.66, 0.68 + 0.66, 1.34 + 0.68 + 0.66],
+    [0.0, 0.66, 0.68 + 0.66, 1.34 + 0.68 + 0.66],
+]
+TICKS = [list(range(q2.count))] * len(LOADED_TRIES)
+
+
+def test_q2_judges_jitter_by_the_waits_asked_for_not_a_busy_clock():
+    equal = [[0.3, 0.6, 1.2]] * len(LOADED_TRIES)
+    with pytest.raises(Failed, match="retried in step"):
+        q2._judge("the check ran copies", TICKS, LOADED_TRIES, equal)
+    jittered = [[0.3 * f, 0.6 * f, 1.2 * f] for f in (0.9, 1.0, 1.1, 0.95, 1.05)]
+    assert q2._judge("the check ran copies", TICKS, LOADED_TRIES, jittered).ok
+
+
+def test_q2_notes_the_sleeps_each_copy_asks_for():
+    """The check's loop tells asyncio.sleep's waits from websockets' own timers."""
+    from workshop_lib.checks.auth import _COPY, _noting_attempts
+
+    slept = {0: [], 1: []}
+    loop = _noting_attempts({0: [], 1: []}, {0: 0, 1: 0}, slept)()
+
+    async def copy(n, waits):
+        _COPY.set(n)
+        loop.call_later(5.0, lambda: None).cancel()  # a timer, not a sleep
+        for wait in waits:
+            await asyncio.sleep(wait)
+
+    async def both():
+        await asyncio.gather(copy(0, [0.01, 0.02]), copy(1, [0.03]))
+
+    try:
+        loop.run_until_complete(both())
+    finally:
+        loop.close()
+    assert slept == {0: [0.01, 0.02], 1: [0.03]}

@@ -143,3 +143,24 @@ def test_the_fallback_cuts_a_ping_flood_at_the_hard_limit(server, monkeypatch):
     assert sent < 4 * 1024 * 1024
     assert wait_until(lambda: server.app.limits.open == 0, timeout=5)
     client.sock.close()
+
+
+def test_a_stop_cuts_a_non_reader_at_once_instead_of_waiting_out_its_grace(caplog):
+    """Stopping sends every client a close and gives them a grace to answer; a client whose
+    buffer is full reads no close, so it is cut at once and the grace is not spent on it."""
+    server = start_server(port=0, name=f"stalls-{uuid.uuid4().hex[:8]}")
+    server.app.connections.stall_watch.timeout = None  # only the stop deals with it
+    client = RawClient("127.0.0.1", server.port, "/echo", receive_buffer=4096)  # never reads
+    try:
+        client.sock.sendall(PING * 1000)  # 131 KB of pings, once: its pongs fill the buffers
+
+        async def stalled() -> int:
+            return sum(c.writes_stalled for c in server.app.connections.all)
+
+        wait_for(lambda: server.run(stalled()) == 1, timeout=10)
+        with caplog.at_level("INFO", logger="workshop_lib.server"):
+            server.stop()
+        assert "did not close within" not in caplog.text, caplog.text
+    finally:
+        server.stop()
+        client.sock.close()

@@ -40,11 +40,11 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from . import __version__
+from . import __version__, bodies
 from .auth import Guard, RedactFilter, Refusal
 from .closing import announce_too_big
 from .connections import Connections
-from .lesson import Handler, JsonRoute, Lesson, Page
+from .lesson import Handler, JsonRoute, Lesson, Page, Post
 from .limits import Limits
 from .load import LoopLoad
 from .logs import WEBSOCKETS_LOGGER_NAME, Tally
@@ -115,8 +115,9 @@ class App:
         self.lessons: dict[str, Lesson] = {}
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
+        self._http_owners: dict[str, Lesson] = {}  # a lesson's HTTP path -> that lesson
         # Small JSON endpoints: path -> function returning the payload.
-        self.json_routes: dict[str, JsonRoute] = {
+        self.json_routes: dict[str, JsonRoute | Post] = {
             "/healthz": self._health,
             "/api/stats": self._stats,  # for the instructor's page (static/room.js)
             "/api/pages": self._pages,  # the browser client's navigation (static/main.js)
@@ -141,6 +142,7 @@ class App:
         self.routes.update(lesson.websocket_routes())
         self._owners.update(dict.fromkeys(lesson.websocket_routes(), lesson))
         self.json_routes.update(lesson.http_routes())
+        self._http_owners.update(dict.fromkeys(lesson.http_routes(), lesson))
 
     def lesson(self, name: str) -> Lesson:
         """The running lesson called ``name``, e.g. ``app.lesson("ball").state``."""
@@ -211,7 +213,13 @@ class App:
         A close code may not survive a proxy, so a message over ``max_size`` is answered
         with an ``error`` event (``message_too_big``) before the close (closing.py).
         """
+        bodies.install(protocol, self._body_limit)
         return self.connections.factory(announce_too_big(protocol), *args, **kwargs)
+
+    def _body_limit(self, method: str, path: str) -> int | None:
+        """The largest body a request may carry (a POST route's), or None: no body."""
+        route = self.json_routes.get(path)
+        return route.max_body if method == "POST" and isinstance(route, Post) else None
 
     def _lost(self, connection: ServerConnection) -> None:
         """A TCP connection is gone: free its slot; after a wave, give memory back."""
@@ -241,11 +249,14 @@ class App:
         if _wants_websocket(request):
             refusal = self._check_upgrade(connection, request, path)
             return None if refusal is None else self._refuse(connection, path, refusal)
+        route = self.json_routes.get(path)
+        if request.method == "POST" and isinstance(route, Post):
+            return self._post(connection, request, path, route)
         if request.method not in _HTTP_METHODS:
             response = connection.respond(
                 http.HTTPStatus.METHOD_NOT_ALLOWED,
                 f"{request.method[:20]} is not served here: this server only answers GET and "
-                "HEAD.\n",
+                "HEAD (and POST where a route takes it).\n",
             )
             response.headers["Allow"] = ", ".join(_HTTP_METHODS)
             return response
@@ -265,7 +276,12 @@ class App:
                 f"{request.method[:20]} upgrade",
             )
         try:
-            refusal = self.guard.check_handshake(request, self._credential(request, path))
+            credential = self._credential(request, path)
+            key = _bearer(request) or credential
+            issuer = self._issuer(key)
+            refusal = self.guard.check_handshake(request, credential, issued=issuer is not None)
+            if refusal is None and issuer is not None:
+                refusal = self._check_issued(issuer, key, path)
         except MultipleValuesError as exc:  # a lesson's credential() read a repeated header
             name = exc.args[0] if exc.args else "some"
             refusal = Refusal(
@@ -316,10 +332,17 @@ class App:
 
     def _answer(self, connection: ServerConnection, request: Request, path: str) -> Response:
         """The answer to a plain GET of ``path``."""
-        if path in self.json_routes:
-            if path not in self._public_routes and (refusal := self.guard.check_request(request)):
+        route = self.json_routes.get(path)
+        if isinstance(route, Post):
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{path} answers POST only.\n"
+            )
+            response.headers["Allow"] = "POST"
+            return response
+        if route is not None:
+            if refusal := self._check_request(request, path):
                 return self._refuse(connection, path, refusal)
-            return _json(connection, self.json_routes[path]())
+            return _json(connection, route())
         if path in ("/", "/index.html"):
             return self._static(connection, "index.html")
         if path.startswith("/static/"):
@@ -328,6 +351,56 @@ class App:
             http.HTTPStatus.NOT_FOUND,
             f"Not found: {path[:200]}. The browser client is at /, the health check at /healthz.\n",
         )
+
+    def _check_request(self, request: Request, path: str) -> Refusal | None:
+        """Why a plain HTTP request for ``path`` is refused: a lesson's routes want the
+        token on a token server, and never take a key a lesson issued (those open that
+        lesson's WebSockets only)."""
+        if path in self._public_routes:
+            return None
+        owner = self._http_owners.get(path)
+        credential = owner.credential(request) if owner is not None else None
+        if (issuer := self._issuer(_bearer(request) or credential)) is not None:
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                f"This key opens the {issuer.name} lesson's WebSocket only; {path} needs the "
+                "server's token.\n",
+                "issued key on an HTTP route",
+            )
+        return self.guard.check_request(request, credential)
+
+    def _post(
+        self, connection: ServerConnection, request: Request, path: str, route: Post
+    ) -> Response:
+        """The answer to a POST of a route that takes one."""
+        # A foreign site's page may send a POST from its visitor's browser (no preflight
+        # without custom headers): refused as its WebSocket would be.
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.guard.origin_allowed(
+            origin, request.headers.get("Host")
+        ):
+            refusal = Refusal(
+                http.HTTPStatus.FORBIDDEN,
+                f"Origin {origin[:100]} may not POST here.\n",
+                "foreign Origin",
+            )
+            return self._refuse(connection, path, refusal)
+        if refusal := self._check_request(request, path):
+            return self._refuse(connection, path, refusal)
+        body = bodies.body_of(connection.protocol)
+        if isinstance(body, bodies.TooLarge):
+            return connection.respond(
+                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"{path} takes a body of at most {body.limit} bytes, not {body.length}.\n",
+            )
+        try:
+            status, payload = route.answer(body)
+        except Exception:  # a lesson's bug: a 500 and the log, never a dropped connection
+            logger.exception("POST %s failed", path)
+            return connection.respond(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR, f"POST {path} failed; see the log.\n"
+            )
+        return _json(connection, payload, status)
 
     def _health(self) -> dict[str, object]:
         # What the lessons say of what they depend on (a Redis): "degraded" if one is away,
@@ -407,6 +480,26 @@ class App:
         """The token the path's lesson found in the request outside ``Authorization``."""
         owner = self._owners.get(path)
         return owner.credential(request) if owner is not None else None
+
+    def _issuer(self, key: str | None) -> Lesson | None:
+        """The lesson that issues keys of ``key``'s form (Realtime's ``ek_``), if any."""
+        if not key:
+            return None
+        return next((lesson for lesson in self.lessons.values() if lesson.owns_key(key)), None)
+
+    def _check_issued(self, issuer: Lesson, key: str, path: str) -> Refusal | None:
+        """Why a key ``issuer`` made may not open ``path`` (its own routes only, while valid)."""
+        if self._owners.get(path) is not issuer:
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                f"This key opens the {issuer.name} lesson's routes only "
+                f"({', '.join(sorted(issuer.websocket_routes()))}), not {path[:100]}.\n",
+                "issued key on another route",
+            )
+        explanation = issuer.check_key(key)
+        if explanation is None:
+            return None
+        return Refusal(http.HTTPStatus.UNAUTHORIZED, explanation, "expired or unknown key")
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
@@ -515,8 +608,17 @@ def _wants_websocket(request: Request) -> bool:
     return "websocket" in upgrade.lower()
 
 
-def _json(connection: ServerConnection, payload: object) -> Response:
-    response = connection.respond(http.HTTPStatus.OK, json.dumps(payload) + "\n")
+def _bearer(request: Request) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, if the request has one."""
+    headers = request.headers.get_all("Authorization")
+    if len(headers) != 1:  # two: the guard refuses the request
+        return None
+    scheme, _, given = headers[0].partition(" ")
+    return (given.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _json(connection: ServerConnection, payload: object, status: int = 200) -> Response:
+    response = connection.respond(http.HTTPStatus(status), json.dumps(payload) + "\n")
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"  # live state: never a cached copy

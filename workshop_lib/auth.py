@@ -124,11 +124,15 @@ class Guard:
 
     # -- at the handshake -------------------------------------------------------------------
 
-    def check_handshake(self, request: Request, credential: str | None = None) -> Refusal | None:
+    def check_handshake(
+        self, request: Request, credential: str | None = None, *, issued: bool = False
+    ) -> Refusal | None:
         """Why this upgrade request must be refused, or None to let it through.
 
         ``credential``: a token the lesson found elsewhere in the request (an ``api-key``
         header, a subprotocol), checked like the header's when no ``Authorization`` came.
+        ``issued``: the request's key is one a lesson issued (Realtime's ``ek_`` keys),
+        which that lesson checks instead of the token; the other rules still apply.
         Malformed requests (two ``Authorization`` headers, an ``Origin`` that is no origin)
         are refused with 400 here, never with an exception.
         """
@@ -164,6 +168,8 @@ class Guard:
                 "serves, or start the server with origins=[...] to allow another site.\n",
                 "foreign Origin",
             )
+        if issued:
+            return None
         header = request.headers.get("Authorization")
         if self.token is not None and header is None and credential is not None:
             if tokens_match(credential, self.token):
@@ -181,11 +187,12 @@ class Guard:
             return self._wrong_bearer(header)
         return None
 
-    def check_request(self, request: Request) -> Refusal | None:
+    def check_request(self, request: Request, credential: str | None = None) -> Refusal | None:
         """Why a plain HTTP request for a lesson's data must be refused, or None.
 
         The header only: unlike a WebSocket, a browser's ``fetch()`` can send it, so there is
-        no first-message login here.
+        no first-message login here. ``credential``: a token the route's lesson found
+        elsewhere (Azure's ``api-key``), checked when no ``Authorization`` came.
         """
         if self.token is None:
             return None
@@ -194,6 +201,10 @@ class Guard:
                 http.HTTPStatus.BAD_REQUEST, "Send one Authorization header.\n", "2 headers"
             )
         header = request.headers.get("Authorization")
+        if header is None and credential is not None:
+            if tokens_match(credential, self.token):
+                return None
+            return Refusal(http.HTTPStatus.UNAUTHORIZED, "Wrong token (API key).\n", "wrong token")
         if header is None:
             return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,
@@ -311,13 +322,15 @@ def _auth_token(message: str | bytes) -> str | None:
 
 # What a handshake's debug log (``-v``) could quote of a credential, right or wrong: the
 # value of an Authorization or api-key header, and a browser's key subprotocol word.
+# And an ephemeral key (Realtime's ek_...) wherever it shows.
 _CREDENTIALS = re.compile(
     r"(?i)(\b(?:authorization|api-key)\s*[:=]\s*)[^\r\n]*|(openai-insecure-api-key\.)[^\s,;'\"]*"
+    r"|(?-i:\b(ek_))[A-Za-z0-9_-]+"
 )
 
 
 def _redact(match: re.Match[str]) -> str:
-    return f"{match.group(1) or match.group(2)}[redacted]"
+    return f"{match.group(1) or match.group(2) or match.group(3)}[redacted]"
 
 
 class RedactFilter(logging.Filter):

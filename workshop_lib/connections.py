@@ -76,6 +76,14 @@ class Connections:
             connection.transport.abort()
         return len(pending)
 
+    def abort_stalled(self) -> int:
+        """Cut every connection whose peer is not reading (its write buffer is full): it
+        would not read a close frame either, so waiting for its closing handshake is waste."""
+        stalled = [c for c in self.all if isinstance(c, BoundedWrites) and c.writes_stalled]
+        for connection in stalled:
+            connection.transport.abort()
+        return len(stalled)
+
     def abort_all(self) -> int:
         """Cut every connection at once, without a closing handshake; return how many."""
         connections = list(self.all)

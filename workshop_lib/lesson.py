@@ -33,13 +33,27 @@ from dataclasses import dataclass
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
-__all__ = ["Handler", "JsonRoute", "Lesson", "Page"]
+__all__ = ["Handler", "JsonRoute", "Lesson", "Page", "Post"]
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 """A WebSocket handler: ``async def handler(websocket)``, websockets' own shape."""
 
 JsonRoute = Callable[[], object]
 """A small HTTP endpoint: a function returning what ``GET`` answers, as JSON."""
+
+
+@dataclass(frozen=True)
+class Post:
+    """A small HTTP endpoint answered on ``POST`` (``GET`` gets 405): ``answer(body)``
+    returns the HTTP status and what to send as JSON.
+
+    ``max_body``: the largest body it reads, in bytes. websockets' HTTP parser takes no
+    body, so 0 (``Content-Length: 0`` or none) unless the core reads one for the path
+    (``bodies.py``); a larger body is refused with 413 before ``answer`` runs.
+    """
+
+    answer: Callable[[bytes], tuple[int, object]]
+    max_body: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,9 @@ class Lesson:
         """WebSocket paths this lesson serves, e.g. ``{"/ball": self.handler}``."""
         return {}
 
-    def http_routes(self) -> Mapping[str, JsonRoute]:
-        """Plain HTTP JSON endpoints, e.g. ``{"/api/ball": self.snapshot}``."""
+    def http_routes(self) -> Mapping[str, JsonRoute | Post]:
+        """Plain HTTP JSON endpoints, e.g. ``{"/api/ball": self.snapshot}`` (a ``GET``), or
+        ``{"/api/mint": Post(self.mint)}``."""
         return {}
 
     def credential(self, request: Request) -> str | None:
@@ -85,6 +100,18 @@ class Lesson:
         that send their key elsewhere. The core checks what it returns against the token.
         """
         return None
+
+    def owns_key(self, key: str) -> bool:
+        """Whether ``key`` has the form of a key this lesson issues itself (Realtime's
+        ``ek_`` keys). Such a key opens this lesson's routes only, on any server: the core
+        asks :meth:`check_key` instead of comparing it with the token, and refuses it on
+        every other route."""
+        return False
+
+    def check_key(self, key: str) -> str | None:
+        """None if ``key`` (one this lesson :meth:`owns_key`) opens its routes now, else a
+        line for the client saying why not and what to do."""
+        return "This lesson issues no keys.\n"
 
     async def start(self) -> None:
         """Start background work (on the server's loop, before the first client)."""

@@ -223,6 +223,8 @@ async def _close(server: Server, app: App, grace: float = STOP_GRACE) -> None:
     server.close(close_connections=True)  # sends close code 1001 to every client
     # A half-sent handshake would hold wait_closed() until open_timeout (10 s): cut them.
     app.connections.abort_handshakes()
+    # A client that reads nothing would hold the stop for the whole grace: cut it now.
+    app.connections.abort_stalled()
     try:
         async with asyncio.timeout(grace):
             await server.wait_closed()

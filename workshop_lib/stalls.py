@@ -202,6 +202,11 @@ class BoundedWrites:
         elif after > HARD_LIMIT:
             self._cut(f"{after} bytes waited unsent")
 
+    @property
+    def writes_stalled(self) -> bool:
+        """The write buffer is over its limit: the peer is not reading what it is sent."""
+        return self._writes_stalled
+
     def cut_stalled(self, seconds: float) -> None:
         """Abort the connection: its peer read nothing for ``seconds``."""
         self._cut(f"it read nothing for {seconds:g} s")

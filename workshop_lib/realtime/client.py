@@ -57,7 +57,13 @@ def openai_client(server: ServerHandle) -> Any:
     """``AsyncOpenAI`` talking to the course's server (its token is the key, if it has one)."""
     from openai import AsyncOpenAI  # imported here: the server side never needs the SDK
 
-    return AsyncOpenAI(api_key=server.token or LOCAL_KEY, websocket_base_url=server.links.ws("/v1"))
+    return AsyncOpenAI(
+        api_key=server.token or LOCAL_KEY,
+        # HTTP calls (client.realtime.client_secrets.create()) go to the course's server too.
+        base_url=server.links.url("/v1"),
+        websocket_base_url=server.links.ws("/v1"),
+        http_client=_direct(),
+    )
 
 
 def azure_client(server: ServerHandle, deployment: str = "workshop-local") -> Any:
@@ -67,7 +73,17 @@ def azure_client(server: ServerHandle, deployment: str = "workshop-local") -> An
     return AsyncAzureOpenAI(
         api_key=server.token or LOCAL_KEY,
         api_version="2025-08-28",
-        azure_endpoint=server.http_url,  # unused for the WebSocket, which goes to the next line
+        # HTTP calls (client_secrets.create()) go here; the WebSocket to the next line.
+        azure_endpoint=server.http_url,
         azure_deployment=deployment,
         websocket_base_url=server.links.ws("/openai"),
+        http_client=_direct(),
     )
+
+
+def _direct() -> Any:
+    """The SDK's HTTP client, never through a proxy that HTTP(S)_PROXY names (as ``LOCAL``
+    does for the WebSocket): the course's server is the kernel's own, or the room's."""
+    from openai import DefaultAsyncHttpxClient
+
+    return DefaultAsyncHttpxClient(trust_env=False)

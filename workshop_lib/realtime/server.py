@@ -10,16 +10,19 @@ The official ``openai`` SDK connects to it unmodified, at the paths the real ser
 It takes the key where the real service does: ``Authorization: Bearer`` (read by the core),
 Azure's ``api-key`` header, or, for a browser, the subprotocols ``realtime`` and
 ``openai-insecure-api-key.<key>``. On a server with a token the key is the token; a local
-server without one takes any key. Settings::
+server without one takes any key. Either way an ephemeral key (``ek_...``, minted by
+``POST /api/realtime/client_secret`` for a browser page, keys.py) opens sessions until it
+expires, with the settings it was minted with; a made-up or expired one is refused. Settings::
 
     start_server(lessons=default_lessons(realtime={"responder": my_function, "delay": 0}))
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from urllib.parse import parse_qs, urlsplit
@@ -30,15 +33,24 @@ from websockets.http11 import Request
 # The chat's token bucket: the same rule (a burst, then a rate), counted per connection.
 from ..chat.model import TokenBucket
 from ..closing import close_with
-from ..lesson import Handler, Lesson, Page
+from ..lesson import Handler, JsonRoute, Lesson, Page, Post
 from ..protocol import Close
-from .events import Event, RealtimeError
+from .events import Event, RealtimeError, default_session
+from .keys import DEFAULT_TTL, EphemeralKey, KeyStore, check_request, is_ephemeral
 from .model import local_model
 from .responder import Responder
-from .session import Counts, RealtimeSession
+from .session import Counts, RealtimeSession, updated
 from .writer import EventWriter
 
-__all__ = ["KEY_SUBPROTOCOL", "MAX_EVENT", "PATHS", "SUBPROTOCOL", "RealtimeLesson"]
+__all__ = [
+    "BROWSER_SECRET",
+    "CLIENT_SECRETS",
+    "KEY_SUBPROTOCOL",
+    "MAX_EVENT",
+    "PATHS",
+    "SUBPROTOCOL",
+    "RealtimeLesson",
+]
 
 logger = logging.getLogger("workshop_lib.realtime")
 
@@ -49,6 +61,18 @@ KEY_SUBPROTOCOL = "openai-insecure-api-key."  # a browser's key, as the real API
 # The service takes client events up to 15 MiB (seconds of audio in one append); the rest of
 # the course keeps the server's 64 KiB. The session's audio buffer keeps its own cap.
 MAX_EVENT = 15 * 1024 * 1024
+# The small back-end route a browser page calls for an ephemeral key (an empty POST).
+BROWSER_SECRET = "/api/realtime/client_secret"
+# Where the SDK's client.realtime.client_secrets.create() POSTs its JSON: OpenAI's path,
+# Azure's v1 path, and the path AsyncAzureOpenAI(azure_endpoint=...) builds.
+CLIENT_SECRETS = (
+    "/v1/realtime/client_secrets",
+    "/openai/v1/realtime/client_secrets",
+    "/openai/realtime/client_secrets",
+)
+# The largest client_secrets body read: about what websockets already reads of a request's
+# head before any check (128 header lines of 8 KiB), and room for long instructions.
+MAX_SECRET_BODY = 1024 * 1024
 
 
 class RealtimeLesson(Lesson):
@@ -57,6 +81,7 @@ class RealtimeLesson(Lesson):
     ``delay``: seconds between deltas. ``burst`` and ``rate``: each connection's events
     (a burst, then per second); ``strikes`` refused events in a row close it with 4029.
     ``max_size``: the largest event its routes take, in bytes (the service's 15 MiB).
+    ``clock``: epoch seconds, by which ephemeral keys expire (``time.time``).
     """
 
     name = "realtime"
@@ -74,6 +99,7 @@ class RealtimeLesson(Lesson):
         strikes: int = 50,
         threads: int = 16,
         max_size: int = MAX_EVENT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.responder = responder
         self.max_size = max_size
@@ -82,12 +108,64 @@ class RealtimeLesson(Lesson):
         self.burst, self.rate, self.strikes = burst, rate, strikes
         self.threads = threads
         self.counts = Counts()
+        self.keys = KeyStore(clock)
         self._executor: ThreadPoolExecutor | None = None
 
     # -- the plug-in ----------------------------------------------------------------------------
 
     def websocket_routes(self) -> Mapping[str, Handler]:
         return dict.fromkeys(PATHS, self.handler)
+
+    def http_routes(self) -> Mapping[str, JsonRoute | Post]:
+        sdk = Post(self._client_secrets, max_body=MAX_SECRET_BODY)
+        return {BROWSER_SECRET: Post(self._browser_secret), **dict.fromkeys(CLIENT_SECRETS, sdk)}
+
+    def owns_key(self, key: str) -> bool:
+        return is_ephemeral(key)
+
+    def check_key(self, key: str) -> str | None:
+        if self.keys.check(key) is not None:
+            return None
+        return (
+            "This ephemeral key has expired or was never issued here: mint a new one "
+            f"(POST {BROWSER_SECRET}, or client.realtime.client_secrets.create()) and "
+            "connect with it.\n"
+        )
+
+    def mint(self, settings: Event | None = None, seconds: int = DEFAULT_TTL) -> EphemeralKey:
+        """A new ephemeral key living ``seconds``, whose sessions start with ``settings``
+        (checked ``session.update`` settings; raises :class:`RealtimeError` if they do not
+        make a valid session)."""
+        settings = settings or {}
+        session = updated(default_session(settings.get("model") or self.model), settings)
+        return self.keys.mint(session, settings, seconds)
+
+    def _browser_secret(self, body: bytes) -> tuple[int, object]:
+        # The server's token authorized this request (the core checks it as for any of a
+        # lesson's routes); the page gets a key that opens Realtime sessions only, briefly.
+        return 200, self.mint().response()
+
+    def _client_secrets(self, body: bytes) -> tuple[int, object]:
+        """The service's ``POST /v1/realtime/client_secrets``: ``expires_after`` and
+        ``session`` checked as ``session.update`` is (a bad field: 400 naming it)."""
+        try:
+            try:
+                request = json.loads(body) if body.strip() else {}
+            except (ValueError, RecursionError):
+                raise RealtimeError(
+                    "The request body is not valid JSON.", code="invalid_json"
+                ) from None
+            seconds, settings = check_request(request)
+            return 200, self.mint(settings, seconds).response()
+        except RealtimeError as error:
+            return 400, {
+                "error": {
+                    "message": error.message,
+                    "type": error.type,
+                    "code": error.code,
+                    "param": error.param,
+                }
+            }
 
     def credential(self, request: Request) -> str | None:
         """Azure's ``api-key`` header, or a browser's key subprotocol (Bearer: the core's)."""
@@ -112,7 +190,10 @@ class RealtimeLesson(Lesson):
             self._executor = None
 
     def stats(self) -> dict[str, object]:
-        return asdict(self.counts) if self.counts.sessions_total else {}
+        stats: dict[str, object] = asdict(self.counts) if self.counts.sessions_total else {}
+        if self.keys.minted:
+            stats["keys_minted"] = self.keys.minted
+        return stats
 
     # -- a connection ---------------------------------------------------------------------------
 
@@ -149,6 +230,9 @@ class RealtimeLesson(Lesson):
             rate_limits=rate_limits,
             flush=writer.flush,
         )
+        key = self._key(websocket.request)
+        if key is not None:  # its handshake was let through while the key was valid
+            session.apply(key.settings)
         self.counts.sessions += 1
         self.counts.sessions_total += 1
         try:
@@ -179,6 +263,14 @@ class RealtimeLesson(Lesson):
             self.counts.sessions -= 1
             await session.close()
             writer.flush()
+
+    def _key(self, request: Request | None) -> EphemeralKey | None:
+        """The ephemeral key this connection opened with, if it used one."""
+        if request is None:
+            return None
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        value = given.strip() if scheme.lower() == "bearer" else self.credential(request)
+        return self.keys.find(value) if value and is_ephemeral(value) else None
 
 
 def _model(request: Request | None) -> str | None:

@@ -63,7 +63,7 @@ from .turns import Committed, IdleTimeout, SpeechStarted, SpeechStopped, TurnDet
 # made once (json.dumps with arguments builds a new one per call).
 _json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
-__all__ = ["Counts", "RealtimeSession"]
+__all__ = ["Counts", "RealtimeSession", "updated"]
 
 logger = logging.getLogger("workshop_lib.realtime")
 
@@ -224,13 +224,13 @@ class RealtimeSession:
             raise
 
     async def _update_session(self, update: Event) -> None:
-        # Checked whole before anything is stored: a refused update changes nothing.
-        session = copy.deepcopy(self.session)
-        shapes.merge(session, update)
-        _check_choice(session["tools"], session["tool_choice"], "session")
-        self.session = session
-        self._configure_turns()
+        self.apply(update)
         await self._send(server_event("session.updated", session=self.session))
+
+    def apply(self, update: Event) -> None:
+        """Apply checked session settings (an update's, an ephemeral key's); sends nothing."""
+        self.session = updated(self.session, update)
+        self._configure_turns()
 
     def _configure_turns(self) -> None:
         """A detector while ``turn_detection`` is on (``semantic_vad`` is heard as
@@ -1080,6 +1080,15 @@ def _pieces(arguments: str) -> list[str]:
     tokens = re.findall(r'"(?:[^"\\]|\\.)*"|\s+|[^"\s]+', arguments)
     pieces = ["".join(tokens[i : i + 2]) for i in range(0, len(tokens), 2)]
     return pieces or [arguments]
+
+
+def updated(session: Event, update: Event) -> Event:
+    """``session`` with a checked ``update`` merged in, as a new object; raises
+    :class:`RealtimeError` (and changes nothing) if the result is not a valid session."""
+    result = copy.deepcopy(session)
+    shapes.merge(result, update)
+    _check_choice(result["tools"], result["tool_choice"], "session")
+    return result
 
 
 def _check_choice(tools: list[Event], choice: Any, where: str) -> None:
