@@ -132,8 +132,16 @@ def record_exchange(tools: bool) -> dict[str, list[list[str]]]:
     return asyncio.run(main())
 
 
+# A text client asks for text first: the service (and the lesson's server) answers in audio.
+TEXT_UPDATE = {
+    "type": "session.update",
+    "session": {"type": "realtime", "output_modalities": ["text"]},
+}
+
+
 def _text_messages() -> list[tuple[str, str]]:
-    """A client's side of one text exchange: a user message, then ``response.create``."""
+    """A client's side of one text exchange: the session in text, a user message, then
+    ``response.create``."""
     item = {
         "type": "conversation.item.create",
         "item": {
@@ -142,7 +150,11 @@ def _text_messages() -> list[tuple[str, str]]:
             "content": [{"type": "input_text", "text": QUESTION}],
         },
     }
-    return [("item", json.dumps(item)), ("response", '{"type": "response.create"}')]
+    return [
+        ("update", json.dumps(TEXT_UPDATE)),
+        ("item", json.dumps(item)),
+        ("response", '{"type": "response.create"}'),
+    ]
 
 
 def _last_call_id(session) -> str:
@@ -152,7 +164,10 @@ def _last_call_id(session) -> str:
 
 def _tool_messages(call_id: str) -> list[tuple[str, str]]:
     """A client's side of one tool exchange: (kind, message), in order."""
-    update = {"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER]}}
+    update = {
+        "type": "session.update",
+        "session": {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER]},
+    }
     question = {
         "type": "conversation.item.create",
         "item": {
@@ -220,20 +235,14 @@ class Run:
 async def one_session(
     port: int, ready: asyncio.Queue[None], start: asyncio.Event, path: str
 ) -> tuple[float, float, int]:
-    item = json.dumps(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": QUESTION}],
-            },
-        }
-    )
+    (_, update), (_, item), _ = _text_messages()
     async with connect(
         f"ws://{HOST}:{port}{path}", proxy=None, compression=None, max_size=None, ping_interval=None
     ) as websocket:
         await websocket.recv()  # session.created
+        await websocket.send(update)
+        while json.loads(await websocket.recv())["type"] != "session.updated":
+            pass
         ready.put_nowait(None)
         await start.wait()
         await websocket.send(item)

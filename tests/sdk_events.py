@@ -52,6 +52,13 @@ async def until(connection: Any, kind: str) -> list[dict]:
     return seen
 
 
+async def ask_for_text(connection: Any) -> dict:
+    """Ask an SDK connection's session for answers in text, as a text client of the service
+    must (it answers in audio by default); the ``session.updated`` (events before it skipped)."""
+    await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+    return (await until(connection, "session.updated"))[-1]
+
+
 def user_item(text: str) -> dict:
     """A user's text message, as conversation.item.create takes it."""
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.test_checks import run_solution
@@ -19,14 +20,14 @@ async def _until(websocket, kind):
     raise AssertionError(f"closed before {kind}")
 
 
-async def _ask(websocket, question, tools=True):
+async def _ask(websocket, question, tools=True, text=True):
+    session = {"type": "realtime"}
+    if text:  # the service answers in audio unless asked for text
+        session["output_modalities"] = ["text"]
     if tools:
-        update = {
-            "type": "session.update",
-            "session": {"type": "realtime", "tools": [WEATHER_TOOL]},
-        }
-        await websocket.send(json.dumps(update))
-        await _until(websocket, "session.updated")
+        session["tools"] = [WEATHER_TOOL]
+    await websocket.send(json.dumps({"type": "session.update", "session": session}))
+    await _until(websocket, "session.updated")
     await websocket.send(json.dumps(user_message(question)))
     await websocket.send(json.dumps({"type": "response.create"}))
     return (await _until(websocket, "response.done"))["response"]["output"]
@@ -56,6 +57,47 @@ async def no_tools(url, question, get_weather):
 def test_q1_says_the_tool_was_never_declared():
     result = q1.check(no_tools)
     assert not result.ok and "no get_weather tool" in result.message
+
+
+async def no_tools_in_audio(url, question, get_weather):
+    async with connect(url, proxy=None) as websocket:
+        output = await _ask(websocket, question, tools=False, text=False)
+        return output[0]["content"][0]["text"]
+
+
+def test_q1_says_the_tool_is_missing_before_it_says_the_answer_was_audio():
+    result = q1.check(no_tools_in_audio)
+    assert not result.ok and "no get_weather tool" in result.message, result.message
+
+
+async def reads_text_of_an_answer_in_audio(url, question, get_weather):
+    """The right loop, but the session never asked for text: the answer comes in audio."""
+    async with connect(url, proxy=None) as websocket:
+        call = (await _ask(websocket, question, text=False))[0]
+        result = get_weather(**json.loads(call["arguments"]))
+        return await _answer(websocket, [(call["call_id"], json.dumps(result))])
+
+
+async def returns_none_for_an_answer_in_audio(url, question, get_weather):
+    async with connect(url, proxy=None) as websocket:
+        call = (await _ask(websocket, question, text=False))[0]
+        result = get_weather(**json.loads(call["arguments"]))
+        item = {"type": "function_call_output", "call_id": call["call_id"]}
+        item["output"] = json.dumps(result)
+        await websocket.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await websocket.send(json.dumps({"type": "response.create"}))
+        done = await _until(websocket, "response.done")
+        return done["response"]["output"][0]["content"][0].get("text")
+
+
+@pytest.mark.parametrize(
+    "answer", [reads_text_of_an_answer_in_audio, returns_none_for_an_answer_in_audio]
+)
+def test_q1_says_the_answer_came_in_audio_when_text_was_never_asked_for(answer):
+    result = q1.check(answer)
+    assert not result.ok
+    assert "the answer came in audio" in result.message, result.message
+    assert '"output_modalities": ["text"]' in result.message
 
 
 async def returns_the_call(url, question, get_weather):

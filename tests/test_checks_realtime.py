@@ -11,6 +11,7 @@ from websockets.asyncio.client import connect
 
 from tests.test_checks import run_solution
 from workshop_lib.checks.realtime import q1, q2
+from workshop_lib.realtime import text_session
 
 
 def test_q1_accepts_the_solution():
@@ -18,7 +19,9 @@ def test_q1_accepts_the_solution():
     assert result.ok, result.message
 
 
-async def _events(websocket, text):
+async def _events(websocket, text, *, ask_for_text=True):
+    if ask_for_text:  # the service answers in audio unless asked for text
+        await websocket.send(json.dumps(text_session()))
     await websocket.send(
         json.dumps(
             {
@@ -64,6 +67,16 @@ async def never_stops(url, text):
         return answer
 
 
+async def forgets_to_ask_for_text(url, text):
+    async with connect(url, proxy=None) as websocket:
+        answer = ""
+        async for event in _events(websocket, text, ask_for_text=False):
+            if event["type"] == "response.output_text.delta":
+                answer += event["delta"]
+            elif event["type"] == "response.done":
+                return answer
+
+
 async def never_asks(url, text):
     async with connect(url, proxy=None) as websocket:
         await websocket.recv()
@@ -77,6 +90,7 @@ async def never_asks(url, text):
         (list_of_deltas, "you returned a list"),
         (never_stops, "your loop was still waiting: return when"),
         (never_asks, "the server never got a response.create"),
+        (forgets_to_ask_for_text, "the answer came in audio"),
     ],
 )
 def test_q1_rejects_wrong_answers_in_a_few_seconds(answer, says):

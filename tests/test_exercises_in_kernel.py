@@ -453,6 +453,7 @@ EXERCISES: dict[str, list[Exercise]] = {
                     """
                     async def ask(url, text):
                         async with connect(url, proxy=None) as websocket:
+                            await websocket.send(json.dumps(text_session()))
                             await websocket.send(json.dumps(user_message(text)))
                             await websocket.send(json.dumps({"type": "response.create"}))
                             async for message in websocket:
@@ -471,6 +472,7 @@ EXERCISES: dict[str, list[Exercise]] = {
                     async def ask(url, text):
                         deltas = []
                         async with connect(url, proxy=None) as websocket:
+                            await websocket.send(json.dumps(text_session()))
                             await websocket.send(json.dumps(user_message(text)))
                             await websocket.send(json.dumps({"type": "response.create"}))
                             async for message in websocket:
@@ -484,6 +486,26 @@ EXERCISES: dict[str, list[Exercise]] = {
                     """,
                     "you returned a list",
                     "join the deltas into one string",
+                ),
+                wrong(
+                    # The notebook's answer without its first line: the answer comes in audio.
+                    """
+                    async def ask(url, text):
+                        answer = ""
+                        async with connect(url, proxy=None) as websocket:
+                            await websocket.send(json.dumps(user_message(text)))
+                            await websocket.send(json.dumps({"type": "response.create"}))
+                            async for message in websocket:
+                                event = json.loads(message)
+                                if event["type"] == "response.output_text.delta":
+                                    answer += event["delta"]
+                                elif event["type"] == "response.done":
+                                    return answer
+
+                    q1.check(ask)
+                    """,
+                    "the answer came in audio",
+                    "text_session()",
                 ),
             ),
         ),

@@ -15,8 +15,18 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.sdk_events import NO_PROXY, SERVER_EVENT, TIMEOUT, recv, until, user_item
+from tests.sdk_events import (
+    NO_PROXY,
+    SERVER_EVENT,
+    TIMEOUT,
+    ask_for_text,
+    recv,
+    strict,
+    until,
+    user_item,
+)
 from workshop_lib import start_server
+from workshop_lib.realtime.client import text_session
 from workshop_lib.realtime.responder import echo_responder
 from workshop_lib.realtime.server import RealtimeLesson
 
@@ -58,10 +68,14 @@ def test_the_openai_sdk_gets_the_whole_sequence_and_the_deltas_make_the_text(rea
             created = await recv(connection)
             assert created["type"] == "session.created"
             assert created["session"]["model"] == "workshop-local"
-            await connection.session.update(session={"type": "realtime", "instructions": "Hi"})
+            # A text client asks for text: the service (and this server) answers in audio.
+            await connection.session.update(
+                session={"type": "realtime", "instructions": "Hi", "output_modalities": ["text"]}
+            )
             updated = await recv(connection)
             assert updated["type"] == "session.updated"
             assert updated["session"]["instructions"] == "Hi"
+            assert updated["session"]["output_modalities"] == ["text"]
             events = await converse(connection, "hello there world")
 
         kinds = [e["type"] for e in events]
@@ -192,7 +206,7 @@ def test_cancel_mid_stream_ends_the_response_as_cancelled() -> None:
             async with openai_client(server).realtime.connect(
                 model="m", websocket_connection_options=NO_PROXY
             ) as connection:
-                await recv(connection)
+                await ask_for_text(connection)
                 await connection.conversation.item.create(item=user_item(words))
                 await connection.response.create()
                 seen = await until(connection, "response.output_text.delta")
@@ -213,10 +227,15 @@ def test_cancel_mid_stream_ends_the_response_as_cancelled() -> None:
     assert without_deltas(events)[-len(RESPONSE_SEQUENCE) :] == RESPONSE_SEQUENCE
 
 
-async def raw_session(server):
-    """A plain websockets client on /v1/realtime, past its session.created."""
+async def raw_session(server, *, text: bool = True):
+    """A plain websockets client on /v1/realtime, past its session.created; with ``text``,
+    its session asks for answers in text (past session.updated), as a text client must."""
     websocket = await connect(server.links.ws("/v1/realtime"), proxy=None)
     assert json.loads(await websocket.recv())["type"] == "session.created"
+    if text:
+        await websocket.send(json.dumps(text_session()))
+        updated = strict(await asyncio.wait_for(websocket.recv(), TIMEOUT))
+        assert updated["session"]["output_modalities"] == ["text"], updated
     return websocket
 
 
@@ -428,7 +447,7 @@ def test_a_flood_gets_errors_in_band_then_4029() -> None:
     with start_server(port=0, lessons=[RealtimeLesson(burst=3, rate=0.01, strikes=5)]) as server:
 
         async def main() -> tuple[list[dict], int | None]:
-            websocket = await raw_session(server)
+            websocket = await raw_session(server, text=False)  # the burst is for the flood
             for _ in range(20):
                 try:
                     await websocket.send(json.dumps({"type": "input_audio_buffer.clear"}))
@@ -476,6 +495,7 @@ def test_stats_count_sessions_responses_and_deltas(realtime) -> None:
         "sessions": 0,
         "sessions_total": 1,
         "responses": 1,
+        "spoken": 0,  # answered in text
         "deltas": deltas,
         "calls": 0,
         "cancelled": 0,
@@ -493,6 +513,7 @@ def test_a_notebook_in_the_room_talks_to_the_rooms_realtime_server(in_the_room) 
 
     async def main() -> str:
         async with openai_client(shared).realtime.connect(model="m", **LOCAL) as connection:
+            await ask_for_text(connection)
             await connection.conversation.item.create(item=user_item("in the room"))
             await connection.response.create()
             async for event in connection:

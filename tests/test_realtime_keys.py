@@ -392,7 +392,9 @@ async def test_an_sdk_key_expires_after_its_seconds(any_server, clock):
 async def test_the_sdk_mints_with_the_defaults(any_server):
     answer = await sdk_mint(openai_client(any_server))
     assert answer["expires_at"] == int(START) + DEFAULT_TTL
-    assert answer["session"]["output_modalities"] == ["text"]  # this server's default session
+    # The default session, the service's: audio out, server VAD on.
+    assert answer["session"]["output_modalities"] == ["audio"]
+    assert answer["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
 
 
 @synchronous

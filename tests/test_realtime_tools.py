@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from openai import AsyncAzureOpenAI, AsyncOpenAI, OpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 
-from tests.sdk_events import NO_PROXY, recv, strict, until, user_item
+from tests.sdk_events import NO_PROXY, ask_for_text, recv, strict, until, user_item
 from workshop_lib import start_server
 from workshop_lib.realtime.model import call_arguments, local_model
 from workshop_lib.realtime.responder import Context, ToolCall
@@ -87,7 +87,9 @@ def test_the_tool_loop_with_the_async_sdk(realtime, kind) -> None:
     async def main() -> None:
         async with connect(realtime, kind) as connection:
             await recv(connection)  # session.created
-            await connection.session.update(session={"type": "realtime", "tools": [WEATHER]})
+            # Text, asked for as on the service (which answers in audio by default).
+            text_tools = {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER]}
+            await connection.session.update(session=text_tools)
             updated = await recv(connection)
             assert updated["session"]["tools"][0]["name"] == "get_weather"
             await connection.conversation.item.create(
@@ -391,7 +393,7 @@ def test_a_learners_responder_calls_a_tool_and_bad_calls_fail_the_response(caplo
 
         async def main() -> tuple[list[dict], list[dict], list[dict]]:
             async with connect(server, "azure") as connection:
-                await recv(connection)
+                await ask_for_text(connection)
                 await connection.conversation.item.create(item=user_item("cats"))
                 await connection.response.create()
                 first = await until(connection, "response.done")

@@ -179,7 +179,8 @@ def test_server_vad_hears_real_speech_commits_the_turn_and_answers_honestly(real
     assert speech_end + 450 <= stopped["audio_end_ms"] <= speech_end + 800
     assert added["item"]["content"] == [{"type": "input_audio", "transcript": None}]
     assert "does not recognize speech" in failed["error"]["message"]
-    answer = events[-1]["response"]["output"][0]["content"][0]["text"]
+    # Answered in audio, the session's default, as the service's: the words are its transcript.
+    answer = events[-1]["response"]["output"][0]["content"][0]["transcript"]
     heard = (stopped["audio_end_ms"] - started["audio_start_ms"]) / 1000
     assert answer == f"I heard {heard:.1f} seconds of speech."
 
@@ -215,6 +216,10 @@ def test_push_to_talk_refuses_a_commit_under_100_ms(realtime) -> None:
             model="m", websocket_connection_options=NO_PROXY
         ) as connection:
             await recv(connection)
+            # Push-to-talk: no turn detection (the service's default has it), the client commits.
+            ptt = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+            await connection.session.update(session=ptt)
+            assert (await recv(connection))["session"]["audio"]["input"]["turn_detection"] is None
             await connection.input_audio_buffer.append(audio=pcm_to_b64(bytes(2 * 24 * 50)))
             await connection.input_audio_buffer.commit()
             short = await recv(connection)
@@ -300,7 +305,7 @@ def test_seconds_of_audio_in_one_event_and_two_turns_in_it(realtime) -> None:
     assert first["status"] == "cancelled"
     assert first["status_details"]["reason"] == "turn_detected"
     assert second["status"] == "completed"
-    assert second["output"][0]["content"][0]["text"].startswith("I heard ")
+    assert second["output"][0]["content"][0]["transcript"].startswith("I heard ")
 
 
 def test_other_routes_keep_the_courses_64_kib() -> None:

@@ -41,6 +41,9 @@ def test_07_function_calling(lab_page, lab: JupyterLab) -> None:
     types = lines.evaluate_all("rows => rows.map(row => row.dataset.type)")
     assert types.count("response.function_call_arguments.delta") >= 2
     assert types.count("response.done") == 2  # the call, then the answer
+    # The answer in text, asked for: the service answers in audio by default.
+    assert "response.output_text.delta" in types
+    assert not [t for t in types if t.startswith("response.output_audio")]
     done = lines.filter(has_text="response.function_call_arguments.done").first
     assert 'get_weather({"city": "Tokyo", "unit": "fahrenheit"})' in done.inner_text()
     # Grouped: a call's events sit under its response and item (indented twice).

@@ -42,7 +42,9 @@ def test_05_realtime_api(lab_page, lab: JupyterLab) -> None:
     assert "completed" in answers.inner_text()
     lines = log.locator(".realtime-event-log [data-type]")
     types = lines.evaluate_all("rows => rows.map(row => row.dataset.type)")
-    assert types[:2] == ["conversation.item.create", "response.create"]  # sent, then received
+    # Sent (text asked for first: the service answers in audio by default), then received.
+    assert types[:3] == ["session.update", "conversation.item.create", "response.create"]
+    assert "session.updated" in types
     assert types.count("response.output_text.delta") == 7
     assert types[-1] == "response.done"  # the cell stops there; rate_limits.updated follows
     # Grouped: a delta sits under its response (indented twice), an item event once.
@@ -55,6 +57,8 @@ def test_05_realtime_api(lab_page, lab: JupyterLab) -> None:
     assert error_outputs(page) == []
     text = printed_text(page)
     for expected in (
+        "response.output_text.delta events: 0",  # the answer before asking for text: audio
+        "the transcript beside the audio: " + FIRST_ANSWER,
         "1.33x",  # base64's price, printed by the audio cell
         "0.50 s of audio, 24000 bytes",
         "deployment my-deployment",

@@ -51,7 +51,9 @@ def test_the_page_logs_in_with_subprotocols_and_streams_an_answer(page: Page) ->
         sent = page.locator("#realtime-events li.sent").evaluate_all(
             "items => items.map(li => li.dataset.type)"
         )
-        assert sent == ["conversation.item.create", "response.create"]
+        # Text asked for first: the service, and this server, answer in audio by default.
+        assert sent == ["session.update", "conversation.item.create", "response.create"]
+        assert types[1] == "session.updated"
         assert handshakes and handshakes[0]["url"].endswith("/v1/realtime?model=workshop-local")
         assert server.lesson("realtime").counts.responses == 1
         assert page.page_errors == []

@@ -34,6 +34,14 @@ WEATHER_TOOL: dict[str, Any] = {
 }
 
 
+# What a loop that never asked for text gets told.
+AUDIO_ANSWER = (
+    "the answer came in audio (its content part is output_audio, with a transcript, and no "
+    'text): the service answers in audio unless you ask for text. Add "output_modalities": '
+    '["text"] to your session.update, beside "tools"'
+)
+
+
 class _Watcher:
     """The local model, noting the context of every response it makes."""
 
@@ -60,22 +68,31 @@ class _ToolExercise(Exercise):
     def _run(self, answer: Callable[..., Any], tool: Callable[..., Any]) -> tuple[Any, _Watcher]:
         watcher = _Watcher()
         with scratch_server(lessons=[RealtimeLesson(watcher, delay=0)]) as server:
+            counts = server.lesson("realtime").counts
             try:
                 got = self.run(answer, realtime_url(server), self.question, tool, timeout=10)
             except Exception:
                 # What the server saw usually says more than the learner's traceback does.
                 if len(watcher.contexts) > 1:
                     self._outputs(watcher)
+                if counts.spoken:  # content[0]["text"] of an answer in audio: a KeyError
+                    self._asked_with_the_tool(watcher)
+                    raise Failed(AUDIO_ANSWER) from None
                 raise
+        self._asked_with_the_tool(watcher)
+        if counts.spoken and not isinstance(got, str):
+            raise Failed(AUDIO_ANSWER)
+        return got, watcher
+
+    @staticmethod
+    def _asked_with_the_tool(watcher: _Watcher) -> None:
         if not watcher.contexts:
             raise Failed("the server never got a response.create: ask for a response")
-        first = watcher.contexts[0]
-        if not any(t.get("name") == "get_weather" for t in first.tools):
+        if not any(t.get("name") == "get_weather" for t in watcher.contexts[0].tools):
             raise Failed(
                 "the model had no get_weather tool when you asked: send a session.update with "
                 '"tools": [WEATHER_TOOL] first (and wait for session.updated)'
             )
-        return got, watcher
 
     @staticmethod
     def _outputs(watcher: _Watcher) -> list[dict[str, Any]]:

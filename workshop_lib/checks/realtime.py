@@ -22,6 +22,14 @@ SDK_WAIT = 30.0
 
 CHUNKS = ["Web", "Sockets ", "stream ", "answers ", "in ", "pieces."]
 
+# What a client that never asked for text gets told.
+AUDIO_ANSWER = (
+    "the answer came in audio (response.output_audio.delta events of base64, with the words "
+    "in response.output_audio_transcript.delta), not in response.output_text.delta: the "
+    "service answers in audio unless you ask for text. Send text_session(), a session.update "
+    'with "output_modalities": ["text"], before your message'
+)
+
 
 def _known_chunks(text: str) -> Iterator[str]:
     """The check's responder: always the same pieces, so the right answer is known."""
@@ -33,6 +41,7 @@ class AskAndAssemble(Exercise):
 
     answer_name = "ask"
     hint_text = (
+        "first `text_session()` (the service answers in audio unless you ask for text); "
         "after `response.create`, loop `async for message in websocket:`, parse it with "
         '`json.loads`, add `event["delta"]` to your text when `event["type"] == '
         '"response.output_text.delta"`, and `return` the text when the type is '
@@ -53,6 +62,8 @@ class AskAndAssemble(Exercise):
             raise Failed("the server never got a response.create: send it after your message")
         if got == expected:
             return CheckResult(True, f"you assembled {len(CHUNKS)} deltas into {got!r}")
+        if served.spoken:
+            raise Failed(AUDIO_ANSWER)
         if got == CHUNKS[-1]:
             raise Failed(f"you returned only the last delta, {got!r}: add each delta to the text")
         if isinstance(got, list):
@@ -108,6 +119,10 @@ async def _sdk_deltas(server: Any, text: str, deltas: list[str]) -> dict[str, An
     client = openai_client(server)
     async with asyncio.timeout(SDK_WAIT):
         async with client.realtime.connect(model="workshop-local", **LOCAL) as connection:
+            # Text, asked for as on the service (which answers in audio by default).
+            await connection.session.update(
+                session={"type": "realtime", "output_modalities": ["text"]}
+            )
             await connection.conversation.item.create(
                 item={
                     "type": "message",

@@ -25,6 +25,7 @@ __all__ = [
     "openai_client",
     "parse_client_event",
     "realtime_url",
+    "text_session",
     "user_message",
 ]
 
@@ -43,6 +44,7 @@ __getattr__, __dir__ = lazy_names(
         "openai_client": ".client",
         "azure_client": ".client",
         "realtime_url": ".client",
+        "text_session": ".client",
         "EventLog": ".widgets",
         "VoiceWidget": ".voice_widget",
     },

@@ -1,5 +1,6 @@
 """Lesson 05 from the client's side: the events a client sends, and the SDK's two clients.
 
+    await websocket.send(json.dumps(text_session()))   # answers in text, not audio
     await websocket.send(json.dumps(user_message("Hello")))
     client = openai_client(server)          # AsyncOpenAI pointed at the course's server
     async with client.realtime.connect(model="workshop-local", **LOCAL) as connection: ...
@@ -14,13 +15,24 @@ from typing import Any
 
 from ..handle import ServerHandle
 
-__all__ = ["LOCAL", "azure_client", "openai_client", "realtime_url", "user_message"]
+__all__ = ["LOCAL", "azure_client", "openai_client", "realtime_url", "text_session", "user_message"]
 
 # The kernel's own loopback server: never through a proxy that HTTP(S)_PROXY names.
 LOCAL: dict[str, Any] = {"websocket_connection_options": {"proxy": None}}
 
 # Any key does on a server without a token; the SDK insists on one.
 LOCAL_KEY = "local-key"
+
+
+def text_session(**fields: Any) -> dict[str, Any]:
+    """The ``session.update`` event a text client sends first: the service answers in audio
+    (with a transcript beside it) unless the session asks for ``output_modalities: ["text"]``.
+    """
+    return {
+        "type": "session.update",
+        **fields,
+        "session": {"type": "realtime", "output_modalities": ["text"]},
+    }
 
 
 def user_message(text: str, **fields: Any) -> dict[str, Any]:

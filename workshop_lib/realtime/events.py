@@ -55,14 +55,20 @@ AUDIO_BYTES_PER_SAMPLE = 2
 
 
 def default_session(model: str) -> Event:
-    """The session a connection starts with: text out, 24 kHz PCM in, no turn detection."""
+    """The session a connection starts with: the service's defaults.
+
+    Answers in audio with its transcript beside it (``output_modalities: ["audio"]``), and
+    turn detection on (``server_vad`` with its default settings), 24 kHz PCM in and out. A
+    text client asks for ``["text"]`` with a ``session.update``, as it must on the service.
+    A session that never appends audio gives the detector nothing to hear: no turn starts.
+    """
     pcm = {"type": "audio/pcm", "rate": AUDIO_RATE}
     return {
         "type": "realtime",
         "object": "realtime.session",
         "id": new_id("sess"),
         "model": model,
-        "output_modalities": ["text"],
+        "output_modalities": ["audio"],
         "instructions": "You are the workshop's local responder.",
         "tools": [],
         "tool_choice": "auto",
@@ -70,16 +76,21 @@ def default_session(model: str) -> Event:
         "tracing": None,
         "prompt": None,
         "audio": {
-            # Text mode: audio comes in (as base64 in JSON events) but is not transcribed.
             "input": {
                 "format": pcm,
+                # Transcription is off until asked for (and this server recognizes no speech).
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": None,
+                "turn_detection": _default_turn_detection(),
             },
             "output": {"format": pcm, "voice": "alloy", "speed": 1.0},
         },
     }
+
+
+def _default_turn_detection() -> Event:
+    """``server_vad`` with the defaults a ``session.update`` of it gets (one source)."""
+    return {"type": "server_vad", **shapes.TURN_DETECTION.check({"type": "server_vad"}, "")}
 
 
 def audio_seconds(size: int, rate: int = AUDIO_RATE) -> float:

@@ -88,6 +88,7 @@ class Counts:
     sessions: int = 0  # open now
     sessions_total: int = 0
     responses: int = 0
+    spoken: int = 0  # of those, answered in audio (the default; text when asked for)
     deltas: int = 0
     calls: int = 0  # function calls the responses made
     cancelled: int = 0
@@ -160,6 +161,7 @@ class RealtimeSession:
         self._received = 0  # bytes of 24 kHz PCM16 appended this session: the input clock
         self.detector: TurnDetector | None = None  # while turn_detection is on
         self._vad_origin = 0  # samples received before the detector started
+        self._audio_started = False  # the first input_audio_buffer.append came
         self._turn_item: str | None = None  # the id speech_started promised
         self._heard: dict[str, int] = {}  # a user audio item's length in ms
         self._spoken: dict[str, tuple[Speech, int]] = {}  # answer item: its speech, ms sent
@@ -243,11 +245,14 @@ class RealtimeSession:
             settings.get("silence_duration_ms", 500),
             settings.get("idle_timeout_ms"),
         )
-        if self.detector is None:
+        if self.detector is not None:
+            self.detector.configure(*args)
+        elif self._audio_started or args[3] is not None:
+            # Its clock is the audio received: until the first audio (or an idle timer, which
+            # runs from now) it hears nothing. A text session, where it is on by default as
+            # on the service, never appends audio and never pays its ~50 KB.
             self.detector = TurnDetector(*args)
             self._vad_origin = self._received // 2
-        else:
-            self.detector.configure(*args)
 
     def _find(self, item_id: str, param: str, doing: str) -> Event:
         for item in self.items:
@@ -356,6 +361,9 @@ class RealtimeSession:
                 code="input_audio_buffer_full",
                 param="audio",
             )
+        if not self._audio_started:
+            self._audio_started = True
+            self._configure_turns()
         self.audio += pcm  # no answer: the real API is silent here too
         self._received += len(pcm)
         if self.detector is not None:
@@ -549,6 +557,7 @@ class RealtimeSession:
         """``response.created``, and the response's writer and chunks."""
         assert response.context is not None
         self.counts.responses += 1
+        self.counts.spoken += self._modality(response.params) == "audio"
         await self._send(server_event("response.created", response=self._body(response)))
         response.writer = _Writer(self, response)
         response.chunks = aiter(stream(self.responder, response.context, self._executor))

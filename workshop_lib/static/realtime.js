@@ -6,9 +6,11 @@
 // who opens the page's developer tools: real apps mint a short-lived key on their server.)
 // Here the key is the workshop's token, or anything on a server without one.
 //
-// Every event the page sends (↑) and gets (↓) is listed with its ids, and the answer
-// assembles from response.output_text.delta events as they arrive; Cancel sends
-// response.cancel mid-stream (barge-in). Text from the server is set with textContent.
+// The page asks for text first (session.update, output_modalities ["text"]): the service
+// answers in audio unless asked. Every event the page sends (↑) and gets (↓) is listed with
+// its ids, and the answer assembles from response.output_text.delta events as they arrive;
+// Cancel sends response.cancel mid-stream (barge-in). Text from the server is set with
+// textContent.
 
 import { serverAuth, storedToken, tokenForm } from "./auth.js";
 import { el } from "./dom.js";
@@ -83,7 +85,8 @@ export default function mountRealtimePage(root) {
     log("↓", event);
     if (event.type === "session.created") {
       status.textContent = `connected: session ${event.session.id}, model ${event.session.model}`;
-      send.disabled = false;
+      emit({ type: "session.update", session: { type: "realtime", output_modalities: ["text"] } });
+      send.disabled = false; // the server reads events in order: the update comes first
     } else if (event.type === "response.created") {
       responseId = event.response.id;
       answer.textContent = "";

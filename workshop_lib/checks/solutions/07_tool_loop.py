@@ -16,7 +16,7 @@ async def tool_loop(url, question, get_weather):
                 if event["type"] == kind:
                     return event
 
-        await websocket.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL]}}))
+        await websocket.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}}))
         await until("session.updated")
         await websocket.send(json.dumps(user_message(question)))
         await websocket.send(json.dumps({"type": "response.create"}))
