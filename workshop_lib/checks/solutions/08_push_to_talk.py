@@ -31,7 +31,7 @@ async def push_to_talk(url, presses):
             await websocket.send(json.dumps({"type": "input_audio_buffer.commit"}))
             await websocket.send(json.dumps({"type": "response.create"}))  # a commit asks nothing
             done = await until("response.done")
-            answers.append(done["response"]["output"][0]["content"][0]["text"])
+            answers.append(done["response"]["output"][0]["content"][0]["transcript"])  # the spoken answer's words
     return answers
 
 
