@@ -24,6 +24,7 @@ slow). The sessions start spread over one turn, as people who do not speak in ch
     python bench/realtime_voice.py              # 50 sessions, 20 ms chunks, 3 turns, 2 repeats
     python bench/realtime_voice.py --sessions 100 --chunk-ms 100
     python bench/realtime_voice.py --quick      # a small run (the tests call it)
+    python bench/realtime_voice.py --costs      # CPU per append, step by step, no network
 
 The servers' rounds alternate (the order reversed each repeat) so that a busy spell on a
 shared machine falls on both; the load average is printed at the start and the end.
@@ -378,6 +379,53 @@ def measure(args: argparse.Namespace, appends: list[bytes], frames_file: str) ->
     return rounds
 
 
+def costs(chunk_ms: int) -> None:
+    """Where the server's CPU goes per append, in CPU time, with no network: each step alone
+    on one session's appends (four turns), best of three."""
+    import base64
+
+    import numpy as np
+
+    from workshop_lib.realtime.events import parse_client_event
+    from workshop_lib.realtime.turns import TurnDetector
+
+    texts = turn_appends(chunk_ms) * 4
+    audios = [json.loads(m)["audio"] for m in texts]
+    pcms = [np.frombuffer(base64.b64decode(a), "<i2") for a in audios]
+
+    def vad() -> None:
+        detector = TurnDetector()
+        for pcm in pcms:
+            detector.feed(pcm)
+
+    steps = {
+        "json.loads": lambda: [json.loads(m) for m in texts],
+        "parse_client_event (json, shapes, base64 check)": lambda: [
+            parse_client_event(m) for m in texts
+        ],
+        "base64.b64decode (again, in _append)": lambda: [base64.b64decode(a) for a in audios],
+        "TurnDetector.feed (resample, VAD)": vad,
+    }
+    print(f"CPU per {chunk_ms} ms append, {len(texts)} appends, best of 3:")
+    for name, step in steps.items():
+        best = min(_cpu(step) for _ in range(3))
+        print(f"  {name:<50} {best * 1e6 / len(texts):6.1f} µs")
+    frames = record(texts, 1, 0.05)["appends"]
+    answers = sum(f is not PAUSE and kind_of(f) == "response.done" for a in frames for f in a)
+    cpu = min(_cpu(lambda: record(texts, 1, 0)) for _ in range(3))
+    print(
+        f"  {'RealtimeSession.handle, all of it':<50} {cpu * 1e6 / len(texts):6.1f} µs "
+        f"(its {answers} answers' synthesis included)"
+    )
+
+
+def _cpu(step) -> float:
+    """CPU seconds (all threads of this process) that ``step()`` takes."""
+    start = time.process_time()
+    step()
+    return time.process_time() - start
+
+
 # -- the figures ---------------------------------------------------------------------------------
 
 
@@ -445,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--aligned", action="store_true", help="all sessions start at once")
     parser.add_argument("--quick", action="store_true", help="4 sessions, 1 turn, 1 repeat")
+    parser.add_argument("--costs", action="store_true", help="CPU per append, step by step")
     parser.add_argument("--serve", choices=["workshop", "bare"], help="(child) run a server")
     parser.add_argument("--frames", help="(child) the recorded frames the bare server relays")
     args = parser.parse_args(argv)
@@ -453,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.serve == "bare":
         serve_bare(args.delay, args.frames)
+        return 0
+    if args.costs:
+        costs(args.chunk_ms)
         return 0
     if args.quick:
         args.sessions, args.turns, args.repeats = 4, 1, 1
