@@ -577,6 +577,8 @@ class RealtimeSession:
             await response.writer.piece(response.call, 0)
         elif chunk:
             await response.writer.text(chunk, pause=False)
+            if response.writer.audio:
+                return  # gathered to be spoken, not sent: no delta is out, no pause is owed
         else:
             response.held = chunk
             return
