@@ -25,6 +25,7 @@ from workshop_lib.realtime.responder import echo_responder
 from workshop_lib.realtime.server import RealtimeLesson
 from workshop_lib.realtime.speech import synthesize, tones
 
+from .sdk_events import strict
 from .test_realtime_tools import NO_PROXY, recv, until, user_item
 
 QUESTION = "What is the weather like in Paris today?"
@@ -403,3 +404,38 @@ def test_the_event_log_shows_an_answers_transcript_and_the_size_of_its_audio() -
     assert log.text("r") == "Hello there."
     drawn = log._log.value
     assert "&lt;9600 bytes of audio&gt;" in drawn and "AAAA" not in drawn
+
+
+def test_a_microphone_streaming_20_ms_appends_in_real_time_is_never_rate_limited(realtime):
+    """50 appends a second for 3 s, as a live microphone sends them (paced on the clock),
+    with turn detection off so that nothing but the appends is at work: not one refused."""
+
+    async def main() -> list[dict]:
+        url = f"{realtime.links.ws('/v1/realtime')}?model=m"
+        async with connect(url, proxy=None) as ws:
+
+            async def event() -> dict:
+                return strict(await asyncio.wait_for(ws.recv(), 10))
+
+            await event()  # session.created
+            update = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+            await ws.send(json.dumps({"type": "session.update", "session": update}))
+            chunk = pcm_to_b64(np.zeros(480, np.int16))  # 20 ms at 24 kHz
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n in range(150):
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+                await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
+            # The server answers in order: the error for an unknown item comes after all.
+            await ws.send(json.dumps({"type": "conversation.item.retrieve", "item_id": "end"}))
+            limited = []
+            while True:
+                received = await event()
+                if received["type"] != "error":
+                    continue
+                if received["error"]["code"] != "rate_limit_exceeded":
+                    return limited  # the unknown item's: every append was answered before
+                limited.append(received)
+
+    limited = asyncio.run(main())
+    assert limited == [], f"{len(limited)} of 150 appends refused: {limited[0]}"

@@ -73,6 +73,10 @@ CLIENT_SECRETS = (
 # The largest client_secrets body read: about what websockets already reads of a request's
 # head before any check (128 header lines of 8 KiB), and room for long instructions.
 MAX_SECRET_BODY = 1024 * 1024
+# Each connection's events: a microphone streams 10 to 50 appends a second (10-20 ms
+# chunks) and a client sends other events beside them, so the bucket must let a live voice
+# through for good while a flood is still cut: a burst of 240, then 120 a second.
+BURST, RATE = 240.0, 120.0
 
 
 class RealtimeLesson(Lesson):
@@ -94,8 +98,8 @@ class RealtimeLesson(Lesson):
         *,
         delay: float = 0.05,
         model: str = "workshop-local",
-        burst: float = 50,
-        rate: float = 20,
+        burst: float = BURST,
+        rate: float = RATE,
         strikes: int = 50,
         threads: int = 16,
         max_size: int = MAX_EVENT,
