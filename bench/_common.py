@@ -275,6 +275,28 @@ def check_health(port: int, pid: int) -> None:
         raise RuntimeError(f"port {port} is not our workshop server: /healthz said {health}")
 
 
+def serve_lesson(lesson: Any) -> None:
+    """Child mode: serve ``lesson`` on :data:`HOST` as the course's App does, with the
+    per-address cap lifted (every bench client is 127.0.0.1); print ``PORT n``, and stop
+    when the parent closes our stdin."""
+    import asyncio
+
+    from workshop_lib.app import App
+    from workshop_lib.limits import Limits
+
+    async def main() -> None:
+        limits = Limits(total=100_000, per_address=100_000)
+        app = App([lesson], ping_interval=None, limits=limits)
+        server = await app.serve(HOST, 0)
+        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+        server.close()
+        await server.wait_closed()
+        await app.shutdown()
+
+    asyncio.run(main())
+
+
 def run_main(main: Callable[[], int]) -> None:
     """Exit with ``main()``'s status; on Ctrl-C say so and exit 130, without a traceback.
 

@@ -55,6 +55,7 @@ from _common import (
     print_header,
     run_main,
     run_queue_seconds,
+    serve_lesson,
 )
 from websockets.asyncio.client import connect
 
@@ -167,22 +168,9 @@ def serve_workshop(delay: float) -> None:
     """The lesson's server as ``start_server`` runs it, with the default responder; only the
     per-address and per-connection rate caps are lifted (every session is 127.0.0.1, and
     20 ms chunks are 50 events a second)."""
-    from workshop_lib.app import App
-    from workshop_lib.limits import Limits
     from workshop_lib.realtime.server import RealtimeLesson
 
-    async def main() -> None:
-        limits = Limits(total=100_000, per_address=100_000)
-        lesson = RealtimeLesson(delay=delay, burst=1000, rate=1000)
-        app = App([lesson], ping_interval=None, limits=limits)
-        server = await app.serve(HOST, 0)
-        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
-        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
-        server.close()
-        await server.wait_closed()
-        await app.shutdown()
-
-    asyncio.run(main())
+    serve_lesson(RealtimeLesson(delay=delay, burst=1000, rate=1000))
 
 
 def serve_bare(delay: float, frames_file: str) -> None:
