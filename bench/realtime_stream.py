@@ -15,11 +15,13 @@ difference is what the lesson's protocol costs (parsing, checking, building and 
 
 p50 and p99 are over every session of every repeat pooled (500 samples by default: the
 p99 of one 100-session round is its second-slowest session), with the spread of the
-repeats' own p99s beside them. The servers run at once in child processes of this script,
-each idle while another is measured, their rounds taken in turn (the order reversed every
-repeat), so that a busy spell on a shared machine falls on both sides; the load average is
-printed at the start and the end. "threaded" is the lesson again with a responder that does
-not declare ``runs_on_loop``, as a learner's own function: each chunk is fetched on a thread.
+repeats' own p99s beside them, and the median of the p99 ratios repeat by repeat (each
+workshop round against the bare round taken next to it). The servers run at once in child
+processes of this script, each idle while another is measured, their rounds taken in turn
+(the order reversed every repeat), so that a busy spell on a shared machine falls on both
+sides; the load average is printed at the start and the end. "threaded" is the lesson
+again with a responder that does not declare ``runs_on_loop``, as a learner's own function:
+each chunk is fetched on a thread.
 
 The tool-calling run (lesson 07): each session declares a tool, asks a question the course's
 model answers with a function call (its arguments streamed), sends the call's output and
@@ -358,6 +360,20 @@ def summarize(runs: list[Run], sessions: int) -> dict[str, float]:
     }
 
 
+def paired_p99(ours: list[Run], bare: list[Run]) -> tuple[float, float, float]:
+    """The p99 ratio of each repeat's two rounds, taken seconds apart: (median, low, high).
+
+    The pooled p99 of one side can hang on a single bad round (a busy spell, a collection);
+    pairing each workshop round with the bare round next to it, and taking the median over
+    the repeats, leaves out a spell that hit only one round.
+    """
+    ratios = [
+        percentile(o.first_delta_ms, 0.99) / percentile(b.first_delta_ms, 0.99)
+        for o, b in zip(ours, bare, strict=True)
+    ]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=100)
@@ -431,6 +447,8 @@ def tools_run(args: argparse.Namespace) -> int:
         f"p50 {ours['p50'] / bare['p50']:.2f}x, "
         f"CPU per event {ours['cpu_us'] / bare['cpu_us']:.2f}x"
     )
+    mid, low, high = paired_p99(runs["workshop-tools"], runs["bare-tools"])
+    print(f"p99 ratio repeat by repeat: median {mid:.2f}x ({low:.2f}–{high:.2f})")
     return 0
 
 
@@ -458,6 +476,8 @@ def text_run(args: argparse.Namespace) -> int:
         f"p50 {ours['p50'] / bare['p50']:.2f}x, "
         f"CPU per delta {ours['cpu_us'] / bare['cpu_us']:.2f}x"
     )
+    mid, low, high = paired_p99(runs["workshop"], runs["bare"])
+    print(f"p99 ratio repeat by repeat: median {mid:.2f}x ({low:.2f}–{high:.2f})")
     return 0
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.sdk_events import strict
 from workshop_lib.realtime.model import _keywords, _words, local_model, matching_tools
 from workshop_lib.realtime.session import Counts, RealtimeSession
+from workshop_lib.realtime.wire import encode
 
 
 def _user(text: str) -> dict:
@@ -107,3 +111,101 @@ tools = st.lists(
 @given(text=phrases, declared=tools)
 def test_tool_matching_by_set_lookups_is_the_five_letter_rule(text: str, declared: list) -> None:
     assert matching_tools(text, declared) == _reference(text, declared)
+
+
+# -- events written as text: the same bytes as the dicts they stand for ----------------------
+
+_IDS = re.compile(r"\b(event|item|resp|call|conv|sess)_[0-9a-f]{22}\b")
+
+
+def _tricky_responder(text: str):
+    """Chunks whose JSON needs escaping: quotes, backslashes, control characters, not ASCII."""
+    yield from ['Say "hi"\\n ', "é ✓ \u2028 ", "\n\t\x01 ", "<&>'"]
+
+
+_tricky_responder.runs_on_loop = True  # type: ignore[attr-defined]
+
+
+class _TextWriter:
+    """A send that takes JSON text, as the server's EventWriter: what it got, as text."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def send(self, event: dict | str) -> None:
+        self.frames.append(event if isinstance(event, str) else encode(event))
+
+    send.takes_text = True  # type: ignore[attr-defined]
+
+    def write_now(self, text: str) -> bool:
+        self.frames.append(text)
+        return True
+
+
+def _exchange(text_writer: bool, responder, messages: list[str], delay: float) -> list[str]:
+    """The frames one session sends for ``messages``, with ids numbered in order of use."""
+    writer = _TextWriter()
+
+    async def send_dict(event: dict) -> None:
+        assert isinstance(event, dict)
+        writer.frames.append(json.dumps(event, ensure_ascii=False))
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            send = writer.send if text_writer else send_dict
+            session = RealtimeSession(send, responder, pool, Counts(), delay=delay)
+            await session.open()
+            for message in messages:
+                calls = [i["call_id"] for i in session.items if i["type"] == "function_call"]
+                await session.handle(message.replace("CALL_ID", calls[-1] if calls else "x"))
+                if session.response is not None and session.response.task is not None:
+                    await session.response.task
+
+    asyncio.run(main())
+    numbers: dict[str, str] = {}
+    return [
+        _IDS.sub(lambda m: numbers.setdefault(m[0], f"{m[1]}_{len(numbers)}"), frame)
+        for frame in writer.frames
+    ]
+
+
+@pytest.mark.parametrize("delay", [0, 0.001])
+def test_events_built_as_text_are_the_bytes_of_their_dicts(delay: float) -> None:
+    odd_id = 'it"em\\é'  # a client's own item id, which the events quote back
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    item = {"type": "conversation.item.create", "item": {"id": odd_id, **_user("Hi “there”")}}
+    text = [json.dumps(item), '{"type": "response.create"}']
+    tools = [
+        json.dumps({"type": "session.update", "session": {"type": "realtime", "tools": [weather]}}),
+        json.dumps({"type": "conversation.item.create", "item": _user("Weather in Paris?")}),
+        '{"type": "response.create"}',
+        json.dumps(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": "CALL_ID",
+                    "output": '{"t": 1}',
+                },
+            }
+        ),
+        '{"type": "response.create"}',
+    ]
+    for responder, messages in ((_tricky_responder, text), (local_model, tools)):
+        as_text = _exchange(True, responder, messages, delay)
+        as_dicts = _exchange(False, responder, messages, delay)
+        assert as_text == as_dicts
+        kinds = [json.loads(frame)["type"] for frame in as_text]
+        assert "response.done" in kinds
+        for frame in as_text:
+            strict(frame)  # and the SDK's own types read each one
+    assert any("response.function_call_arguments.delta" in f for f in as_text)
+    assert any(
+        '\\"' in f and "output_text.delta" in f
+        for f in _exchange(True, _tricky_responder, text, delay)
+    )

@@ -32,7 +32,6 @@ import binascii
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,10 +57,8 @@ from .events import (
 from .responder import Context, Responder, ToolCall, stream
 from .speech import Speech, SpeechUnavailable, synthesize, tones
 from .turns import Committed, IdleTimeout, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
-
-# An item's size in JSON, as json.dumps(..., ensure_ascii=False) writes it, from one encoder
-# made once (json.dumps with arguments builds a new one per call).
-_json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+from .wire import encode as _json  # an item's size: its JSON as json.dumps writes it
+from .wire import event_json, quote
 
 __all__ = ["Counts", "RealtimeSession", "updated"]
 
@@ -151,6 +148,14 @@ class RealtimeSession:
         # Where the events sent so far should leave at once (a writer that batches them):
         # after each client event, and before a response pauses.
         self.flush = flush or _nothing
+        # A send that takes JSON text too (the server's EventWriter): the events a response
+        # sends most go as text built from their fixed shape, an item's JSON is encoded
+        # once for all the events that carry it, and a delta before a pause is written at
+        # once. Any other send gets every event as a dict, as before.
+        self._as_text = bool(getattr(send, "takes_text", False))
+        self._write_now: Callable[[str], bool] | None = getattr(
+            getattr(send, "__self__", None), "write_now", None
+        )
         self.session = default_session(model)
         self.conversation_id = new_id("conv")
         self.items: list[Event] = []
@@ -289,7 +294,8 @@ class RealtimeSession:
                 _check_base64(part["audio"], f"item.content[{index}].audio")
         item = {"id": new_id("item"), **item, "object": "realtime.item", "status": "completed"}
         # The route takes 15 MiB events (audio); the conversation keeps its 256 KiB.
-        size = len(_json(item))
+        item_json = _json(item)
+        size = len(item_json)
         if size > self.max_item_bytes:
             raise RealtimeError(
                 f"This item is {size} bytes as JSON; the local server's conversation holds "
@@ -305,13 +311,37 @@ class RealtimeSession:
             where = 0
         elif isinstance(previous, str):
             where = next(i for i, x in enumerate(self.items) if x["id"] == previous) + 1
-        await self._added_and_done(item, where, size)
+        await self._added_and_done(item, where, item_json)
 
-    async def _added_and_done(self, item: Event, where: int, size: int | None = None) -> None:
-        """A client's item, whole at once: added and done together (``size``: if known)."""
-        before = self._insert(item, where, size)
+    async def _added_and_done(self, item: Event, where: int, item_json: str | None = None) -> None:
+        """A client's item, whole at once: added and done together (``item_json``: its JSON,
+        if known)."""
+        item_json = _json(item) if item_json is None else item_json
+        before = self._insert(item, where, len(item_json))
         for kind in ("conversation.item.added", "conversation.item.done"):
+            await self._item_event(kind, before, item, item_json)
+
+    async def _item_event(self, kind: str, before: str | None, item: Event, item_json: str) -> None:
+        """A ``conversation.item.*`` event carrying ``item`` (whose JSON is ``item_json``)."""
+        if self._as_text:
+            previous = "null" if before is None else quote(before)
+            fields = f'"previous_item_id": {previous}, "item": {item_json}'
+            await self._send(event_json(kind, fields))
+        else:
             await self._send(server_event(kind, previous_item_id=before, item=item))
+
+    async def _delta(self, text: str, event: Callable[[], Event], pause: bool) -> None:
+        """A delta (``text``: its JSON; ``event()``: the same as a dict), then the session's
+        pause if ``pause``: written at once before it, not a loop turn later."""
+        pause = pause and bool(self.delay)
+        if self._as_text:
+            if not (pause and self._write_now is not None and self._write_now(text)):
+                await self._send(text)
+        else:
+            await self._send(event())
+        if pause:
+            self.flush()
+            await asyncio.sleep(self.delay)
 
     def _insert(self, item: Event, where: int, size: int | None = None) -> str | None:
         """Put ``item`` at ``where``; the oldest go while over the caps. Its predecessor's id.
@@ -335,13 +365,15 @@ class RealtimeSession:
         self._total += size - self._sizes.get(item_id, 0)
         self._sizes[item_id] = size
 
-    def _replace(self, item: Event) -> None:
-        """An item the response finished: the conversation holds its final form."""
+    def _replace(self, item: Event, size: int | None = None) -> int:
+        """An item the response finished: the conversation holds its final form. Its index
+        (0 if it is gone); ``size``: its JSON's length, if known."""
         for index, old in enumerate(self.items):
             if old["id"] == item["id"]:
                 self.items[index] = item
-                self._resize(item["id"], len(_json(item)))
-                return
+                self._resize(item["id"], len(_json(item)) if size is None else size)
+                return index
+        return 0
 
     async def _append(self, audio: str) -> None:
         """Audio in: into the buffer (as 24 kHz PCM16), and through turn detection."""
@@ -768,6 +800,7 @@ class _Writer:
         self.message: Event | None = None  # the message item being written, if any
         self.words = 0
         self._text = ""
+        self._head = ""  # the open message's delta, as JSON, up to its text
         self.calling: _Call | None = None  # a call whose arguments are still streaming
         self.sent = 0  # of its pieces
         # In audio, a message's text is gathered, then spoken: audio and transcript deltas.
@@ -785,37 +818,35 @@ class _Writer:
             "output_index": len(self.items) - 1,
         }
 
-    async def _open(self, item: Event) -> None:
-        send, session = self.session._send, self.session
-        self.items.append(item)
-        await send(
-            server_event(
-                "response.output_item.added",
-                response_id=self.response.id,
-                output_index=len(self.items) - 1,
-                item=item,
+    async def _output_item(self, kind: str, item: Event, item_json: str) -> None:
+        """``response.output_item.added`` or ``.done`` for ``item`` (its JSON: ``item_json``)."""
+        session, index = self.session, len(self.items) - 1
+        if session._as_text:
+            fields = f'"response_id": {quote(self.response.id)}, "output_index": {index}, '
+            await session._send(event_json(kind, f'{fields}"item": {item_json}'))
+        else:
+            await session._send(
+                server_event(kind, response_id=self.response.id, output_index=index, item=item)
             )
-        )
+
+    async def _open(self, item: Event) -> None:
+        session = self.session
+        self.items.append(item)
+        item_json = _json(item)  # once, for both events and the conversation's size
+        await self._output_item("response.output_item.added", item, item_json)
         if self.in_conversation:
-            before = session._insert(dict(item), len(session.items))
-            await send(server_event("conversation.item.added", previous_item_id=before, item=item))
+            before = session._insert(dict(item), len(session.items), len(item_json))
+            await session._item_event("conversation.item.added", before, item, item_json)
 
     async def _done(self, item: Event) -> None:
-        send, session = self.session._send, self.session
-        await send(
-            server_event(
-                "response.output_item.done",
-                response_id=self.response.id,
-                output_index=len(self.items) - 1,
-                item=item,
-            )
-        )
+        session = self.session
+        item_json = _json(item)
+        await self._output_item("response.output_item.done", item, item_json)
         self.response.output.append(item)
         if self.in_conversation:
-            session._replace(item)
-            index = next((i for i, x in enumerate(session.items) if x["id"] == item["id"]), 0)
+            index = session._replace(item, len(item_json))
             before = session.items[index - 1]["id"] if index > 0 else None
-            await send(server_event("conversation.item.done", previous_item_id=before, item=item))
+            await session._item_event("conversation.item.done", before, item, item_json)
 
     async def text(self, chunk: str, *, pause: bool = True) -> None:
         """One text delta: opens a message item first if none is open.
@@ -834,6 +865,12 @@ class _Writer:
             }
             self._text, self._said, self._spoken = "", "", False
             await self._open(self.message)
+            # What every delta of this message repeats, as JSON: only the text changes.
+            self._head = (
+                f'"response_id": {quote(self.response.id)}, "item_id": '
+                f'{quote(self.message["id"])}, "output_index": {len(self.items) - 1}, '
+                '"content_index": 0, "delta": '
+            )
             part = (
                 {"type": "audio", "transcript": ""} if self.audio else {"type": "text", "text": ""}
             )
@@ -852,22 +889,12 @@ class _Writer:
         if self.audio:
             return  # spoken whole by speak(): the words' timings need the whole sentence
         self.session.counts.deltas += 1
-        # Built whole, as server_event(**self._where(...), ...) would with the same keys in
-        # the same order: the event a response sends most.
-        await send(
-            {
-                "type": "response.output_text.delta",
-                "event_id": new_id("event"),
-                "response_id": self.response.id,
-                "item_id": self.message["id"],
-                "output_index": len(self.items) - 1,
-                "content_index": 0,
-                "delta": chunk,
-            }
+        kind = "response.output_text.delta"
+        await self.session._delta(
+            event_json(kind, self._head + quote(chunk)),
+            lambda: server_event(kind, **self._where(self.message), content_index=0, delta=chunk),
+            pause,
         )
-        if self.session.delay and pause:
-            self.session.flush()
-            await asyncio.sleep(self.session.delay)
 
     async def speak(self) -> None:
         """Say the open message: its speech in audio deltas, each word's transcript delta
@@ -995,28 +1022,26 @@ class _Writer:
         await self._open(item)
         self.session.counts.calls += 1
         where = {**self._where(item), "call_id": item["call_id"]}
-        self.calling, self.sent = _Call(call.name, arguments, item, where, _pieces(arguments)), 0
+        head = _json(where)[1:-1] + ', "delta": '  # what each arguments delta repeats
+        pieces = _pieces(arguments)
+        self.calling, self.sent = _Call(call.name, arguments, item, where, pieces, head), 0
         return self.calling
 
-    async def piece(self, state: _Call, index: int) -> None:
-        """One ``response.function_call_arguments.delta``."""
+    async def piece(self, state: _Call, index: int, *, pause: bool = False) -> None:
+        """One ``response.function_call_arguments.delta`` (then the session's pause)."""
         self.session.counts.deltas += 1
         self.sent = index + 1
-        await self.session._send(
-            server_event(
-                "response.function_call_arguments.delta",
-                **state.where,
-                delta=state.pieces[index],
-            )
+        kind, delta = "response.function_call_arguments.delta", state.pieces[index]
+        await self.session._delta(
+            event_json(kind, state.head + quote(delta)),
+            lambda: server_event(kind, **state.where, delta=delta),
+            pause,
         )
 
     async def finish_call(self, state: _Call, start: int) -> None:
         """The arguments from piece ``start`` on, a pause after each, then the whole."""
         for index in range(start, len(state.pieces)):
-            await self.piece(state, index)
-            if self.session.delay:
-                self.session.flush()
-                await asyncio.sleep(self.session.delay)
+            await self.piece(state, index, pause=True)
         await self.session._send(
             server_event(
                 "response.function_call_arguments.done",
@@ -1046,6 +1071,7 @@ class _Call:
     item: Event
     where: Event
     pieces: list[str]
+    head: str  # ``where`` as JSON fields, then the delta's key: a delta's fixed part
 
 
 async def _after(

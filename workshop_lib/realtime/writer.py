@@ -15,18 +15,14 @@ websockets' own ``send()`` for the client to read, as it did before.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
 from ..fanout import fanout
+from .wire import encode
 
 __all__ = ["EventWriter"]
-
-# One encoder for every event: json.dumps(..., ensure_ascii=False) builds a new one per call.
-# check_circular off: events are trees the session builds, never cyclic.
-_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class EventWriter:
@@ -38,9 +34,12 @@ class EventWriter:
         self._pending: list[str] = []
         self._scheduled = False
 
-    async def send(self, event: dict[str, Any]) -> None:
-        """Queue ``event`` for this loop turn's write; wait only for a client that lags."""
-        text = _encode(event)
+    async def send(self, event: dict[str, Any] | str) -> None:
+        """Queue ``event`` for this loop turn's write; wait only for a client that lags.
+
+        ``event`` may be its JSON text already (:func:`~.wire.event_json`).
+        """
+        text = event if isinstance(event, str) else encode(event)
         transport = self.websocket.transport
         if transport is None or transport.get_write_buffer_size() > self.high_water:
             self.flush()
@@ -50,6 +49,20 @@ class EventWriter:
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    # The session sees that its send() takes JSON text too (a bound method reads this).
+    send.takes_text = True  # type: ignore[attr-defined]
+
+    def write_now(self, text: str) -> bool:
+        """Write what is queued and ``text`` at once, without waiting for the loop's turn
+        to end (a delta before a pause); False, and nothing written, if the client lags:
+        then :meth:`send` it, which waits."""
+        transport = self.websocket.transport
+        if transport is None or transport.get_write_buffer_size() > self.high_water:
+            return False
+        self._pending.append(text)
+        self.flush()
+        return True
 
     def flush(self) -> None:
         """Write what is queued now (before a close, or when the loop turn ends)."""
