@@ -179,9 +179,20 @@ def test_events_built_as_text_are_the_bytes_of_their_dicts(delay: float) -> None
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     }
     item = {"type": "conversation.item.create", "item": {"id": odd_id, **_user("Hi “there”")}}
-    text = [json.dumps(item), '{"type": "response.create"}']
+    # Answers in text (the session's default is audio, as the service's): the text deltas
+    # are what is built as text.
+    in_text = {
+        "type": "session.update",
+        "session": {"type": "realtime", "output_modalities": ["text"]},
+    }
+    text = [json.dumps(in_text), json.dumps(item), '{"type": "response.create"}']
     tools = [
-        json.dumps({"type": "session.update", "session": {"type": "realtime", "tools": [weather]}}),
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "output_modalities": ["text"], "tools": [weather]},
+            }
+        ),
         json.dumps({"type": "conversation.item.create", "item": _user("Weather in Paris?")}),
         '{"type": "response.create"}',
         json.dumps(
