@@ -303,3 +303,37 @@ def test_an_announcement_reaches_a_reporter_once(room):
         assert reporter.take_announcement() is None  # once
     finally:
         reporter.stop()
+
+
+def test_the_setup_check_says_whether_checks_report_and_how_to_turn_it_off():
+    from workshop_lib.setup_check import check_progress
+
+    assert check_progress({}) == []  # alone: nothing is sent, no row
+    [on] = check_progress({"WORKSHOP_SERVER": "http://10.0.0.1:8765"})
+    assert on.status == "ok" and on.detail.startswith("on:")
+    assert "never your code" in on.detail and "WORKSHOP_PROGRESS=off" in on.detail
+    [off] = check_progress({"WORKSHOP_SERVER": "http://10.0.0.1:8765", "WORKSHOP_PROGRESS": "off"})
+    assert off.detail.startswith("off")
+
+
+def test_with_progress_off_a_check_sends_nothing(room, monkeypatch):
+    from workshop_lib.checks.echo import q1
+    from workshop_lib.progress import reporter
+
+    monkeypatch.setenv("WORKSHOP_SERVER", room.http_url)
+    monkeypatch.setenv("WORKSHOP_TOKEN", TOKEN)
+    monkeypatch.setenv("WORKSHOP_PROGRESS", "off")
+    assert reporter.current() is None
+    q1.hint()
+    monkeypatch.delenv("WORKSHOP_PROGRESS")
+    joined = reporter.current()
+    assert joined is not None
+    wait_for(joined.connected.is_set, timeout=10)
+    q1.solution()
+    wait_for(lambda: joined.pending == 0, timeout=10)
+    [row] = api(room, KEY)[1]["learners"]
+    assert (row["exercises"]["01.q1"]["hint"], row["exercises"]["01.q1"]["solution"]) == (
+        False,
+        True,
+    )
+    joined.stop()
