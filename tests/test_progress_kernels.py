@@ -138,3 +138,35 @@ def test_a_room_that_is_down_costs_a_check_nothing_and_hears_of_it_later():
             assert arrived < 15  # the backoff's next tries: 0.5, 1, 2, 4, 8, 10 s at most
         finally:
             room.stop()
+
+
+def test_the_next_check_prints_the_instructors_announcement_once(room):
+    from websockets.sync.client import connect
+
+    with learner(room.url, "dora") as dora:
+        assert_ok(dora.run("from workshop_lib.checks.echo import q1"))
+        assert_ok(dora.run(RIGHT))
+        wait_for(lambda: room.row("dora").get("online"), 20)
+        with connect(
+            f"ws://127.0.0.1:{room.port}/progress/watch",
+            additional_headers={"Authorization": f"Bearer {KEY}"},
+        ) as watch:
+            watch.recv(5)
+            watch.send(json.dumps({"type": "progress.announce", "text": "break until 11:00"}))
+            while json.loads(watch.recv(5))["type"] != "progress.announcement":
+                pass
+        # The kernel hears it over its open connection (wait for that, not for a time)...
+        assert_ok(
+            dora.run(
+                "import time\nfrom workshop_lib.progress import reporter\n"
+                "deadline = time.monotonic() + 10\n"
+                "while reporter.current()._announcement is None and time.monotonic() < deadline:\n"
+                "    time.sleep(0.05)"
+            )
+        )
+        # ...and its next check says it.
+        first = dora.run("q1.check(shout)")
+        assert "From your instructor: break until 11:00" in first.printed, first
+        assert "Correct" in first.result
+        again = dora.run("q1.check(shout)")
+        assert "From your instructor" not in again.printed  # once

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
 from tests.conftest import ARTIFACTS
+from tests.helpers import wait_for
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.course import default_lessons
 from workshop_lib.progress.server import ProgressLesson
@@ -146,3 +147,37 @@ def test_a_wrong_key_shows_no_one(room: WorkshopServer, page: Page):
     page.goto(f"{room.http_url}/#room&key=not-the-key-at-all")
     expect(page.locator("#progress-status")).to_have_attribute("data-state", "reconnecting")
     expect(page.locator("#progress-grid tbody tr")).to_have_count(0)
+
+
+def announce(server: WorkshopServer, text: str) -> None:
+    """What the room page's form sends, from Python."""
+    with connect(
+        server.links.ws("/progress/watch"), additional_headers={"Authorization": f"Bearer {KEY}"}
+    ) as watch:
+        watch.recv(5)  # the snapshot
+        watch.send(json.dumps({"type": "progress.announce", "text": text}))
+        while json.loads(watch.recv(5))["type"] != "progress.announcement":
+            pass
+
+
+def test_every_open_page_shows_the_announcement(room: WorkshopServer, page: Page):
+    page.goto(f"{room.http_url}/#chat&token={TOKEN}")
+    banner = page.locator("#announcement")
+    wait_for(lambda: room.lesson("progress").listeners, timeout=10)  # the page listens
+    expect(banner).to_be_hidden()
+    announce(room, "move on to §6 <b>now</b>")
+    expect(banner).to_have_text("From your instructor: move on to §6 <b>now</b>")
+    page.goto(f"{room.http_url}/#ball")  # another page of the same tab: still shown
+    expect(banner).to_have_text("From your instructor: move on to §6 <b>now</b>")
+    page.screenshot(path=str(ARTIFACTS / "announcement-banner.png"))
+    announce(room, "")
+    expect(banner).to_be_hidden()
+    assert page.page_errors == []
+
+
+def test_a_server_without_the_rooms_progress_opens_no_announcement_socket(server, page: Page):
+    page.goto(f"{server.http_url}/#echo")
+    expect(page.locator("#echo-status")).to_be_visible()
+    page.wait_for_timeout(500)  # the health check and the socket it would open
+    assert server.app.served.get("/progress/announcements") is None
+    expect(page.locator("#announcement")).to_have_count(0)
