@@ -181,3 +181,37 @@ def test_a_server_without_the_rooms_progress_opens_no_announcement_socket(server
     page.wait_for_timeout(500)  # the health check and the socket it would open
     assert server.app.served.get("/progress/announcements") is None
     expect(page.locator("#announcement")).to_have_count(0)
+
+
+def test_two_kernels_on_the_instructors_page_and_no_code_on_it(page: Page):
+    """Real kernels joined to a real `serve -v`: the page shows both learners' statuses; a
+    marker in an answer is on no page, and the key the page sends is in no log record."""
+    from tests.kernel import assert_ok
+    from tests.progress_room import KEY as ROOM_KEY
+    from tests.progress_room import Room
+    from tests.test_progress_kernels import MARKER, RIGHT, WRONG, learner
+
+    room = Room().start()
+    try:
+        with learner(room.url, "ada") as ada, learner(room.url, "bob") as bob:
+            for kernel in (ada, bob):
+                assert_ok(kernel.run("from workshop_lib.checks.echo import q1"))
+            page.goto(f"{room.url}/#room&key={ROOM_KEY}")
+            expect(page.locator("#progress-status")).to_have_attribute("data-state", "open")
+            assert_ok(ada.run("q1.hint()"))
+            assert_ok(ada.run(RIGHT))
+            assert "Correct" in ada.run("q1.check(shout)").result
+            assert_ok(bob.run(WRONG))
+            assert MARKER in bob.run("q1.check(shout)").result
+            expect(cell(page, "ada", "01.q1")).to_have_attribute("data-status", "passed")
+            expect(cell(page, "ada", "01.q1")).to_have_text("✔ h")
+            expect(cell(page, "bob", "01.q1")).to_have_text("✘ 1")
+            expect(page.locator("#progress-online li")).to_have_text(["ada", "bob"])
+            page.screenshot(path=str(ARTIFACTS / "progress-two-kernels.png"), full_page=True)
+            assert MARKER not in page.content()
+        expect(page.locator("#progress-online li")).to_have_text(["nobody yet"])
+    finally:
+        room.stop()
+    log = room.log()
+    assert "workshop-key.[redacted]" in log  # the page's handshake was logged (-v)...
+    assert ROOM_KEY not in log and MARKER not in log  # ...without the key
