@@ -337,3 +337,19 @@ def test_with_progress_off_a_check_sends_nothing(room, monkeypatch):
         True,
     )
     joined.stop()
+
+
+def test_a_flood_of_made_up_names_stops_at_the_boards_limit(monkeypatch):
+    from workshop_lib.progress import model
+
+    monkeypatch.setattr(model, "MAX_LEARNERS", 3)
+    board = Board(["01.q1"])
+    for n in range(3):
+        board.record(parse_report(event(name=f"name-{n}")), now=0)
+    with pytest.raises(ProtocolError) as refused:
+        board.record(parse_report(event(name="one-too-many")), now=0)
+    assert refused.value.code == "room_full"
+    with pytest.raises(ProtocolError):
+        board.connected("one-too-many", now=0)
+    assert len(board.learners) == 3 and "one-too-many" not in board.online
+    assert board.record(parse_report(event(name="name-0")), now=1)  # those there go on

@@ -23,12 +23,14 @@ from ..protocol import ProtocolError
 
 __all__ = [
     "KINDS",
+    "MAX_LEARNERS",
     "OUTCOMES",
     "STUCK_FAILURES",
     "STUCK_SECONDS",
     "Board",
     "Report",
     "clean_name",
+    "course_exercises",
     "parse_report",
 ]
 
@@ -37,6 +39,7 @@ OUTCOMES = ("passed", "failed", "error")
 STUCK_FAILURES = 3  # failed checks without a pass: stuck
 STUCK_SECONDS = 600.0  # on one exercise this long without a pass: stuck
 MAX_IDS = 200_000  # ids remembered for dropping repeats (a day of a big room)
+MAX_LEARNERS = 1_000  # names on the board: a flood of made-up names must not fill memory
 
 _EXERCISE = re.compile(r"\d{2}\.q\d{1,2}")
 _ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -147,13 +150,20 @@ class Board:
         self._ids: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
 
     def seen(self, name: str, now: float) -> None:
-        """``name`` is here (a connection said hello): listed, even before any check."""
+        """``name`` is here (a connection said hello): listed, even before any check.
+
+        Raises :class:`ProtocolError` (``room_full``) for a new name past ``MAX_LEARNERS``.
+        """
+        if name not in self.learners and len(self.learners) >= MAX_LEARNERS:
+            raise ProtocolError(
+                "room_full", f"the board holds {MAX_LEARNERS} learners; no new name is taken"
+            )
         self.learners.setdefault(name, {})
         self.last_seen[name] = now
 
     def connected(self, name: str, now: float) -> None:
-        self.online[name] += 1
         self.seen(name, now)
+        self.online[name] += 1
 
     def disconnected(self, name: str, now: float) -> None:
         self.online[name] -= 1
@@ -166,13 +176,13 @@ class Board:
         if report.id in self._ids:
             self.repeats += 1
             return False
+        self.seen(report.name, now)  # first: a refused name leaves no trace
         self._ids[report.id] = None
         if len(self._ids) > MAX_IDS:
             del self._ids[next(iter(self._ids))]
         self.events += 1
         if report.exercise not in self.exercises:
             self.exercises = sorted({*self.exercises, report.exercise})
-        self.seen(report.name, now)
         mine = self.learners[report.name]
         entry = mine.get(report.exercise)
         if entry is None:

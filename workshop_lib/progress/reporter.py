@@ -64,8 +64,9 @@ class Reporter:
     ``report()`` and ``take_announcement()`` may be called from any thread and never block.
     """
 
-    def __init__(self, server: str, token: str | None) -> None:
+    def __init__(self, server: str, token: str | None, name: str | None = None) -> None:
         self.config = (server, token)
+        self.name = name  # None: the learner's display name, read at each event
         self.url = SharedServer(server, token).links.ws("/progress")
         self.token = token
         self._lock = threading.Lock()
@@ -102,7 +103,7 @@ class Reporter:
         event: dict[str, Any] = {
             "type": "progress.report",
             "id": uuid.uuid4().hex,
-            "name": display_name(ANONYMOUS),
+            "name": self.name or display_name(ANONYMOUS),
             "lesson": lesson,
             "exercise": exercise,
             "kind": kind,
@@ -186,7 +187,7 @@ class Reporter:
             await asyncio.sleep(next(delays))
 
     async def _session(self, websocket: ClientConnection) -> None:
-        name = display_name(ANONYMOUS)
+        name = self.name or display_name(ANONYMOUS)
         await websocket.send(json.dumps({"type": "progress.hello", "name": name}))
         async with asyncio.timeout(WELCOME_TIMEOUT):
             welcome = json.loads(await websocket.recv())

@@ -143,10 +143,10 @@ class ProgressLesson(Lesson):
                     elif event["type"] == "progress.hello":
                         said = clean_name(event.get("name"))
                         now = time.time()
+                        self.board.connected(said, now)  # raises if the board is full
                         if name is not None:
                             self.board.disconnected(name, now)
                         name = said
-                        self.board.connected(name, now)
                         await websocket.send(
                             encode(
                                 {
