@@ -199,7 +199,7 @@ def _count(text: str) -> int:
 def _lessons(redis: str | None, instructor_key: str | None) -> list[Lesson]:
     """The course's lessons (with Redis, the chat and the ball shared through it), and the
     room's progress, which learners' checks report to and the instructor watches."""
-    progress = ProgressLesson(instructor_key)
+    progress = ProgressLesson(instructor_key, redis=redis)
     if redis is None:
         return [*default_lessons(), progress]
     from redis import Redis

@@ -12,6 +12,7 @@ resends after a reconnect) is dropped, so a check counts once whatever the netwo
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -144,7 +145,8 @@ class Board:
         self.exercises: list[str] = sorted(set(exercises))
         self.learners: dict[str, dict[str, _Exercise]] = {}
         self.last_seen: dict[str, float] = {}
-        self.online: Counter[str] = Counter()  # open connections per learner
+        self.online: Counter[str] = Counter()  # open connections per learner, here
+        self.remote: Counter[str] = Counter()  # the same on the room's other processes
         self.events = 0  # events recorded (repeats not counted)
         self.repeats = 0
         self._ids: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
@@ -170,6 +172,19 @@ class Board:
         if self.online[name] <= 0:
             del self.online[name]
         self.last_seen[name] = now
+
+    def is_online(self, name: str) -> bool:
+        return self.online[name] > 0 or self.remote[name] > 0
+
+    def set_remote(self, remote: Counter[str], now: float) -> list[str]:
+        """The other processes' connected learners; the names whose online state changed."""
+        before = {name for name in self.learners if self.is_online(name)}
+        for name in remote:
+            with contextlib.suppress(ProtocolError):  # a full board lists no new names
+                self.seen(name, now)
+        self.remote = Counter({name: n for name, n in remote.items() if name in self.learners})
+        after = {name for name in self.learners if self.is_online(name)}
+        return sorted(before ^ after)
 
     def record(self, report: Report, now: float) -> bool:
         """Count ``report``; False (and nothing changes) if its id was seen before."""
@@ -207,7 +222,7 @@ class Board:
         """One learner's row: name, online, last seen, and each exercise started."""
         return {
             "name": name,
-            "online": self.online[name] > 0,
+            "online": self.is_online(name),
             "last_seen": self.last_seen.get(name),
             "exercises": {
                 exercise: entry.as_json(now)
@@ -247,7 +262,8 @@ class Board:
 
     def counts(self) -> dict[str, int]:
         """For the public room page: numbers only, no names."""
-        return {"learners": len(self.learners), "online": len(self.online), "events": self.events}
+        online = sum(1 for name in self.learners if self.is_online(name))
+        return {"learners": len(self.learners), "online": online, "events": self.events}
 
 
 def course_exercises(sources: Sequence[str]) -> list[str]:

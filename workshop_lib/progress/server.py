@@ -20,12 +20,15 @@ the same way browsers send Realtime's keys. The log redacts both forms (auth.Red
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import asdict
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request
@@ -35,7 +38,11 @@ from ..lesson import Handler, JsonRoute, Lesson, Post
 from ..logs import WEBSOCKETS_LOGGER_NAME
 from ..names import MAX_NAME
 from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
+from ..redis_local import redis_health
 from .model import Board, clean_name, course_exercises, parse_report
+
+if TYPE_CHECKING:
+    from .shared import SharedProgress
 
 __all__ = ["KEY_PROTOCOL", "MAX_ANNOUNCEMENT", "SUBPROTOCOL", "ProgressLesson"]
 
@@ -72,7 +79,11 @@ class ProgressLesson(Lesson):
     keyed_routes = frozenset({"/progress/watch", "/api/progress"})
 
     def __init__(
-        self, instructor_key: str | None = None, exercises: list[str] | None = None
+        self,
+        instructor_key: str | None = None,
+        exercises: list[str] | None = None,
+        redis: str | None = None,
+        redis_key: str = "progress",
     ) -> None:
         if instructor_key is not None and not instructor_key.strip():
             raise ValueError("an instructor key cannot be empty")
@@ -84,6 +95,11 @@ class ProgressLesson(Lesson):
         self.watchers: set[ServerConnection] = set()
         self.listeners: set[ServerConnection] = set()  # browser pages, for announcements
         self._redact = RedactFilter(instructor_key, label="[instructor key]")
+        # With Redis, every room process shares one board (shared.py).
+        self.redis = redis
+        self.redis_key = redis_key
+        self.shared: SharedProgress | None = None
+        self._appending: set[asyncio.Task[bool]] = set()
 
     # -- what the core asks -------------------------------------------------------------------
 
@@ -115,12 +131,57 @@ class ProgressLesson(Lesson):
     async def start(self) -> None:
         # The key must never reach a log line, whichever logger quotes a header.
         logging.getLogger(WEBSOCKETS_LOGGER_NAME).addFilter(self._redact)
+        if self.redis is not None:
+            from .shared import SharedProgress  # redis-py, only for a room with Redis
+
+            self.shared = SharedProgress(
+                self.redis,
+                on_event=self._apply_shared,
+                on_presence=self._merge_presence,
+                local_online=lambda: self.board.online,
+                key=self.redis_key,
+            )
+            await self.shared.start()
 
     async def stop(self) -> None:
         logging.getLogger(WEBSOCKETS_LOGGER_NAME).removeFilter(self._redact)
+        if self.shared is not None:
+            await self.shared.stop()
+            self.shared = None
 
     def stats(self) -> dict[str, object]:
-        return self.board.counts()
+        return {**self.board.counts(), **redis_health(self._redis_ok())}
+
+    def health(self) -> dict[str, str]:
+        return redis_health(self._redis_ok())
+
+    def _redis_ok(self) -> bool | None:
+        return None if self.shared is None else self.shared.ok is not False
+
+    # -- shared through Redis -----------------------------------------------------------------
+
+    def _apply_shared(self, event: dict[str, Any]) -> None:
+        """An event from the room's stream (this process's own too: ids make it count once)."""
+        if event.get("type") == "progress.report":
+            report = parse_report(event)
+            if self.board.record(report, float(event.get("ts") or time.time())):
+                self._changed(report.name)
+        elif event.get("type") == "progress.announcement":
+            announcement = event.get("announcement")
+            announcement = announcement if isinstance(announcement, dict) else None
+            if announcement != self.announcement:
+                self._show(announcement)
+
+    def _merge_presence(self, remote: Counter[str]) -> None:
+        for name in self.board.set_remote(remote, time.time()):
+            self._changed(name)
+
+    def _share(self, event: dict[str, Any]) -> None:
+        """Append ``event`` to the room's stream in the background (announcements)."""
+        if self.shared is not None:
+            task = asyncio.create_task(self.shared.append(event))
+            self._appending.add(task)
+            task.add_done_callback(self._appending.discard)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -159,7 +220,13 @@ class ProgressLesson(Lesson):
                         self._changed(name)
                     else:
                         report = parse_report(event)
-                        new = self.board.record(report, time.time())
+                        now = time.time()
+                        if self.shared is not None:
+                            # In Redis before the ack: a restart loses nothing acknowledged.
+                            await self.shared.append(
+                                {"type": "progress.report", "ts": now, **asdict(report)}
+                            )
+                        new = self.board.record(report, now)
                         await websocket.send(
                             encode({"type": "progress.ack", "id": report.id, "duplicate": not new})
                         )
@@ -199,13 +266,19 @@ class ProgressLesson(Lesson):
         text = " ".join(text.split())  # one line, whatever was typed
         if not text.isprintable():
             raise ProtocolError("bad_value", "text must have no control characters")
-        self.announcement = (
+        announcement = (
             {"id": secrets.token_hex(6), "text": text, "ts": time.time()} if text else None
         )
-        event = encode({"type": "progress.announcement", "announcement": self.announcement})
-        broadcast(self.learner_sockets | self.listeners | self.watchers, event)
+        self._show(announcement)
+        self._share({"type": "progress.announcement", "announcement": announcement})
         logger.info("announcement: %s", text[: MAX_NAME * 2] if text else "(taken down)")
-        return self.announcement
+        return announcement
+
+    def _show(self, announcement: dict[str, Any] | None) -> None:
+        """Make ``announcement`` the current one and send it to every connection here."""
+        self.announcement = announcement
+        event = encode({"type": "progress.announcement", "announcement": announcement})
+        broadcast(self.learner_sockets | self.listeners | self.watchers, event)
 
     async def announcements(self, websocket: ServerConnection) -> None:
         """A browser page's line to the announcements: the current one, then each new one."""
