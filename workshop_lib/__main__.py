@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis",
         metavar="URL",
-        help="share one chat room and one ball with every server started with the same "
-        "Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, all is in memory",
+        help="share one chat room, one ball and the learners' progress with every server "
+        "started with the same Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, "
+        "all is in memory",
     )
     serve.add_argument(
         "--reuse-port",
