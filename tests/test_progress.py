@@ -353,3 +353,36 @@ def test_a_flood_of_made_up_names_stops_at_the_boards_limit(monkeypatch):
         board.connected("one-too-many", now=0)
     assert len(board.learners) == 3 and "one-too-many" not in board.online
     assert board.record(parse_report(event(name="name-0")), now=1)  # those there go on
+
+
+def test_a_room_that_hangs_costs_a_check_nothing(monkeypatch):
+    """A room that takes the TCP connection and never answers (the worst case: no refusal
+    to fail fast on) adds nothing to a check: the reporter's thread waits, not the check."""
+    from workshop_lib.checks.echo import q1
+    from workshop_lib.progress import reporter
+
+    async def shout(websocket):
+        async for message in websocket:
+            await websocket.send(message.upper() + "!")
+
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(16)  # accepts into the backlog, never reads, never answers
+        monkeypatch.setenv("WORKSHOP_SERVER", f"http://127.0.0.1:{hanging.getsockname()[1]}")
+        monkeypatch.setenv("WORKSHOP_TOKEN", TOKEN)
+        assert q1.check(shout)  # warm: imports, the reporter's thread
+        down, alone = [], []
+        for _ in range(3):
+            monkeypatch.delenv("WORKSHOP_PROGRESS", raising=False)
+            started = time.perf_counter()
+            assert q1.check(shout)
+            down.append(time.perf_counter() - started)
+            monkeypatch.setenv("WORKSHOP_PROGRESS", "off")
+            started = time.perf_counter()
+            assert q1.check(shout)
+            alone.append(time.perf_counter() - started)
+        joined = reporter._current
+        assert joined is not None and joined.pending == 4 and not joined.connected.is_set()
+        joined.stop()
+    assert max(down) < 2.0  # far below the reporter's 5 s open timeout, which it never waits
+    assert sorted(down)[1] < sorted(alone)[1] * 1.5 + 0.1, (down, alone)
