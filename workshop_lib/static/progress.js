@@ -19,6 +19,8 @@ const SUBPROTOCOL = "workshop-progress";
 const KEY_PROTOCOL = "workshop-key.";
 const STUCK_EVERY_MS = 5000; // the ten-minute rule needs no event: look again now and then
 
+let memoryKey = null; // the key, where sessionStorage is unavailable (privacy settings)
+
 /**
  * Move an instructor's key from the address bar (`#room&key=K`) into this tab's storage.
  *
@@ -28,12 +30,14 @@ export function takeKeyFromUrl() {
   const { page, params } = parseFragment(location.hash);
   if (params.has("key")) {
     const key = params.get("key").trim();
-    try {
-      if (key) sessionStorage.setItem(KEY_STORAGE, key);
-    } catch {
-      memoryKey = key;
+    if (key) {
+      memoryKey = key; // where sessionStorage is unavailable, for this page load
+      try {
+        sessionStorage.setItem(KEY_STORAGE, key);
+      } catch {
+        // storage disabled: memoryKey serves
+      }
     }
-    if (key) memoryKey = key;
     params.delete("key");
     const rest = [...params].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
     const fragment = [page ? encodeURIComponent(page) : "", ...rest].filter(Boolean).join("&");
@@ -44,17 +48,6 @@ export function takeKeyFromUrl() {
     return sessionStorage.getItem(KEY_STORAGE) ?? memoryKey;
   } catch {
     return memoryKey;
-  }
-}
-
-let memoryKey = null;
-
-function forgetKey() {
-  memoryKey = null;
-  try {
-    sessionStorage.removeItem(KEY_STORAGE);
-  } catch {
-    // nothing stored
   }
 }
 
@@ -258,5 +251,3 @@ export function mountProgress(root, key) {
     socket = null;
   };
 }
-
-export { forgetKey };
