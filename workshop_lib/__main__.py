@@ -1,6 +1,7 @@
 """Command line: the same server and client as the notebooks, from a terminal.
 
 python -m workshop_lib serve [--host HOST] [--port PORT] [--token TOKEN | --new-token]
+                             [--instructor-key KEY]
                              [--max-connections N] [--max-per-address N]
 python -m workshop_lib client echo "hello" ["more" ...] [--url URL] [--token TOKEN] [--handshake]
 python -m workshop_lib redis [--port PORT] [--server PROGRAM]   # a Redis for serve --redis
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.sync.client import connect
@@ -35,6 +37,7 @@ from .lesson import Lesson
 from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .links import Links, lan_address
 from .logs import WEBSOCKETS_LOGGER_NAME
+from .progress.server import ProgressLesson
 from .proxies import proxy_for
 from .runner import LoopThread
 from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
@@ -77,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         "--new-token", action="store_true", help="make up a random token and print it"
     )
     serve.add_argument(
+        "--instructor-key",
+        metavar="KEY",
+        help="the key that opens the instructor's view of the room (who passed, who is "
+        "stuck; /#room&key=KEY, GET /api/progress); made up and printed when the server "
+        "has a token and this is not given",
+    )
+    serve.add_argument(
         "--origin",
         action="append",
         default=[],
@@ -104,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis",
         metavar="URL",
-        help="share one chat room and one ball with every server started with the same "
-        "Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, all is in memory",
+        help="share one chat room, one ball and the learners' progress with every server "
+        "started with the same Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, "
+        "all is in memory",
     )
     serve.add_argument(
         "--reuse-port",
@@ -186,10 +197,12 @@ def _count(text: str) -> int:
     return value
 
 
-def _lessons(redis: str | None) -> list[Lesson] | None:
-    """The course's lessons; with Redis, the chat and the ball shared through it."""
+def _lessons(redis: str | None, instructor_key: str | None) -> list[Lesson]:
+    """The course's lessons (with Redis, the chat and the ball shared through it), and the
+    room's progress, which learners' checks report to and the instructor watches."""
+    progress = ProgressLesson(instructor_key, redis=redis)
     if redis is None:
-        return None
+        return [*default_lessons(), progress]
     from redis import Redis
     from redis.exceptions import RedisError
 
@@ -201,7 +214,7 @@ def _lessons(redis: str | None) -> list[Lesson] | None:
             "it as soon as it does.",
             file=sys.stderr,
         )
-    return default_lessons(ball={"redis": redis}, chat={"redis": redis})
+    return [*default_lessons(ball={"redis": redis}, chat={"redis": redis}), progress]
 
 
 def _loop_factory(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
@@ -245,6 +258,12 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    key = args.instructor_key
+    if key is not None and not key.strip():
+        print("error: --instructor-key cannot be empty", file=sys.stderr)
+        return 2
+    if key is None and token is not None:
+        key = new_token()
     try:
         server = start_server(
             args.port,
@@ -255,7 +274,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             max_per_address=args.max_per_address,
             reuse_port=args.reuse_port,
-            lessons=_lessons(args.redis),
+            lessons=_lessons(args.redis, key),
         )
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)
@@ -270,7 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"Workshop server {__version__} running. Ctrl-C stops it.")
     # The loop the server really runs on, asked of it (not what was asked for).
     print(f"  event loop: {server.run(_loop_module()).split('.')[0]}")
-    _print_addresses(server.links, args.host)
+    _print_addresses(server.links, args.host, key)
 
     # Ctrl-C and SIGTERM (from a process manager) stop cleanly; SIGINT is set explicitly
     # because a shell starts background jobs with it ignored.
@@ -338,7 +357,7 @@ def _redis(args: argparse.Namespace) -> int:
         local.stop()
 
 
-def _print_addresses(links: Links, host: str) -> None:
+def _print_addresses(links: Links, host: str, instructor_key: str | None = None) -> None:
     """Where to open the pages; for a room, what learners open and set in their notebooks."""
     if not is_loopback(host):
         room = lan_address() if host in ("0.0.0.0", "::", "") else host
@@ -361,6 +380,12 @@ def _print_addresses(links: Links, host: str) -> None:
         public = links.browse("/").rstrip("/")
         print(f"    {SERVER_VARIABLE}={public if '://' in public else links.http}")
         print(f"    {TOKEN_VARIABLE}={links.token}")
+        print("  Their checks report to this server (lesson, exercise, outcome; never code).")
+    if instructor_key is not None:
+        # Like the token, after "#": never sent to a server, so in no log.
+        page = f"{links.browse('/')}#room&key={quote(instructor_key, safe='')}"
+        print(f"  {'Instructor page:':<20} {page}  (yours alone: names and progress)")
+        print(f"  {'Instructor key:':<20} {instructor_key}  (GET /api/progress with it as Bearer)")
     sys.stdout.flush()
 
 

@@ -41,7 +41,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from . import __version__, bodies
-from .auth import Guard, RedactFilter, Refusal
+from .auth import Guard, RedactFilter, Refusal, tokens_match
 from .closing import announce_too_big
 from .connections import Connections
 from .lesson import Handler, JsonRoute, Lesson, Page, Post
@@ -279,7 +279,13 @@ class App:
             credential = self._credential(request, path)
             key = _bearer(request) or credential
             issuer = self._issuer(key)
-            refusal = self.guard.check_handshake(request, credential, issued=issuer is not None)
+            owner = self._owners.get(path)
+            if owner is not None and path in owner.keyed_routes and issuer is not owner:
+                refusal = self.guard.check_handshake(
+                    request, credential, issued=True
+                ) or self._keyed(owner, path, key)
+            else:
+                refusal = self.guard.check_handshake(request, credential, issued=issuer is not None)
             if refusal is None and issuer is not None:
                 refusal = self._check_issued(issuer, key, path)
         except MultipleValuesError as exc:  # a lesson's credential() read a repeated header
@@ -360,7 +366,19 @@ class App:
             return None
         owner = self._http_owners.get(path)
         credential = owner.credential(request) if owner is not None else None
-        if (issuer := self._issuer(_bearer(request) or credential)) is not None:
+        key = _bearer(request) or credential
+        if owner is not None and path in owner.keyed_routes:
+            if len(request.headers.get_all("Authorization")) > 1:
+                return Refusal(
+                    http.HTTPStatus.BAD_REQUEST, "Send one Authorization header.\n", "2 headers"
+                )
+            if key and owner.owns_key(key):
+                explanation = owner.check_key(key)
+                if explanation is None:
+                    return None
+                return Refusal(http.HTTPStatus.UNAUTHORIZED, explanation, "expired or unknown key")
+            return self._keyed(owner, path, key)
+        if (issuer := self._issuer(key)) is not None:
             return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,
                 f"This key opens the {issuer.name} lesson's WebSocket only; {path} needs the "
@@ -368,6 +386,24 @@ class App:
                 "issued key on an HTTP route",
             )
         return self.guard.check_request(request, credential)
+
+    def _keyed(self, owner: Lesson, path: str, key: str | None) -> Refusal:
+        """The refusal of a keyed route (one only ``owner``'s key opens) without that key:
+        403 for the server's token (known, but not allowed here), else 401."""
+        token = self.guard.token
+        if key and token is not None and tokens_match(key, token):
+            return Refusal(
+                http.HTTPStatus.FORBIDDEN,
+                f"{path[:100]} is not for the server's token: it needs the {owner.name} "
+                "key (the instructor's).\n",
+                "token on a keyed route",
+            )
+        return Refusal(
+            http.HTTPStatus.UNAUTHORIZED,
+            f"{path[:100]} needs the {owner.name} key (the instructor's): send "
+            '"Authorization: Bearer <key>".\n',
+            "no key" if not key else "wrong key",
+        )
 
     def _post(
         self, connection: ServerConnection, request: Request, path: str, route: Post

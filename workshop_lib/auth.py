@@ -321,10 +321,12 @@ def _auth_token(message: str | bytes) -> str | None:
 
 
 # What a handshake's debug log (``-v``) could quote of a credential, right or wrong: the
-# value of an Authorization or api-key header, and a browser's key subprotocol word.
-# And an ephemeral key (Realtime's ek_...) wherever it shows.
+# value of an Authorization or api-key header, and a browser's key subprotocol word (the
+# Realtime API's, and the instructor's on the room page). And an ephemeral key (Realtime's
+# ek_...) wherever it shows.
 _CREDENTIALS = re.compile(
-    r"(?i)(\b(?:authorization|api-key)\s*[:=]\s*)[^\r\n]*|(openai-insecure-api-key\.)[^\s,;'\"]*"
+    r"(?i)(\b(?:authorization|api-key)\s*[:=]\s*)[^\r\n]*"
+    r"|((?:openai-insecure-api-key|workshop-key)\.)[^\s,;'\"]*"
     r"|(?-i:\b(ek_))[A-Za-z0-9_-]+"
 )
 
@@ -334,19 +336,20 @@ def _redact(match: re.Match[str]) -> str:
 
 
 class RedactFilter(logging.Filter):
-    """Replaces a secret with ``[token]``, and any credential a header or a key subprotocol
-    carries (a wrong one too) with ``[redacted]``, in every record that passes (attach to a
-    logger)."""
+    """Replaces a secret with ``label`` (``[token]``), and any credential a header or a key
+    subprotocol carries (a wrong one too) with ``[redacted]``, in every record that passes
+    (attach to a logger)."""
 
-    def __init__(self, secret: str | None = None) -> None:
+    def __init__(self, secret: str | None = None, label: str = "[token]") -> None:
         super().__init__()
         self.secret = secret
+        self.label = label
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = _CREDENTIALS.sub(_redact, message)
         if self.secret:
-            redacted = redacted.replace(self.secret, "[token]")
+            redacted = redacted.replace(self.secret, self.label)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True

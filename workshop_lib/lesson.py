@@ -84,6 +84,10 @@ class Lesson:
     max_size: int | None = None
     """The largest message its routes take, in bytes; None: the server's limit (64 KiB)."""
 
+    keyed_routes: frozenset[str] = frozenset()
+    """Its routes (WebSocket or HTTP) that only a key it :meth:`owns_key` opens, such as the
+    instructor's view of the room: the server's token gets 403 there, no key 401."""
+
     def websocket_routes(self) -> Mapping[str, Handler]:
         """WebSocket paths this lesson serves, e.g. ``{"/ball": self.handler}``."""
         return {}

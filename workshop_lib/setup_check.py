@@ -38,6 +38,7 @@ __all__ = [
     "Check",
     "SetupReport",
     "check_links",
+    "check_progress",
     "check_proxy",
     "check_redis",
     "run_checks",
@@ -287,6 +288,31 @@ def check_shared_server() -> list[Check]:
     return [Check("shared-server", "ok", f"the room's server answers at {shared.http_url}")]
 
 
+def check_progress(environ: dict[str, str] | None = None) -> list[Check]:
+    """Joined to a room: whether the exercises' checks report to it, what they send, and how
+    to turn it off. Alone: no row (nothing is sent anywhere)."""
+    from .progress.reporter import PROGRESS_VARIABLE, enabled
+
+    env = os.environ if environ is None else environ
+    if not env.get(SERVER_VARIABLE, "").strip():
+        return []
+    if not enabled(env):
+        return [
+            Check("progress", "ok", f"off ({PROGRESS_VARIABLE}=off): checks tell the room nothing")
+        ]
+    return [
+        Check(
+            "progress",
+            "ok",
+            "on: each check, hint and solution tells the room's server the exercise (01.q1), "
+            "the outcome (passed, failed, or the error's class), the attempt's number and your "
+            "name; never your code, answers or outputs. To turn it off: "
+            f'{PROGRESS_VARIABLE}=off before starting Jupyter, or os.environ["{PROGRESS_VARIABLE}"]'
+            ' = "off" in a notebook',
+        )
+    ]
+
+
 def check_links(environ: dict[str, str] | None = None) -> Check:
     """Where the links a notebook shows lead: straight to the server, or through Jupyter's
     proxy (JupyterHub, Binder, a remote Jupyter), which needs jupyter-server-proxy."""
@@ -329,4 +355,5 @@ def run_checks() -> SetupReport:
     checks += [check_redis()]
     checks += check_server()
     checks += check_shared_server()
+    checks += check_progress()
     return SetupReport(checks)

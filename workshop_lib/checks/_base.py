@@ -17,6 +17,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
+from .. import progress
 from ..server import WorkshopServer, start_server
 
 __all__ = [
@@ -96,23 +97,44 @@ class Exercise:
 
     def __init__(self, label: str) -> None:
         self.label = label  # the name the notebook imports it as: q1, q2, ...
+        progress.start()  # joined to a room: connect now, so the learner shows as online
+
+    @property
+    def exercise(self) -> str:
+        """The exercise's name across the course, e.g. ``"01.q1"`` (notebook, then label)."""
+        notebook = self.solution_file[:2]
+        return f"{notebook}.{self.label}" if notebook.isdigit() else self.label
+
+    def _report(self, kind: str, outcome: str | None = None, error: str | None = None) -> None:
+        """Tell the room's server, when the notebook is joined to one (never waits)."""
+        lesson = type(self).__module__.rpartition(".")[2]
+        progress.report(lesson, self.exercise, kind, outcome, error)
 
     def check(self, answer: Callable[..., Any]) -> CheckResult:
         """Check ``answer``; returns a result, never raises."""
+        result, error = self._outcome(answer)
+        self._report("check", "passed" if result.ok else "error" if error else "failed", error)
+        # The instructor's announcement, once per kernel, under the next check.
+        if (note := progress.take_announcement()) is not None:
+            print(f"From your instructor: {note}")
+        return result
+
+    def _outcome(self, answer: Callable[..., Any]) -> tuple[CheckResult, str | None]:
+        """The check's result, and the class of the exception the learner's code raised."""
         if _uses_placeholder(answer):
             return CheckResult(
                 False, "replace every ____ with your code, run that cell, then run this check again"
-            )
+            ), None
         if self.answer_name and not inspect.iscoroutinefunction(answer):
-            return CheckResult(False, f"{self.answer_name} must be defined with `async def`")
+            return CheckResult(False, f"{self.answer_name} must be defined with `async def`"), None
         try:
-            return self._check(answer)
+            return self._check(answer), None
         except Failed as failed:
-            return CheckResult(False, failed.message)
+            return CheckResult(False, failed.message), None
         except Exception as exc:  # a learner's bug is feedback, not a crash of the notebook
             said = f"your code raised {type(exc).__name__}: {exc}"
             advice = self._advice(exc)
-            return CheckResult(False, f"{said}; {advice}" if advice else said)
+            return CheckResult(False, f"{said}; {advice}" if advice else said), type(exc).__name__
 
     def _check(self, answer: Callable[..., Any]) -> CheckResult:
         raise NotImplementedError
@@ -139,6 +161,7 @@ class Exercise:
 
     def hint(self) -> Text:
         """A nudge in the right direction."""
+        self._report("hint")
         return Text(f"Hint: {self.hint_text}")
 
     @property
@@ -148,6 +171,7 @@ class Exercise:
 
     def solution(self) -> Text:
         """The solution, and how to load it into a cell."""
+        self._report("solution")
         return Text(
             f"Solution: run `%load {self.label}.code` in a new cell, read it, then run it. "
             f"It reads:\n\n{self.code}"

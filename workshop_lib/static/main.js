@@ -9,6 +9,7 @@
 // The fragment may also carry a token after the page's name, "#chat&token=T" (auth.js): it
 // is moved into this tab's storage and out of the address bar before any page looks at it.
 
+import { startAnnouncements } from "./announce.js";
 import { parseFragment, takeTokenFromUrl } from "./auth.js";
 import { el } from "./dom.js";
 import { mountRoomPage } from "./room.js";
@@ -96,6 +97,7 @@ try {
   await loadPages();
   window.addEventListener("hashchange", route);
   await route();
+  startAnnouncements(document.querySelector(".site-header")); // the instructor's, if any
 } catch (error) {
   showProblem(`The server did not list its pages (${error.message}).`);
 }

@@ -14,6 +14,7 @@
 // shows the loop's delay and CPU, and the connections refused by the limits.
 
 import { el } from "./dom.js";
+import { mountProgress, takeKeyFromUrl } from "./progress.js";
 
 const POLL_EVERY_MS = 1000;
 const POLL_TIMEOUT_MS = 3000; // a hung request (Wi-Fi gone) counts as unreachable, not "live"
@@ -63,7 +64,13 @@ export function mountRoomPage(root) {
     card("Server", lag, cpu, open, refusedNow),
     card("Since the server started", connections, messages, refused));
 
+  // With the instructor's key (#room&key=KEY), the learners' progress above the counts.
+  const key = takeKeyFromUrl();
+  const instructor = key ? el("div", { id: "room-progress" }) : null;
+  const unmountProgress = key ? mountProgress(instructor, key) : null;
+
   root.replaceChildren(
+    ...(instructor ? [instructor] : []),
     el("section", { class: "card", "aria-labelledby": "room-title" },
       el("h1", { id: "room-title", text: "Room" }),
       el("p", { class: "lead", text:
@@ -192,6 +199,7 @@ export function mountRoomPage(root) {
 
   return () => {
     mounted = false;
+    unmountProgress?.();
     clearTimeout(timer);
     abort?.abort();
   };
