@@ -46,7 +46,16 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import HOST, Child, child, cpu_seconds, percentile, print_header, run_main
+from _common import (
+    HOST,
+    Child,
+    child,
+    cpu_seconds,
+    percentile,
+    print_header,
+    run_main,
+    serve_lesson,
+)
 from websockets.asyncio.client import connect
 
 WORDS = 25  # the question's length; the default responder answers in WORDS + 4 deltas
@@ -72,8 +81,6 @@ TOOL_OUTPUT = json.dumps({"city": "Paris", "temperature": 18, "unit": "celsius",
 
 
 def serve_workshop(delay: float, threaded: bool, tools: bool = False) -> None:
-    from workshop_lib.app import App
-    from workshop_lib.limits import Limits
     from workshop_lib.realtime.model import local_model
     from workshop_lib.realtime.responder import echo_responder
     from workshop_lib.realtime.server import RealtimeLesson
@@ -81,20 +88,8 @@ def serve_workshop(delay: float, threaded: bool, tools: bool = False) -> None:
     def learners_responder(text: str):  # the same answer, without runs_on_loop: on threads
         yield from echo_responder(text)
 
-    async def main() -> None:
-        # Every session comes from 127.0.0.1: lift the room's per-address cap for this run.
-        limits = Limits(total=100_000, per_address=100_000)
-        responder = learners_responder if threaded else local_model if tools else echo_responder
-        lesson = RealtimeLesson(responder, delay=delay, burst=1000, rate=1000)
-        app = App([lesson], ping_interval=None, limits=limits)
-        server = await app.serve(HOST, 0)
-        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
-        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
-        server.close()
-        await server.wait_closed()
-        await app.shutdown()
-
-    asyncio.run(main())
+    responder = learners_responder if threaded else local_model if tools else echo_responder
+    serve_lesson(RealtimeLesson(responder, delay=delay, burst=1000, rate=1000))
 
 
 def record_exchange(tools: bool) -> dict[str, list[list[str]]]:
