@@ -104,8 +104,12 @@ def test_two_pages_draw_the_servers_frames_and_share_a_pause(
             assert wait_until(
                 lambda: min(drawn(p)["tick"] for p in (page, other)) >= start_tick + 30
             )
-            assert all(
-                stat(p, "push-count") > c + 20 for p, c in zip((page, other), counts, strict=True)
+            # The counters on the page are refreshed a few times a second: wait for them too.
+            assert wait_until(
+                lambda: all(
+                    stat(p, "push-count") > c + 20
+                    for p, c in zip((page, other), counts, strict=True)
+                )
             )
 
             # What each page drew for a tick is exactly what the server sent for that tick.
