@@ -488,13 +488,14 @@ _JS_MODEL_LINKS = """(path) => {
         ("04-auth-and-errors.ipynb", "chat", "linus.close()"),
         ("05-realtime-api.ipynb", "realtime", "lab.stop()"),
         ("06-scaling-out.ipynb", "ball", "for client in (*people"),
+        ("08-voice.ipynb", "voice", "voice.close()"),
     ],
-    ids=["04", "05", "06"],
+    ids=["04", "05", "06", "08"],
 )
 def test_the_later_lessons_run_behind_a_hub(
     hub_page, hub: JupyterLab, redis_url, notebook: str, page_name: str, clean_up: str
 ) -> None:
-    """04, 05 and 06, every cell, with only JupyterLab's port reachable: no error, no link
+    """04, 05, 06 and 08, every cell, with only JupyterLab's port reachable: no error, no link
     past the proxy, nothing that tried another port, and before the clean-up a lesson page
     opened from one of their links loads through the proxy and connects."""
     page = hub_page
@@ -519,6 +520,9 @@ def test_the_later_lessons_run_behind_a_hub(
             arg=status.element_handle(),
             timeout=WIDGET_TIMEOUT,
         )
+    if page_name == "voice":  # the voice page and the notebook's widget: ready to connect
+        opened.get_by_test_id("voice-connect").wait_for(timeout=WIDGET_TIMEOUT)
+        page.locator(".voice").first.wait_for(timeout=WIDGET_TIMEOUT)
     screenshot(opened, f"hub-{notebook[:2]}-page")
     assert opened.page_errors == []
     opened.close()
