@@ -436,3 +436,46 @@ def test_a_token_server_asks_for_the_token_before_it_gives_a_key(talking) -> Non
         assert lesson.keys.minted == 1 and len(lesson.handshakes) == 1
         (handshake,) = lesson.handshakes.values()
         assert token not in handshake
+
+
+def test_the_page_talks_through_a_hubs_proxy(talking, tmp_path, monkeypatch) -> None:
+    """The voice page as a hub's learner opens it: through jupyter-server-proxy under a
+    base URL, on a name other than localhost served over https (a secure context, which
+    Chromium is told to take this plain-http name for), with every port but JupyterLab's
+    refused. The key route's POST and the key's WebSocket both pass the proxy."""
+    from tests.browser.test_hub import HUB_HOST, PREFIX, Fence
+
+    token = "hub-voice-token"
+    lesson = RecordingRealtime()
+    args = ("--ServerApp.allow_remote_access=True",)
+    # What a kernel on a hub has: the server then knows the proxy (links, origins).
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", PREFIX)
+    with (
+        jupyterlab.running_lab(tmp_path / "hub", base_url=PREFIX, args=args) as hub,
+        start_server(port=0, token=token, lessons=[lesson]) as server,
+    ):
+        origin = f"http://{HUB_HOST}:{hub.port}"
+        page = talking(
+            1000,
+            QUESTION,
+            20_000,
+            extra_args=(
+                f"--host-resolver-rules=MAP {HUB_HOST} 127.0.0.1",
+                f"--unsafely-treat-insecure-origin-as-secure={origin}",
+            ),
+        )
+        fence = Fence(page.context, hub)
+        # Logged in to the hub's JupyterLab first (its cookie), as a learner arrives.
+        page.goto(f"{origin}{PREFIX}api/status?token={hub.token}")
+        page.goto(f"{origin}{PREFIX}proxy/{server.port}/#voice&token={token}")
+        page.get_by_test_id("voice-connect").click()
+        wait_for_event(page, "response.done")
+        seen = counters(page)
+        live_screenshot(page, "voice-behind-a-hub")
+    assert seen["key"] == "ephemeral" and lesson.keys.minted == 1
+    assert seen["events"]["input_audio_buffer.speech_stopped"] == 1
+    assert seen["scheduled"] > 0
+    (handshake,) = lesson.handshakes.values()
+    assert "openai-insecure-api-key.ek_" in handshake and token not in handshake
+    assert fence.refused == []
+    assert page.page_errors == []
