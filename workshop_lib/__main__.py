@@ -200,7 +200,10 @@ def _count(text: str) -> int:
 def _lessons(redis: str | None, instructor_key: str | None) -> list[Lesson]:
     """The course's lessons (with Redis, the chat and the ball shared through it), and the
     room's progress, which learners' checks report to and the instructor watches."""
-    progress = ProgressLesson(instructor_key, redis=redis)
+    # Shared through Redis only where an instructor can see it: without a key nobody reads
+    # the board, and each process would follow the stream for nothing (lesson 06 counts
+    # one reader per process).
+    progress = ProgressLesson(instructor_key, redis=redis if instructor_key else None)
     if redis is None:
         return [*default_lessons(), progress]
     from redis import Redis
