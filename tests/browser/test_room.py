@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
 from tests.conftest import ARTIFACTS
+from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat.client import ChatClient
 from workshop_lib.echo.server import echo
@@ -98,13 +99,13 @@ def test_message_rate_follows_a_poster(server: WorkshopServer, page: Page) -> No
         ChatClient(server.links.ws("/chat"), "ada") as ada,
         ball_watcher(server),  # so the screenshot shows a ball client too
     ):
+        posted: list[str] = []
 
         def post() -> None:
             # 3 a second: under the chat's limit of 5 a second (after a burst of 10).
-            n = 0
             while not stop.wait(1 / 3):
-                n += 1
-                ada.send(f"message {n}")
+                posted.append(f"message {len(posted) + 1}")
+                ada.send(posted[-1])
 
         poster = threading.Thread(target=post, daemon=True)
         poster.start()
@@ -128,6 +129,8 @@ def test_message_rate_follows_a_poster(server: WorkshopServer, page: Page) -> No
             stop.set()
             poster.join(timeout=5)
         assert ada.errors == [], ada.errors  # no rate-limit error: the numbers are real
+        # The last one sent may still be on its way: the count is final once ada hears it.
+        assert wait_until(lambda: ada.messages and ada.messages[-1]["text"] == posted[-1])
         sent = server.lesson("chat").room.history[-1]["id"]
         expect(page.locator("#room-chat-messages")).to_have_text(str(sent))
     assert page.page_errors == []
