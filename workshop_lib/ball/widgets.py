@@ -26,6 +26,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..links import browser_ws
+from ..progress.banner import with_banner
 from ..protocol import client_rules
 from .client import BallClient
 from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
@@ -134,13 +135,15 @@ class BallControls(widgets.VBox):
             control.observe(lambda c, name=name: self._changed(name, c["new"]), names="value")
         self.kick_button.on_click(lambda _b: self.kick())
         super().__init__(
-            [
-                self.speed,
-                self.radius,
-                self.color,
-                widgets.HBox([self.pause, self.kick_button]),
-                self.status,
-            ]
+            with_banner(
+                [
+                    self.speed,
+                    self.radius,
+                    self.color,
+                    widgets.HBox([self.pause, self.kick_button]),
+                    self.status,
+                ]
+            )
         )
         self.add_class("workshop-ball-controls")
         self.client.on_state = self._show_state

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import ipywidgets as widgets
 
+from ..progress.banner import with_banner
 from ..reading_client import Event
 from .client import ChatClient
 
@@ -48,11 +49,13 @@ class ChatWidget(widgets.VBox):
         self.client.start()
         title = widgets.HTML(f"<b>Chat</b> as <code>{html.escape(self.client.you)}</code>")
         super().__init__(
-            [
-                title,
-                widgets.HBox([self.log_html, self.users_html]),
-                widgets.HBox([self.text, self.send_button]),
-            ]
+            with_banner(
+                [
+                    title,
+                    widgets.HBox([self.log_html, self.users_html]),
+                    widgets.HBox([self.text, self.send_button]),
+                ]
+            )
         )
         self.add_class("workshop-chat")
         self._render()

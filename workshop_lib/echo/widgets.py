@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from ..progress.banner import with_banner
 from ..proxies import proxy_for
 
 __all__ = ["EchoPanel", "LogEntry"]
@@ -71,7 +72,9 @@ class EchoPanel(widgets.VBox):
         self.log_html = widgets.HTML()
         self.log_html.add_class("workshop-echo-log")
         title = widgets.HTML(f"<b>Echo</b> <code>{html.escape(url)}</code>")
-        super().__init__([title, widgets.HBox([self.text, self.send_button]), self.log_html])
+        super().__init__(
+            with_banner([title, widgets.HBox([self.text, self.send_button]), self.log_html])
+        )
         self.add_class("workshop-echo-panel")
         self._render()
 

@@ -23,6 +23,7 @@ import os
 import threading
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,6 +41,7 @@ __all__ = [
     "Reporter",
     "current",
     "enabled",
+    "on_announcement",
     "report",
     "start",
     "take_announcement",
@@ -200,7 +202,7 @@ class Reporter:
                 for event in self._history:
                     self._unacked.setdefault(event["id"], event)
             self._server_id = server
-            self._take(welcome.get("announcement"))
+        self._take(welcome.get("announcement"))
         self.connected.set()
         sender = asyncio.create_task(self._send(websocket))
         try:
@@ -228,19 +230,42 @@ class Reporter:
             return
         if not isinstance(event, dict):
             return
-        with self._lock:
-            if event.get("type") == "progress.ack":
+        if event.get("type") == "progress.ack":
+            with self._lock:
                 if self._unacked.pop(str(event.get("id")), None) is not None:
                     self.acked += 1
-            elif event.get("type") == "progress.announcement":
-                self._take(event.get("announcement"))
+        elif event.get("type") == "progress.announcement":
+            self._take(event.get("announcement"))
+
+    @property
+    def announcement(self) -> str:
+        """The instructor's current announcement ("" when there is none)."""
+        with self._lock:
+            current = self._announcement
+        return str(current.get("text") or "") if current is not None else ""
 
     def _take(self, announcement: object) -> None:
-        self._announcement = announcement if isinstance(announcement, dict) else None
+        """Keep the room's current announcement, and tell the widgets when it changed."""
+        with self._lock:
+            before = self._announcement
+            self._announcement = announcement if isinstance(announcement, dict) else None
+        if self._announcement != before:
+            text = self.announcement
+            for listener in list(_listeners):
+                # A widget that failed to draw must not end the reporter.
+                with contextlib.suppress(Exception):
+                    listener(text)
 
 
 _current: Reporter | None = None
 _current_lock = threading.Lock()
+_listeners: list[Callable[[str], None]] = []
+
+
+def on_announcement(listener: Callable[[str], None]) -> None:
+    """Call ``listener(text)`` on the reporter's thread each time the instructor's
+    announcement changes ("" when it is taken down). The course's widgets show it so."""
+    _listeners.append(listener)
 
 
 def current() -> Reporter | None:

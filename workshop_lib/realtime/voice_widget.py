@@ -32,6 +32,7 @@ import anywidget
 import traitlets
 
 from ..links import browser_ws
+from ..progress.banner import follow
 
 __all__ = ["KEY_ROUTE", "VoiceWidget"]
 
@@ -75,13 +76,27 @@ export default {
       waiting.push({ resolve, reject, timer });
       model.send({ type: "key" });
     });
-    const unmount = mountVoice(el, {
+    // The instructor's announcement (a notebook joined to a room), above the voice card.
+    const line = document.createElement("p");
+    line.className = "voice-announcement";
+    line.setAttribute("role", "status");
+    const announce = () => {
+      const text = model.get("announcement") || "";
+      line.textContent = text ? `From your instructor: ${text}` : "";
+      line.hidden = text === "";
+    };
+    model.on("change:announcement", announce);
+    announce();
+    const body = document.createElement("div");
+    el.append(line, body);
+    const unmount = mountVoice(body, {
       getKey,
       socketUrl: socketAddress(model.get("url"), model.get("browser_url")),
       onStats: (stats) => model.send({ type: "report", ...stats }),
     });
     return () => {
       model.off("msg:custom", onMessage);
+      model.off("change:announcement", announce);
       unmount();
     };
   },
@@ -102,8 +117,8 @@ _CSS = """
 .voice .voice-problem { color: #cf222e; font-weight: 600; margin: 0.3rem 0; }
 .voice .voice-transcript { list-style: none; margin: 0; padding: 0.4rem 0.6rem;
   border: 1px solid #d0d7de; border-radius: 6px; min-height: 2em; }
-.voice .voice-transcript:empty::before { content: "What you say, and the answer's words as
-  they come."; color: #59636e; }
+.voice .voice-transcript:empty::before {
+  content: "What you say, and the answer's words as they come."; color: #59636e; }
 .voice .voice-events:empty { min-height: 2.5em; }
 .voice .voice-transcript .who { display: inline-block; min-width: 4.5em; color: #59636e;
   font-weight: 600; }
@@ -117,6 +132,8 @@ _CSS = """
 .voice .voice-events .event-detail { grid-column: 3 / -1; overflow-wrap: anywhere; }
 .voice .voice-events .event-detail:empty { display: none; }
 .voice .voice-events li[data-type="error"] { color: #cf222e; }
+.voice-announcement { margin: 0 0 0.4em; padding: 0.3em 0.6em; border-left: 4px solid #bf8700;
+  background: #fff8c5; color: #1f2328; font: 600 14px/1.5 system-ui, sans-serif; }
 """
 
 
@@ -136,6 +153,7 @@ class VoiceWidget(anywidget.AnyWidget):
     _css = _CSS
     url = traitlets.Unicode().tag(sync=True)
     browser_url = traitlets.Unicode("").tag(sync=True)
+    announcement = traitlets.Unicode("").tag(sync=True)  # the instructor's, when in a room
     # Reported by the front end (plain traits: only the kernel reads them).
     samples_scheduled = traitlets.Int(0)
     ms_played = traitlets.Int(0)
@@ -151,6 +169,7 @@ class VoiceWidget(anywidget.AnyWidget):
         self._token = links.token
         super().__init__(url=url, browser_url=browser_ws(url))
         self.on_msg(lambda _widget, content, _buffers: self._message(content))
+        follow(self)
 
     def mint_key(self) -> str:
         """A short-lived ``ek_`` key from the server's route; raises ``RuntimeError`` with a

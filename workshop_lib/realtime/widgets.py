@@ -20,6 +20,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..progress.banner import with_banner
+
 __all__ = ["EventLog"]
 
 
@@ -50,7 +52,7 @@ class EventLog(widgets.VBox):
         self._log = widgets.HTML()
         self._answers.add_class("realtime-answers")
         self._log.add_class("realtime-event-log")
-        super().__init__([self._answers, self._log], **kwargs)
+        super().__init__(with_banner([self._answers, self._log]), **kwargs)
         self.add_class("realtime-events")
         self._draw()
 
