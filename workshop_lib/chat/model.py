@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import ProtocolError
+from . import events
 from .lookalike import invisible, skeleton
 
 __all__ = [
@@ -157,13 +158,7 @@ class Room:
     def post(self, sender: str, text: object, ts: float) -> dict[str, Any]:
         """Record a message and return its ``chat.message`` event."""
         text = clean_text(text)  # first: a refused message must not use up an id
-        message = {
-            "type": "chat.message",
-            "id": next(self._ids),
-            "from": sender,
-            "text": text,
-            "ts": ts,
-        }
+        message = events.message(sender, text, ts, id=next(self._ids))
         self.history.append(message)
         return message
 
@@ -174,13 +169,7 @@ class Room:
         messages after it.
         """
         history = [m for m in self.history if since is None or m["id"] > since]
-        return {
-            "type": "chat.welcome",
-            "you": name,
-            "users": self.users,
-            "history": history,
-            "room": self.instance,
-        }
+        return events.welcome(name, self.users, history, self.instance)
 
 
 def _numbered(name: str, n: int) -> str:
