@@ -5,13 +5,14 @@
     python bench/ball_fanout.py --quick                   # about a minute
 
 Part 1, fan-out: for each number of connections, the workshop server's ``/ball`` and a bare
-server (websockets' ``serve()``, permessage-deflate off as in the workshop server, a drift-free
-ticker and plain ``websockets.broadcast()`` of a frame like the workshop's; it imports no
-workshop code) take turns, each in a fresh child process, with the clients in one or two
-processes of their own. Goals: server CPU workshop/bare ≤ 1.0x; at 300 connections the worst
-client gets ≥ 95 % of the ticks. Part 2, slow consumers (workshop only): 100 clients, then
-with two that never read and two that read slowly. Goals: the others' frame rate and delay
-within 10 % of the baseline, the server's memory bounded. bench/README.md has the details.
+server (websockets' ``serve()``, permessage-deflate off as in the workshop server, the
+workshop's drift-free ``Ticker`` and plain ``websockets.broadcast()`` of a frame like the
+workshop's; no other workshop code) take turns, each in a fresh child process, with the
+clients in one or two processes of their own. Goals: server CPU workshop/bare ≤ 1.0x; at 300
+connections the worst client gets ≥ 95 % of the ticks. Part 2, slow consumers (workshop
+only): 100 clients, then with two that never read and two that read slowly. Goals: the
+others' frame rate and delay within 10 % of the baseline, the server's memory bounded.
+bench/README.md has the details.
 
 Linux only (CPU time and memory come from /proc).
 """
@@ -49,6 +50,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+
+from workshop_lib.ball.ticker import Ticker
 
 RATE = 60.0  # the ball lesson's tick rate (workshop_lib.ball.server.BallLesson)
 CPU_GOAL = 1.0  # server CPU, workshop/bare
@@ -153,32 +156,25 @@ def _bare_frame(tick: int, ts: float) -> str:
     )
 
 
-async def _bare_ticker(
+def _bare_ticker(
     clients: set[ServerConnection], state: dict[str, int], floor: bool = False
-) -> None:
-    loop = asyncio.get_running_loop()
-    period = 1.0 / RATE
-    started = loop.time()
-    tick = 0
-    while True:
-        # Drift-free, and late by more than a tick means: skip to the latest tick (the rule
-        # the workshop's ticker follows, so both send the same number of frames). Always
-        # await, even when late, so that handshakes, reads and closes still get their turn.
-        tick += 1
-        delay = started + tick * period - loop.time()
-        if delay < -period:
-            tick += int(-delay / period)
-        await asyncio.sleep(max(delay, 0.0))
-        state["tick"] = tick
+) -> Ticker:
+    """The bare server's ticker: the workshop's own (drift-free; more than a tick late, one
+    frame for the latest tick), so both servers send the same number of frames."""
+
+    def tick(steps: int) -> None:
+        state["tick"] += steps
         if not floor:
-            broadcast(clients, _bare_frame(tick, time.time()))
-            continue
+            broadcast(clients, _bare_frame(state["tick"], time.time()))
+            return
         # The floor under any fan-out: the frame built once, one transport.write() per
         # connection, no check at all (bench/ball_scale_out.py's "floor" row).
-        frame = Frame(Opcode.TEXT, _bare_frame(tick, time.time()).encode())
+        frame = Frame(Opcode.TEXT, _bare_frame(state["tick"], time.time()).encode())
         data = frame.serialize(mask=False, extensions=[])
         for client in clients:
             client.transport.write(data)
+
+    return Ticker(RATE, tick, name="bare-ticker")
 
 
 async def _serve_bare(deflate: bool, floor: bool = False) -> None:
@@ -195,7 +191,8 @@ async def _serve_bare(deflate: bool, floor: bool = False) -> None:
     # Like the workshop server (workshop_lib/app.py): no permessage-deflate, unless asked.
     compression = "deflate" if deflate else None
     async with serve(handler, HOST, 0, compression=compression) as server:
-        ticker = asyncio.create_task(_bare_ticker(clients, state, floor))
+        ticker = _bare_ticker(clients, state, floor)
+        ticker.start()
         print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
         eof = asyncio.ensure_future(asyncio.to_thread(sys.stdin.buffer.read))
         loop = asyncio.get_running_loop()
@@ -210,7 +207,7 @@ async def _serve_bare(deflate: bool, floor: bool = False) -> None:
                 "lag_ms": max(0.0, loop.time() - due) * 1000,  # how late this task woke
             }
             print("STATS " + json.dumps({"t": time.time(), **counters}), flush=True)
-        ticker.cancel()
+        await ticker.stop()
 
 
 def serve_bare(deflate: bool, loop: str = "asyncio", floor: bool = False) -> None:

@@ -6,8 +6,8 @@
 
 Each configuration runs in turn, in this one invocation, against the same readers:
 
-- ``bare``: websockets' ``serve()`` and a drift-free ticker calling plain
-  ``websockets.broadcast()`` (``bench/ball_fanout.py --serve-bare``; no workshop code);
+- ``bare``: websockets' ``serve()`` and the ball's drift-free ticker calling plain
+  ``websockets.broadcast()`` (``bench/ball_fanout.py --serve-bare``; no other workshop code);
 - ``one``: one ``python -m workshop_lib serve`` process, in memory;
 - ``two``: two ``serve --redis`` processes on one ``redis-server`` (one ticks under the
   lease, both relay), the clients split evenly between them;

@@ -25,6 +25,7 @@ __all__ = [
     "RADIUS_RANGE",
     "BallState",
     "apply_control",
+    "apply_event",
     "apply_kick",
     "state_event",
     "step",
@@ -127,6 +128,12 @@ def apply_kick(state: BallState, event: dict[str, Any]) -> BallState:
     if speed > MAX_SPEED:
         vx, vy = vx * MAX_SPEED / speed, vy * MAX_SPEED / speed
     return replace(state, vx=vx, vy=vy)
+
+
+def apply_event(state: BallState, event: dict[str, Any]) -> BallState:
+    """Apply a ``ball.control`` or (any other type) a ``ball.kick`` event."""
+    apply = apply_control if event.get("type") == "ball.control" else apply_kick
+    return apply(state, event)
 
 
 def state_event(state: BallState, ts: float) -> dict[str, Any]:
