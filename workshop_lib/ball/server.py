@@ -33,7 +33,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
 from ..chat.model import TokenBucket
-from ..closing import close_with
+from ..closing import CLOSE_GRACE, close_with
 from ..fanout import fanout
 from ..lesson import Handler, JsonRoute, Lesson, Page
 from ..protocol import (
@@ -339,12 +339,16 @@ class BallLesson(Lesson):
                 now = time.monotonic()
                 if not bucket.take(now):
                     if not patience.take(now):
+                        # No more frames after the event, while the flooder is given time to
+                        # read it and close (the grace).
+                        self.clients.discard(websocket)
                         await close_with(
                             websocket,
                             Close.RATE_LIMITED,
                             "rate limited: too many messages",
                             message=f"rate limited: far over {self.control_rate:g} messages "
                             "a second for too long, so the server closed this connection",
+                            grace=CLOSE_GRACE,
                         )
                         break
                     await websocket.send(
