@@ -96,6 +96,8 @@ class ChatLesson(Lesson):
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        # Seconds a flooder gets to read its 4029 event and close first (closing.py).
+        self.close_grace = CLOSE_GRACE
         self.join_grace = join_grace
         self.never_joined = 0  # connections closed for not joining in time
         # Joins and leaves come in floods when a room (re)connects: a line each for the
@@ -203,7 +205,7 @@ class ChatLesson(Lesson):
                                 message=f"rate limited: far over {self.rate:g} messages a "
                                 "second for too long, so the server closed this connection; "
                                 "wait a little, then join again and send less often",
-                                grace=CLOSE_GRACE,
+                                grace=self.close_grace,
                             )
                             break
                         await self._answer(
