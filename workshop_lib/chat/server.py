@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
-from ..closing import close_with
+from ..closing import CLOSE_GRACE, close_with
 from ..fanout import fanout
 from ..lesson import Handler, Lesson, Page
 from ..logs import Tally
@@ -96,6 +96,8 @@ class ChatLesson(Lesson):
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        # Seconds a flooder gets to read its 4029 event and close first (closing.py).
+        self.close_grace = CLOSE_GRACE
         self.join_grace = join_grace
         self.never_joined = 0  # connections closed for not joining in time
         # Joins and leaves come in floods when a room (re)connects: a line each for the
@@ -192,6 +194,10 @@ class ChatLesson(Lesson):
                     if not bucket.take(now):
                         if not patience.take(now):
                             self._flush()  # the room's last events before the close
+                            # Out of the room before the event: nothing may follow it while
+                            # the flooder is given time to read it and close (the grace).
+                            await self._take_out(name, websocket)
+                            name = None
                             await close_with(
                                 websocket,
                                 RATE_LIMITED,
@@ -199,6 +205,7 @@ class ChatLesson(Lesson):
                                 message=f"rate limited: far over {self.rate:g} messages a "
                                 "second for too long, so the server closed this connection; "
                                 "wait a little, then join again and send less often",
+                                grace=self.close_grace,
                             )
                             break
                         await self._answer(
@@ -232,11 +239,15 @@ class ChatLesson(Lesson):
                 f"{self.join_grace:g} s of connecting",
             )
         finally:
-            if name is not None and self.members.get(name) is websocket:
-                if self.shared is None:
-                    self._remove(name)
-                else:
-                    await self._leave_shared(name)
+            await self._take_out(name, websocket)
+
+    async def _take_out(self, name: str | None, websocket: ServerConnection) -> None:
+        """Take ``websocket`` out of the room, if it is the member ``name``; said to the room."""
+        if name is not None and self.members.get(name) is websocket:
+            if self.shared is None:
+                self._remove(name)
+            else:
+                await self._leave_shared(name)
 
     async def _answer(self, websocket: ServerConnection, text: str) -> None:
         """A reply to one member alone, after what the room was told before it: a member
