@@ -10,7 +10,9 @@ do not reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 
@@ -41,7 +43,7 @@ def guarded() -> Iterator[WorkshopServer]:
 def chat(guarded, monkeypatch):
     """The chat lesson, its limits restored after the test."""
     lesson = guarded.lesson("chat")
-    for name in ("burst", "rate", "strikes", "join_grace", "queue_limit"):
+    for name in ("burst", "rate", "strikes", "join_grace", "queue_limit", "close_grace"):
         monkeypatch.setattr(lesson, name, getattr(lesson, name))
     return lesson
 
@@ -151,6 +153,107 @@ def test_a_member_too_slow_for_the_room_is_told_before_1008(guarded, chat):
         assert_announced([last_text], 1008, "too_slow")
     finally:
         stalled.vanish()
+
+
+# -- the close waits for the client, and nothing comes between -------------------------------
+
+
+def read_to_announced_close(websocket) -> list[dict]:
+    """Every event up to and with the first that announces a close."""
+    events = [json.loads(websocket.recv(timeout=5))]
+    while announced_close(events[-1]) is None:
+        events.append(json.loads(websocket.recv(timeout=5)))
+    return events
+
+
+def test_a_chat_client_closes_as_soon_as_it_reads_the_closing_event(guarded, chat):
+    """Behind jupyter-server-proxy, a server's close makes the proxy cut the line at the
+    client's next message, and a client whose send then fails loses what it had not read
+    (tests/browser/test_hub.py shows it with the real proxy). So the server waits (its
+    grace, long here) for the client to close, and ChatClient does so, with the code."""
+    chat.burst, chat.rate, chat.strikes, chat.close_grace = 2, 0.01, 3, 60
+    with ChatClient(guarded.links.ws("/chat"), "quick", token=TOKEN, reconnect=True) as client:
+        with contextlib.suppress(ConnectionClosed):
+            for i in range(40):
+                if client.close_code is not None:
+                    break
+                client.send(f"spam {i}")
+        client._reader.join(10)  # far less than the grace: the client did not wait for it
+        assert not client._reader.is_alive()
+        protocol = client._websocket.protocol
+        assert protocol.close_rcvd_then_sent is False  # the client's close came first
+        assert protocol.close_sent is not None and protocol.close_sent.code == 4029
+        assert (client.close_code, client.reconnects) == (4029, 0)
+        assert client.close_reason.startswith("rate limited")
+
+
+def test_nothing_from_the_room_follows_the_closing_event(guarded, chat):
+    """While the server waits for the flooder's close, the room goes on talking: none of
+    it reaches the flooder, whose last message stays the event that says why."""
+    chat.burst, chat.rate, chat.strikes, chat.close_grace = 2, 0.01, 3, 60
+    url = guarded.links.ws("/chat")
+    with ChatClient(url, "talker", token=TOKEN) as talker:
+        with member(guarded, "/chat", max_queue=None) as flooder:
+            flooder.send(json.dumps({"type": "chat.join", "name": "flood"}))
+            wait_for(lambda: "flood" in talker.users)
+            for i in range(40):
+                flooder.send(json.dumps({"type": "chat.send", "text": f"spam {i}"}))
+                if "flood" not in chat.members:
+                    break
+            wait_for(lambda: "flood" not in chat.members)  # out of the room: the event is sent
+            talker.send("said during the grace")
+            wait_for(lambda: talker.messages[-1]["text"] == "said during the grace")
+            events = read_to_announced_close(flooder)
+            flooder.close()  # as a client does when told: the server stops waiting
+            after = []
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    after.append(json.loads(flooder.recv(timeout=5)))
+        assert_announced(events, 4029, "flooding")
+        assert after == []
+        wait_for(lambda: "flood" not in talker.users)  # and the room was told it left
+
+
+def test_no_ball_frame_follows_the_closing_event(guarded, monkeypatch):
+    """The ball goes out 60 times a second; while the server waits for a flooder's close,
+    none of it goes to the flooder."""
+    monkeypatch.setattr(guarded.lesson("ball"), "close_grace", 0.5)
+    with member(guarded, "/ball", max_queue=None) as flooder:
+        control = json.dumps({"type": "ball.control", "speed": 1.0})
+        with contextlib.suppress(ConnectionClosed):  # the grace may end before the last
+            for _ in range(300):
+                flooder.send(control)
+        events = read_to_announced_close(flooder)
+        after, code = read_until_closed(flooder)  # the server closes when the grace ends
+    assert_announced(events, 4029, "flooding")
+    assert after == [] and code == 4029
+
+
+def test_a_flood_that_goes_on_through_the_close_still_ends_in_a_clean_handshake(caplog):
+    """A flooder that never reads its event nor closes: after the grace the server closes,
+    and reads on, so that the client's answer to its close is not stuck behind the flood
+    (the server read nothing after its close; each such close ended, after the 2 s close
+    timeout, with 1006)."""
+    caplog.set_level(logging.INFO, logger="workshop_lib")
+    with start_server(port=0, name="inband-handshake") as server:
+        chat = server.lesson("chat")
+        chat.burst, chat.rate, chat.strikes, chat.close_grace = 2, 0.01, 3, 0.2
+        with connect(server.links.ws("/chat"), proxy=None, max_queue=None) as flooder:
+            flooder.send(json.dumps({"type": "chat.join", "name": "flood"}))
+            port = flooder.local_address[1]
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:  # as fast as it goes, until the connection is closed
+                    flooder.send(json.dumps({"type": "chat.send", "text": "spam"}))
+                    assert time.monotonic() - started < 30, "the flood was never closed"
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4029
+
+        def line() -> list[str]:
+            messages = (r.getMessage() for r in caplog.records)
+            return [m for m in messages if f":{port} connected" in m]
+
+        wait_for(line)
+    assert "(close code 4029)" in line()[0], line()
 
 
 # -- the clients, behind a proxy that drops close codes ---------------------------------------

@@ -12,22 +12,36 @@ through :func:`close_with`, which first sends the reason in band::
 and then closes with the code as before. The size limit (1009) is websockets' own: its
 parser refuses an oversized frame before any handler sees it, so :func:`announce_too_big`
 makes the connection's protocol say it in band first (:class:`_AnnouncesTooBig`).
+
+A client that keeps sending (a flooder) is given :data:`CLOSE_GRACE` to read the event and
+close first (``grace=``): jupyter-server-proxy, once the server's close frame reached it,
+cuts the client's TCP connection on the client's next message, and a client whose next
+send then fails (websockets' sync client) drops what it had not read yet, the event too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Generator
 from typing import Any
 
 import websockets
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.protocol import CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
 from .protocol import closing_event, encode
 
-__all__ = ["announce_too_big", "close_reason", "close_with"]
+__all__ = ["CLOSE_GRACE", "announce_too_big", "close_reason", "close_with"]
+
+# How long a flooder is given, after its closing event, to read it and close by itself (our
+# clients do at once) before the server closes. Long enough for a client on a busy machine
+# to get its reading thread scheduled; short enough that a client which never reads the
+# events still sees its close within about a second.
+CLOSE_GRACE = 1.0
 
 
 def close_reason(text: str) -> str:
@@ -47,6 +61,7 @@ async def close_with(
     name: str | None = None,
     event: dict[str, Any] | None = None,
     any_path: bool = False,
+    grace: float = 0.0,
 ) -> None:
     """Send the ``error`` event for ``code``, then close with ``code`` and ``reason``.
 
@@ -61,6 +76,16 @@ async def close_with(
     reads up to the close reads the event first. One whose backlog never drains reads
     neither: ``close()`` gives up after the close timeout and cuts the TCP connection, and
     that client sees 1006 as it would have without the event.
+
+    ``grace``: seconds to wait, after the event, for the client to close by itself before
+    the server closes, reading and dropping what it sends meanwhile (and during the closing
+    handshake, so that a flood queued in front of the client's close frame does not hide
+    it until the close timeout). Only for a caller that is the connection's one reader
+    (its handler, between two messages) and has taken it out of everything that sends to
+    it (the room, the ball's viewers): the event must stay the last message. Behind
+    jupyter-server-proxy the server's close frame makes the proxy cut the client's side at
+    the client's next message, possibly before the client read the event; a client that
+    closes when it reads the event (ReadingClient, the pages' Connection) never meets that.
     """
     payload = (
         {**event, "close": int(code)}
@@ -70,7 +95,25 @@ async def close_with(
     # broadcast() skips a connection that is already closing, or midway through sending a
     # fragmented message (a data frame may not go in between); the close still goes out.
     websockets.broadcast([websocket], encode(payload))
-    await websocket.close(code, close_reason(reason))
+    if grace <= 0:
+        await websocket.close(code, close_reason(reason))
+        return
+    dropping = asyncio.ensure_future(_drop_until_closed(websocket))
+    try:
+        # Ends early when the client closes (its close frame ends the dropping).
+        await asyncio.wait({dropping}, timeout=grace)
+        await websocket.close(code, close_reason(reason))  # nothing to do if it closed
+    finally:
+        dropping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dropping
+
+
+async def _drop_until_closed(websocket: ServerConnection) -> None:
+    """Read and drop messages until the connection closes."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await websocket.recv(decode=False)
 
 
 class _AnnouncesTooBig(ServerProtocol):

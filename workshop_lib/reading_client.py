@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
+from websockets.frames import EXTERNAL_CLOSE_CODES, CloseCode
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
@@ -47,6 +48,21 @@ logger = logging.getLogger("workshop_lib.client")
 FINAL_CLOSE_CODES = NO_RETRY
 
 _Client = TypeVar("_Client", bound="ReadingClient")
+
+
+def _close_as_told(websocket: ClientConnection, code: int) -> None:
+    """Close at once, with ``code``, a connection the server said it is closing.
+
+    The server waits a little for this before it closes itself (closing.CLOSE_GRACE):
+    behind jupyter-server-proxy, a server's close makes the proxy cut the line at this
+    client's next message, and a send that then fails loses what was not read yet.
+    Closing first also stops the notebook's thread from sending more into a closing line.
+    """
+    # websockets sends 1000-1014's registered codes and 3000-4999; 1005/1006-like ones are
+    # only ever reported, never sent.
+    if code not in EXTERNAL_CLOSE_CODES and not 3000 <= code <= 4999:
+        code = CloseCode.NORMAL_CLOSURE
+    websocket.close(code, "closing as the server said")
 
 
 class _StartsWhenBuilt(type):
@@ -199,8 +215,10 @@ class ReadingClient(metaclass=_StartsWhenBuilt):
             try:
                 for message in websocket:
                     event = json.loads(message)
-                    if announced_close(event) is not None:
+                    announced = announced_close(event)
+                    if announced is not None:
                         self.closing_error = event  # the close that follows may be a proxy's
+                        _close_as_told(websocket, announced)
                     self.handle(event)
             except ConnectionClosed:
                 pass  # close(), or the server went away

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import json
 import re
 import time
 import urllib.request
@@ -29,6 +30,7 @@ import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.sync.client import connect
 
 from tests.browser.conftest import CHROMIUM_ARGS, find_chromium
 from tests.browser.jupyterlab import (
@@ -42,10 +44,12 @@ from tests.browser.jupyterlab import (
     screenshot,
 )
 from tests.conftest import ROOM_TOKEN
+from tests.helpers import wait_for
 from workshop_lib import reading_client, start_server
 from workshop_lib.chat import ChatClient
 from workshop_lib.handle import bearer
 from workshop_lib.links import lan_address
+from workshop_lib.protocol import announced_close
 
 pytestmark = pytest.mark.browser
 
@@ -454,6 +458,57 @@ def test_errors_through_the_proxy_are_told_and_not_retried(
                 ChatClient(url, "py-wrong", token="wrong", reconnect=True)
             assert guarded.app.served["/chat"] == served  # refused before it was served
     assert hub_page.fence.refused == []
+
+
+def test_a_flooder_reading_behind_its_sends_is_still_told_4029_through_the_proxy(
+    hub: JupyterLab, monkeypatch
+) -> None:
+    """Once the server's close frame has reached jupyter-server-proxy, the proxy cuts the
+    client's side at the client's next message (it writes it to the closed upstream, which
+    raises, and tornado aborts). A flooder's next send then fails and websockets' client
+    drops what it had not read: on a busy machine its reading thread is behind, and the
+    4029 event was lost (the client saw 1006 and reconnected). Here the reading is behind
+    on purpose: a queue of one frame, read only after the flood. The server gives the
+    client its grace to read the event and close first, so the proxy never sees a message
+    after a close."""
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", PREFIX)
+    with start_server(port=0, name="hub-late-reader", token=ERRORS_TOKEN) as guarded:
+        chat = guarded.lesson("chat")
+        # A long grace: however slow this machine, the flood below ends inside it, and the
+        # client's own close ends it at once.
+        for name, value in (("burst", 2), ("rate", 0.01), ("strikes", 3), ("close_grace", 60)):
+            monkeypatch.setattr(chat, name, value)
+        headers = {**bearer(ERRORS_TOKEN), "Cookie": _login_cookie(hub)}
+        url = f"ws://127.0.0.1:{hub.port}{PREFIX}proxy/{guarded.port}/chat"
+        log_before = hub.log_path.read_text(errors="replace")
+        with connect(url, additional_headers=headers, proxy=None, max_queue=1) as late:
+            late.send(json.dumps({"type": "chat.join", "name": "late"}))
+            wait_for(lambda: "late" in chat.members, timeout=WIDGET_TIMEOUT / 1000)
+            cut = None
+            try:
+                # The flood: 3 refusals, then the 4029 (one more if a strike refilled).
+                for i in range(40):
+                    late.send(json.dumps({"type": "chat.send", "text": f"spam {i}"}))
+                    if "late" not in chat.members:  # out of the room: its event is written
+                        break
+                wait_for(lambda: "late" not in chat.members, timeout=WIDGET_TIMEOUT / 1000)
+                # It goes on for a while, as a flood does before its sender reads.
+                for i in range(20):
+                    time.sleep(0.01)  # a flood's pace: the proxy handles each in turn
+                    late.send(json.dumps({"type": "chat.send", "text": f"more spam {i}"}))
+            except ConnectionClosed as exc:
+                cut = exc  # the proxy cut the line: what was not read yet is gone
+            events: list[dict] = []
+            with contextlib.suppress(ConnectionClosed):
+                while not events or announced_close(events[-1]) is None:
+                    events.append(json.loads(late.recv(timeout=WIDGET_TIMEOUT / 1000)))
+        errors = [(e.get("code"), e.get("close")) for e in events if e["type"] == "error"]
+        assert errors[-1:] == [("flooding", 4029)], (cut, errors, events[:3])
+        assert errors.count(("rate_limited", None)) >= 3, errors
+        assert cut is None
+        # The cause, gone: the proxy never wrote a message to a closed upstream.
+        log = hub.log_path.read_text(errors="replace")[len(log_before) :]
+        assert "WebSocketClosedError" not in log, log[-3000:]
 
 
 # The links a notebook gives a learner to open, from the model (a long run leaves early cells

@@ -142,11 +142,26 @@ def test_without_the_key_the_room_page_shows_counts_only(room: WorkshopServer, p
         learner.close()
 
 
-def test_a_wrong_key_shows_no_one(room: WorkshopServer, page: Page):
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("not-the-key-at-all", "wrong key"), (TOKEN, "the learners' token, not the instructor's")],
+    ids=["wrong-key", "learners-token"],
+)
+def test_a_wrong_key_shows_no_one_and_says_so(room: WorkshopServer, page: Page, key, said):
     Learner(room, "ada").close()
-    page.goto(f"{room.http_url}/#room&key=not-the-key-at-all")
-    expect(page.locator("#progress-status")).to_have_attribute("data-state", "reconnecting")
+    opened: list[str] = []
+    page.on("websocket", lambda ws: opened.append(ws.url))
+    page.clock.install()
+    page.goto(f"{room.http_url}/#room&key={key}")
+    status = page.locator("#progress-status")
+    expect(status).to_have_attribute("data-state", "refused")
+    expect(status).to_contain_text(said)
     expect(page.locator("#progress-grid tbody tr")).to_have_count(0)
+    page.clock.run_for(60_000)  # longer than any reconnect wait: a refused key is not retried
+    assert [url for url in opened if url.endswith("/progress/watch")] == [
+        room.links.ws("/progress/watch")
+    ]
+    assert page.page_errors == []
 
 
 def announce(server: WorkshopServer, text: str) -> None:

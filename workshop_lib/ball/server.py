@@ -28,7 +28,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
 from ..chat.model import TokenBucket
-from ..closing import close_with
+from ..closing import CLOSE_GRACE, close_with
 from ..fanout import fanout
 from ..lesson import Handler, JsonRoute, Lesson, Page
 from ..protocol import (
@@ -79,6 +79,8 @@ class BallLesson(Lesson):
         # input event (tens a second); three flooders took the ball from 60 fps to 14.
         self.control_rate, self.control_burst = control_rate, control_burst
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        # Seconds a flooder gets to read its 4029 event and close first (closing.py).
+        self.close_grace = CLOSE_GRACE
         self.backlog_limit = backlog_limit  # bytes waiting for one client before it skips
         self.send_buffer = send_buffer  # SO_SNDBUF for each /ball socket
         self.state = BallState()
@@ -205,12 +207,16 @@ class BallLesson(Lesson):
                 now = time.monotonic()
                 if not bucket.take(now):
                     if not patience.take(now):
+                        # No more frames after the event, while the flooder is given time to
+                        # read it and close (the grace).
+                        self.clients.discard(websocket)
                         await close_with(
                             websocket,
                             Close.RATE_LIMITED,
                             "rate limited: too many messages",
                             message=f"rate limited: far over {self.control_rate:g} messages "
                             "a second for too long, so the server closed this connection",
+                            grace=self.close_grace,
                         )
                         break
                     await websocket.send(

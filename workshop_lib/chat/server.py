@@ -33,7 +33,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from ..backlog import limit_send_buffer
-from ..closing import close_with
+from ..closing import CLOSE_GRACE, close_with
 from ..lesson import Handler, Lesson, Page
 from ..protocol import (
     HEARTBEAT,
@@ -87,6 +87,8 @@ class ChatLesson(Lesson):
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
         self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        # Seconds a flooder gets to read its 4029 event and close first (closing.py).
+        self.close_grace = CLOSE_GRACE
         self.join_grace = join_grace
         self.never_joined = 0  # connections closed for not joining in time
         self.redis_url, self.redis_prefix, self.alive_for = redis, redis_prefix, alive_for
@@ -163,6 +165,10 @@ class ChatLesson(Lesson):
                     if not bucket.take(now):
                         if not patience.take(now):
                             self.backend.flush()  # the room's last events before the close
+                            # Out of the room before the event: nothing may follow it while
+                            # the flooder is given time to read it and close (the grace).
+                            await self._take_out(name, websocket)
+                            name = None
                             await close_with(
                                 websocket,
                                 RATE_LIMITED,
@@ -170,6 +176,7 @@ class ChatLesson(Lesson):
                                 message=f"rate limited: far over {self.rate:g} messages a "
                                 "second for too long, so the server closed this connection; "
                                 "wait a little, then join again and send less often",
+                                grace=self.close_grace,
                             )
                             break
                         await self._answer(websocket, events.rate_limited(self.rate, self.burst))
@@ -198,8 +205,12 @@ class ChatLesson(Lesson):
                 f"{self.join_grace:g} s of connecting",
             )
         finally:
-            if name is not None and self.members.get(name) is websocket:
-                await self.backend.leave(name)
+            await self._take_out(name, websocket)
+
+    async def _take_out(self, name: str | None, websocket: ServerConnection) -> None:
+        """Take ``websocket`` out of the room, if it is the member ``name``; said to the room."""
+        if name is not None and self.members.get(name) is websocket:
+            await self.backend.leave(name)
 
     async def _answer(self, websocket: ServerConnection, text: str) -> None:
         """A reply to one member alone, after what the room was told before it: a member

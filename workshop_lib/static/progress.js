@@ -7,6 +7,13 @@
 // the server selects (the way browsers send the Realtime API's keys). The server sends the
 // whole board first, then each learner's row whenever it changes: no polling.
 //
+// The page counts itself connected when the board arrives, not when the socket opens:
+// behind a hub's jupyter-server-proxy the socket opens as soon as the proxy accepts it, and
+// a wrong key is refused only after that, upstream, with no close code or reason passed on.
+// A socket that closes before the board came is explained by asking `GET api/progress`
+// with the same key (HTTP statuses do pass the proxy): 401 is a wrong key, 403 the learners'
+// token, and neither is retried.
+//
 // Every name is a text node (dom.js): a learner called `<img onerror=...>` is shown as typed.
 
 import { parseFragment } from "./auth.js";
@@ -190,33 +197,65 @@ export function mountProgress(root, key) {
     }
   }
 
+  /**
+   * Why the server would not give this key the board: a sentence if the key itself is
+   * refused (no point in retrying), else null (the server or the network is away).
+   */
+  async function refusal() {
+    let response;
+    try {
+      response = await fetch(new URL("api/progress", location.href), {
+        headers: { Authorization: `Bearer ${key}` }, cache: "no-store",
+      });
+    } catch {
+      return null;
+    }
+    if (response.status === 401) {
+      return "wrong key: this is not the key of this room's server (restarted with " +
+        "another one?). Open the \"Instructor page\" link that serve printed.";
+    }
+    if (response.status === 403) {
+      return "this is the learners' token, not the instructor's key. Open the " +
+        "\"Instructor page\" link that serve printed.";
+    }
+    return null;
+  }
+
   function connect() {
     const ws = new WebSocket(wsUrl("progress/watch"), [SUBPROTOCOL, KEY_PROTOCOL + key]);
     socket = ws;
+    let boardCame = false; // the key opened this socket: the server sent the board
     status.dataset.state = "connecting";
-    ws.addEventListener("open", () => {
-      if (ws !== socket) return;
-      attempt = 0;
-      status.dataset.state = "open";
-      status.textContent = "live";
-    });
     ws.addEventListener("message", (message) => {
       if (ws !== socket) return;
       try {
-        onEvent(JSON.parse(message.data));
+        const event = JSON.parse(message.data);
+        if (!boardCame && event?.type === "progress.snapshot") {
+          boardCame = true;
+          attempt = 0;
+          status.dataset.state = "open";
+          status.textContent = "live";
+        }
+        onEvent(event);
       } catch (error) {
         status.textContent = `could not read an update (${error.message})`;
       }
     });
-    ws.addEventListener("close", (event) => {
+    ws.addEventListener("close", async (event) => {
       if (ws !== socket || !mounted) return;
       socket = null;
+      const why = boardCame ? null : await refusal();
+      if (!mounted) return;
+      if (why !== null) {
+        status.dataset.state = "refused";
+        status.toggleAttribute("data-problem", true);
+        status.textContent = why;
+        return;
+      }
       const delay = backoffDelay(attempt++);
       status.dataset.state = "reconnecting";
-      // A refused handshake shows as 1006 before any open: after a few, the key is wrong
-      // (the server was restarted with another one) rather than the network.
       status.textContent = `connection lost (${event.code}) — retrying in ` +
-        `${Math.ceil(delay / 1000)} s${attempt > 3 ? "; if this goes on, check the key" : ""}`;
+        `${Math.ceil(delay / 1000)} s`;
       timer = setTimeout(connect, delay);
     });
   }
