@@ -99,9 +99,10 @@ def default_lessons(**settings: Mapping[str, Any]) -> list[Lesson]:
                 lesson.check_pages()
             except Exception as exc:
                 logger.error(
-                    "lesson plug-in %r left out: %s failed to start: %s. The course runs "
-                    "without it; fix that package or uninstall it.",
+                    "lesson plug-in %r left out: %s.%s: %s. The course runs without it; fix "
+                    "that package or uninstall it.",
                     name,
+                    cls.__module__,
                     cls.__qualname__,
                     _said(exc),
                 )
