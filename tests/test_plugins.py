@@ -190,3 +190,17 @@ def test_a_page_module_that_is_missing_is_said_at_once():
     Nowhere.__module__ = "__main__"  # as a lesson written in a notebook's cell is
     with pytest.raises(ValueError, match=r"in no package.*set its `package`"):
         App([Nowhere()])
+
+
+def test_a_subclass_keeps_its_parent_s_pages_and_their_folder():
+    """A test's or a learner's subclass of a course lesson, defined elsewhere, still serves
+    the parent's page from the parent's package."""
+    from workshop_lib.echo.server import EchoLesson
+
+    class LoudEcho(EchoLesson):
+        name = "loud"
+
+    assert LoudEcho.folder() == EchoLesson.folder()
+    with start_server(port=0, name=f"sub-{uuid.uuid4().hex[:6]}", lessons=[LoudEcho()]) as server:
+        status, content_type = status_of(server.links.url("/lessons/loud/echo.js"))
+        assert status == 200 and content_type.startswith("text/javascript")

@@ -90,7 +90,8 @@ class Lesson:
 
     package: str | None = None
     """The package whose folder holds its pages' modules and what they import (``.js``,
-    ``.css``...), served at ``/lessons/<name>/``; None: the package of its class's module."""
+    ``.css``...), served at ``/lessons/<name>/``; None: the package of the module of the
+    class that set ``pages`` (so a subclass keeps its parent's pages and their folder)."""
 
     subprotocols: tuple[str, ...] = ()
     """WebSocket subprotocols its clients may offer, in order of preference."""
@@ -153,10 +154,13 @@ class Lesson:
         Found through the import system, so it is the same in a clone, an editable install
         and a wheel.
         """
-        package = cls.package or getattr(sys.modules.get(cls.__module__), "__package__", None)
+        # The class that gave the pages: a subclass that keeps its parent's pages (a test's
+        # RecordingRealtime) keeps its parent's folder.
+        owner = next((c for c in cls.__mro__ if "pages" in vars(c)), cls)
+        package = cls.package or getattr(sys.modules.get(owner.__module__), "__package__", None)
         if not package:
             raise ValueError(
-                f"{cls.__name__} is defined in {cls.__module__}, which is in no package: its "
+                f"{owner.__name__} is defined in {owner.__module__}, which is in no package: its "
                 "pages' modules are files of a package, so set its `package` to the package "
                 "that holds them"
             )
