@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
-from tests.conftest import ROOT
+from tests.conftest import ARTIFACTS, ROOT
 from tests.installed import build_wheel, fresh_venv, serving
 
 SHOUT = {
@@ -157,6 +157,8 @@ def test_the_outside_page_mounts_from_the_navigation(plugged: tuple[str, Path], 
     page.locator('.site-nav a[data-page="shout"]').click()
     expect(page.locator("#shout-reply")).to_have_text("HELLO FROM THE BROWSER")
     expect(page.locator('.site-nav a[data-page="shout"]')).to_have_attribute("aria-current", "page")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "plugin-shout-page.png"))
     page.locator('.site-nav a[data-page="echo"]').click()  # and away again: it unmounts
     expect(page.locator("#shout-reply")).to_have_count(0)
     assert page.page_errors == []
