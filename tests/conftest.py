@@ -64,6 +64,7 @@ WORKER_GROUPS = {
     "tests/browser/test_jupyterlab": "jupyterlab",  # test_jupyterlab*.py
     "tests/browser/test_hub.py": "hub",
     "tests/test_package.py": "package",
+    "tests/browser/test_plugin_lesson.py": "package",  # wheels and a fresh venv too
 }
 
 

@@ -22,6 +22,7 @@ class ShoutLesson(Lesson):
 
     name = "shout"
     pages = (Page("shout", "Shout", "echo.js"),)
+    package = "workshop_lib.echo"  # the echo's page: this module is in no lesson's package
 
     def __init__(self, suffix: str = "!") -> None:
         self.suffix = suffix
@@ -63,7 +64,7 @@ def test_a_new_lesson_plugs_in_with_its_routes_page_counts_and_lifecycle():
             assert websocket.recv(timeout=5) == "HI!!"
         assert get_json(server.links.url("/api/shout")) == {"suffix": "!!"}
         assert get_json(server.links.url("/api/pages")) == [
-            {"name": "shout", "title": "Shout", "module": "echo.js"}
+            {"name": "shout", "title": "Shout", "module": "echo.js", "url": "lessons/shout/echo.js"}
         ]
         assert get_json(server.links.url("/api/stats"))["shout"] == {"shouted": 1}
         assert server.lesson("shout") is shout

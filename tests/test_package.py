@@ -9,14 +9,9 @@ the repository.
 from __future__ import annotations
 
 import ast
-import os
-import re
-import shutil
+import json
 import subprocess
-import sys
-import sysconfig
 import urllib.request
-import venv
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.installed import build_wheel, fresh_venv, outside_env, serving
 
 PACKAGE = ROOT / "workshop_lib"
 
@@ -31,50 +27,13 @@ PACKAGE = ROOT / "workshop_lib"
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of this checkout, built without network (the build tools are installed)."""
-    out = tmp_path_factory.mktemp("wheel")
-    # From a copy: pip builds in the source tree (build/, *.egg-info), and two builds of one
-    # tree at once (two xdist workers, or a developer's own) break each other.
-    source = tmp_path_factory.mktemp("source") / "tree"
-    skip = (".venv", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__", "*.pyc")
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    built_it = subprocess.run(
-        [*build, "--wheel-dir", str(out), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built_it.returncode == 0, built_it.stderr[-3000:]
-    (built,) = out.glob("workshop_lib-*.whl")
-    return built
+    return build_wheel(ROOT, tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="module")
 def fresh_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv with the wheel installed (not editable); its dependencies are borrowed.
-
-    The dependencies (websockets, ipywidgets, ...) come from this test run's environment
-    through a path entry, so nothing is downloaded; the test run's own editable
-    ``workshop_lib`` is not on that path (editable installs hook in through .pth files,
-    which a plain path entry does not run), and the wheel's copy comes first anyway.
-    """
-    home = tmp_path_factory.mktemp("fresh") / "venv"
-    venv.create(home, with_pip=True)
-    python = home / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    Path(site, "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python
+    """A new venv with the wheel installed (not editable); its dependencies are borrowed."""
+    return fresh_venv(tmp_path_factory.mktemp("fresh") / "venv", [wheel])
 
 
 def run_fresh(python: Path, code: str, cwd: Path) -> str:
@@ -84,7 +43,7 @@ def run_fresh(python: Path, code: str, cwd: Path) -> str:
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env=outside_env(),
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -93,33 +52,21 @@ def run_fresh(python: Path, code: str, cwd: Path) -> str:
 @pytest.fixture
 def served(fresh_python: Path, tmp_path: Path) -> Iterator[str]:
     """``python -m workshop_lib serve --port 0`` from the fresh venv; yields its base URL."""
-    process = subprocess.Popen(
-        [str(fresh_python), "-m", "workshop_lib", "serve", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:  # the banner's first address line names the port
-            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-            if found:
-                yield found.group(1)
-                break
-        else:
-            pytest.fail(f"serve printed no address: {process.stderr and process.stderr.read()}")
-    finally:
-        process.terminate()
-        process.wait(10)
+    with serving(fresh_python, tmp_path) as (url, _):
+        yield url
 
 
-def test_the_wheel_holds_the_browser_client_the_canvas_and_the_solutions(wheel: Path):
+def test_the_wheel_holds_the_browser_client_the_pages_and_the_solutions(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder, pattern in (("static", "*"), ("ball", "*.js"), ("checks/solutions", "*.py")):
-        for file in (PACKAGE / folder).glob(pattern):
-            assert f"workshop_lib/{folder}/{file.name}" in names, f"{file.name} is not in the wheel"
+    shell = list((ROOT / "static").glob("*"))
+    assert len(shell) >= 10
+    for file in shell:  # the top-level static/, inside the package in a wheel (setup.py)
+        assert f"workshop_lib/static/{file.name}" in names, f"static/{file.name} is not in it"
+    browser_files = [*PACKAGE.glob("*/*.js"), *PACKAGE.glob("*/*.css")]
+    assert len(browser_files) >= 8  # the lessons' pages, the canvas, the voice core, view.js
+    for file in [*browser_files, *PACKAGE.glob("checks/solutions/*.py")]:
+        name = file.relative_to(ROOT).as_posix()
+        assert name in names, f"{name} is not in the wheel"
 
 
 def test_the_installed_package_is_the_wheel_not_the_clone(fresh_python: Path, tmp_path: Path):
@@ -127,17 +74,27 @@ def test_the_installed_package_is_the_wheel_not_the_clone(fresh_python: Path, tm
     assert str(ROOT) not in where and "site-packages" in where
 
 
-def test_the_installed_server_serves_every_static_file(served: str, wheel: Path):
-    with urllib.request.urlopen(served + "/") as response:
-        assert b'<script type="module" src="static/main.js">' in response.read()
-    statics = [n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("workshop_lib/static/")]
-    assert len(statics) >= 10
-    for name in statics:
+def get(url: str) -> tuple[str, bytes]:
+    """A GET's content type and body (urllib raises on any status but 2xx)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.headers.get("Content-Type", ""), response.read()
+
+
+def test_the_installed_server_serves_the_shell_and_every_page(served: str, wheel: Path):
+    assert b'<script type="module" src="static/main.js">' in get(served + "/")[1]
+    shell = [n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("workshop_lib/static/")]
+    assert len(shell) >= 10
+    for name in shell:
         path = "/static/" + name.removeprefix("workshop_lib/static/")
-        with urllib.request.urlopen(served + path) as response:
-            assert response.status == 200 and response.read(), path
-    with urllib.request.urlopen(served + "/api/pages") as response:
-        assert b'"module": "ball.js"' in response.read()
+        assert get(served + path)[1], path
+    pages = json.loads(get(served + "/api/pages")[1])
+    assert [page["name"] for page in pages] == ["echo", "ball", "chat", "realtime", "voice"]
+    for page in pages:  # each page's module, served from its lesson's own package
+        content_type, body = get(f"{served}/{page['url']}")
+        assert content_type.startswith("text/javascript") and b"export default" in body, page
+    # ...and what they import from beside them
+    for path in ("/lessons/ball/canvas.js", "/lessons/realtime/voice-core.js"):
+        assert get(served + path)[0].startswith("text/javascript"), path
 
 
 def test_the_installed_checks_show_their_solutions(fresh_python: Path, tmp_path: Path):
@@ -183,6 +140,8 @@ CORE = [
     "ports.py",
     "closing.py",
     "proxies.py",
+    "course.py",
+    "shell.py",
 ]
 LESSON_PACKAGES = {"echo", "ball", "chat", "realtime", "scale"}
 

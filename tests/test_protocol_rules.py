@@ -20,7 +20,7 @@ from workshop_lib.backoff import backoff_delays
 from workshop_lib.ball.widgets import BallView
 from workshop_lib.protocol import BACKOFF, NO_RETRY, Close, client_rules
 
-STATIC = ROOT / "workshop_lib" / "static"
+STATIC = ROOT / "static"
 VIEW = ROOT / "workshop_lib" / "ball" / "view.js"
 RANDOMS = (0.0, 0.5, 1.0)  # the jitter's two extremes (-20 %, +20 %) and its middle
 ATTEMPTS = 9

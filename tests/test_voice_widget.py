@@ -17,7 +17,7 @@ from workshop_lib import start_server
 from workshop_lib.realtime.server import RealtimeLesson
 from workshop_lib.realtime.voice_widget import VoiceWidget
 
-CORE = Path(__file__).resolve().parent.parent / "workshop_lib" / "static" / "voice-core.js"
+CORE = Path(__file__).resolve().parent.parent / "workshop_lib" / "realtime" / "voice-core.js"
 
 
 def node(script: str) -> object:

@@ -4,6 +4,8 @@ from workshop_lib import start_server
 server = start_server()     # a real asyncio WebSocket server on its own thread
 server                      # its addresses, with links to the browser client
 server.stop()
+
+A lesson of your own (a plug-in, docs/architecture.md): ``from workshop_lib import Lesson, Page``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from . import accidents  # noqa: E402
 
 accidents.install()
 
+from .lazy import lazy_names  # noqa: E402
 from .server import (  # noqa: E402
     PortFallbackWarning,
     PortInUseError,
@@ -29,7 +32,17 @@ from .server import (  # noqa: E402
     stop_server,
 )
 
+# The plug-in API, imported on first use (lazy.py).
+__getattr__, _ = lazy_names(__name__, {"Lesson": ".lesson", "Page": ".lesson"})
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "Lesson", "Page"})
+
+
 __all__ = [
+    "Lesson",
+    "Page",
     "PortFallbackWarning",
     "PortInUseError",
     "WorkshopServer",

@@ -26,11 +26,10 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
@@ -49,11 +48,9 @@ from .limits import Limits
 from .load import LoopLoad
 from .logs import WEBSOCKETS_LOGGER_NAME, Tally
 from .memory import Trimmer
+from .shell import static_folder
 
-__all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "STATIC", "WRITE_LIMIT", "App", "Handler"]
-
-# The browser client, inside the package: found the same way in a clone and in a wheel.
-STATIC: Traversable = files(__package__) / "static"
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "WRITE_LIMIT", "App", "Handler"]
 
 # Large enough for any lesson's event, small enough that one client can't eat the memory.
 DEFAULT_MAX_SIZE = 64 * 1024
@@ -81,6 +78,10 @@ _CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 
+# What a lesson's folder serves at /lessons/<lesson>/: browser files, never its Python
+# sources, its solutions or its data.
+_LESSON_FILE_TYPES = frozenset({".js", ".css", ".svg", ".png"})
+
 logger = logging.getLogger("workshop_lib.app")
 
 
@@ -91,14 +92,14 @@ class App:
         self,
         lessons: Sequence[Lesson] = (),
         *,
-        static: Traversable = STATIC,
+        static: Traversable | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
         guard: Guard | None = None,
         ping_interval: float | None = 20.0,
         limits: Limits | None = None,
         reuse_port: bool = False,
     ) -> None:
-        self.static = static
+        self.static = static if static is not None else static_folder()  # the shell
         # SO_REUSEPORT: several processes listen on one port and the kernel spreads new
         # connections over them (Linux, BSD, macOS; not Windows). docs/scaling.md.
         self.reuse_port = reuse_port
@@ -116,6 +117,7 @@ class App:
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
         self._http_owners: dict[str, Lesson] = {}  # a lesson's HTTP path -> that lesson
+        self._folders: dict[str, Path] = {}  # lesson name -> its pages' folder (/lessons/...)
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, JsonRoute | Post] = {
             "/healthz": self._health,
@@ -138,6 +140,9 @@ class App:
         for path in (*lesson.websocket_routes(), *lesson.http_routes()):
             if path in self.routes or path in self.json_routes:
                 raise ValueError(f"{lesson!r} wants {path}, which another route already serves")
+        if lesson.pages:
+            lesson.check_pages()  # a missing page module: said now, not as a blank page
+            self._folders[lesson.name] = lesson.folder()
         self.lessons[lesson.name] = lesson
         self.routes.update(lesson.websocket_routes())
         self._owners.update(dict.fromkeys(lesson.websocket_routes(), lesson))
@@ -350,9 +355,11 @@ class App:
                 return self._refuse(connection, path, refusal)
             return _json(connection, route())
         if path in ("/", "/index.html"):
-            return self._static(connection, "index.html")
+            return self._static(connection, self.static, "/static/", "index.html")
         if path.startswith("/static/"):
-            return self._static(connection, path.removeprefix("/static/"))
+            return self._static(connection, self.static, "/static/", path.removeprefix("/static/"))
+        if path.startswith("/lessons/"):
+            return self._lesson_file(connection, path.removeprefix("/lessons/"))
         return connection.respond(
             http.HTTPStatus.NOT_FOUND,
             f"Not found: {path[:200]}. The browser client is at /, the health check at /healthz.\n",
@@ -473,27 +480,53 @@ class App:
         return sum(self.clients.values())
 
     def _pages(self) -> list[dict[str, str]]:
-        return [{"name": p.name, "title": p.title, "module": p.module} for p in self.pages]
+        """Each page, and the url of its module relative to the site's root."""
+        return [
+            {
+                "name": page.name,
+                "title": page.title,
+                "module": page.module,
+                "url": f"lessons/{quote(lesson.name, safe='')}/{quote(page.module)}",
+            }
+            for lesson in self.lessons.values()
+            for page in lesson.pages
+        ]
 
-    def _static(self, connection: ServerConnection, relative: str) -> Response:
+    def _lesson_file(self, connection: ServerConnection, rest: str) -> Response:
+        """``/lessons/<lesson>/<file>``: a browser file of a running lesson's own folder."""
+        quoted, _, relative = rest.partition("/")
+        folder = self._folders.get(unquote(quoted))
+        if folder is None or "." + relative.rpartition(".")[2].lower() not in _LESSON_FILE_TYPES:
+            return connection.respond(
+                http.HTTPStatus.NOT_FOUND,
+                f"Not found: /lessons/{rest[:200]}. A running lesson's pages are listed at "
+                "/api/pages.\n",
+            )
+        return self._static(connection, folder, f"/lessons/{quoted}/", relative)
+
+    def _static(
+        self, connection: ServerConnection, root: Traversable, prefix: str, relative: str
+    ) -> Response:
+        """The file at ``prefix + relative``: ``relative`` below ``root``, never outside it."""
         name = unquote(relative)
         if any(ord(c) < 32 or c == "\x7f" for c in name):
             # A NUL (or another control character) is no file name on any system: a probe.
             self._refused.log(
                 logging.WARNING,
-                "%s refused (400): a control character in the path /static/%r",
+                "%s refused (400): a control character in the path %s%r",
                 _peer(connection),
+                prefix[:100],
                 name[:100],
                 kind="bad path",
             )
             return connection.respond(
                 http.HTTPStatus.BAD_REQUEST, "A file name has no control characters.\n"
             )
-        file = _static_file(self.static, name)
+        file = _static_file(root, name)
         body = _read(file) if file is not None else None
         if file is None or body is None:
             return connection.respond(
-                http.HTTPStatus.NOT_FOUND, f"Not found: /static/{relative[:200]}\n"
+                http.HTTPStatus.NOT_FOUND, f"Not found: {prefix[:100]}{relative[:200]}\n"
             )
         suffix = "." + file.name.rpartition(".")[2]
         content_type = _CONTENT_TYPES.get(suffix) or (
@@ -506,7 +539,7 @@ class App:
         del response.headers["Content-Length"], response.headers["Content-Type"]
         response.headers["Content-Length"] = str(len(body))
         response.headers["Content-Type"] = content_type
-        # Learners edit static/ during the course: always revalidate.
+        # Learners edit the client's files during the course: always revalidate.
         response.headers["Cache-Control"] = "no-cache"
         return response
 
@@ -619,16 +652,16 @@ def _static_file(root: Traversable, relative: str) -> Traversable | None:
     """The file at ``relative`` below ``root``, or None: no "..", no absolute path, no folder."""
     parts = relative.split("/")
     if any(part in ("", ".", "..") or "\\" in part for part in parts):
-        return None  # nothing may climb out of static/, whatever the platform's separators
+        return None  # nothing may climb out of the folder, whatever the platform's separators
     file = root.joinpath(*parts)
     try:
         if not file.is_file():
             return None
         if isinstance(root, Path) and isinstance(file, Path):
-            # A symbolic link inside static/ (a file or a folder) must not lead out of it.
+            # A symbolic link inside the folder (to a file or a folder) must not lead out of it.
             file.resolve(strict=True).relative_to(root.resolve(strict=True))
         return file
-    except (OSError, ValueError):  # a name too long, a link out of static/, and the like
+    except (OSError, ValueError):  # a name too long, a link out of the folder, and the like
         return None
 
 

@@ -1,12 +1,13 @@
 """What a lesson is to the server: a plug-in with routes, a page, a lifecycle and counts.
 
 The core (``app.py``, ``server.py``) knows lessons only through this interface, so adding
-one touches no core file: write a subclass in the lesson's own folder and add it to
-:func:`workshop_lib.course.default_lessons`::
+one touches no core file: write a subclass in the lesson's own package and register it under
+the entry-point group ``workshop_lib.lessons`` (:mod:`workshop_lib.course`), in this
+course's ``pyproject.toml`` or in a package of your own installed beside it::
 
     class ShoutLesson(Lesson):
         name = "shout"
-        pages = (Page("shout", "Shout", "shout.js"),)    # a page of the browser client
+        pages = (Page("shout", "Shout", "shout.js"),)    # shout.js: a file of this package
 
         def websocket_routes(self):
             return {"/shout": self.handler}
@@ -27,8 +28,11 @@ without locks.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
@@ -60,8 +64,10 @@ class Post:
 class Page:
     """A page of the browser client: ``/#name``, titled ``title``, drawn by ``module``.
 
-    ``module`` is a file of the package's ``static/`` folder whose default export is
-    ``mount(root) -> unmount``; the browser client finds it through ``/api/pages``.
+    ``module`` is a file of the lesson's own package (:meth:`Lesson.folder`), served at
+    ``/lessons/<lesson>/<module>``, whose default export is ``mount(root) -> unmount``; the
+    browser client finds it through ``/api/pages``. It imports the course's shared modules
+    from ``../../static/`` (``dom.js``, ``socket.js``, ``auth.js``, ``connection.js``).
     """
 
     name: str
@@ -77,6 +83,15 @@ class Lesson:
 
     pages: tuple[Page, ...] = ()
     """The browser client's pages for this lesson, in the order of the navigation bar."""
+
+    order: int = 100
+    """Where an installed lesson goes in the course (and its pages in the navigation bar):
+    lower first. The course's own lessons take 10 to 40, so a plug-in comes after them."""
+
+    package: str | None = None
+    """The package whose folder holds its pages' modules and what they import (``.js``,
+    ``.css``...), served at ``/lessons/<name>/``; None: the package of the module of the
+    class that set ``pages`` (so a subclass keeps its parent's pages and their folder)."""
 
     subprotocols: tuple[str, ...] = ()
     """WebSocket subprotocols its clients may offer, in order of preference."""
@@ -131,6 +146,45 @@ class Lesson:
         """For ``/healthz``: the state of what the lesson depends on, e.g.
         ``{"redis": "unreachable"}`` ("unreachable" makes the server's status "degraded")."""
         return {}
+
+    @classmethod
+    def folder(cls) -> Path:
+        """The folder its browser files are served from; ValueError says why there is none.
+
+        Found through the import system, so it is the same in a clone, an editable install
+        and a wheel.
+        """
+        # The class that gave the pages: a subclass that keeps its parent's pages (a test's
+        # RecordingRealtime) keeps its parent's folder.
+        owner = next((c for c in cls.__mro__ if "pages" in vars(c)), cls)
+        package = cls.package or getattr(sys.modules.get(owner.__module__), "__package__", None)
+        if not package:
+            raise ValueError(
+                f"{owner.__name__} is defined in {owner.__module__}, which is in no package: its "
+                "pages' modules are files of a package, so set its `package` to the package "
+                "that holds them"
+            )
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"{cls.__name__}: its package {package!r} is no package installed")
+        return Path(next(iter(spec.submodule_search_locations)))
+
+    def check_pages(self) -> None:
+        """Raise ValueError, saying which, if a page's module is not a file of :meth:`folder`."""
+        if not self.pages:
+            return
+        folder = self.folder()
+        for page in self.pages:
+            name = page.module
+            plain = "/" not in name and "\\" not in name and name not in ("", ".", "..")
+            if not plain or not (folder / name).is_file():
+                raise ValueError(
+                    f"{type(self).__name__}'s page {page.name!r}: its module {name!r} is no "
+                    f"file in {folder} (a page's module is a file name in the lesson's package)"
+                )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -71,7 +71,7 @@ class ServerProcess:
         """Its addresses as a server's are: ``links.page("ball")`` is what a browser opens
         (through Jupyter's proxy on a hub, see docs/hubs.md)."""
         listed: Any = self.health().get("pages", ())
-        pages = tuple(Page(**page) for page in listed)
+        pages = tuple(Page(page["name"], page["title"], page["module"]) for page in listed)
         return Links("127.0.0.1", self.port, pages=pages, proxy=detect_proxy())
 
     def ws(self, path: str = "/") -> str:

@@ -354,7 +354,7 @@ def start_server(
         if previous is not None:
             previous.stop()
         if lessons is None:
-            from .course import default_lessons  # the course's registry names the lessons
+            from .course import default_lessons  # the installed lessons (entry points)
 
             lessons = default_lessons()
         limits = Limits(

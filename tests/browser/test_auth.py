@@ -290,19 +290,21 @@ def test_the_ball_resumes_after_a_restart(token_server: Restartable, page: Page)
 def test_heartbeats_are_sent_and_answered(token_server: Restartable, page: Page) -> None:
     server = token_server.server
     sockets = websocket_frames(page)
-    # One a second: the page calls a connection dead after two silent intervals, and a
-    # busy machine can hold an answer up for most of one at 0.5 s.
-    page.goto(server.links.page("chat", name="ada", heartbeat="1"))
+    # One every 2 s: the page calls a connection dead after two silent intervals, and a
+    # machine running the suite beside busy loops can hold an answer up for 2 s (a page that
+    # rejoins sends its heartbeats on a new socket, which this one's count does not see).
+    page.goto(server.links.page("chat", name="ada", heartbeat="2"))
     expect(page.locator("#chat-status")).to_have_attribute("data-state", "joined")
     chat = sockets["chat"]
     started = time.monotonic()
-    while heartbeats(chat["sent"]) < 3 and time.monotonic() - started < 20:
+    while heartbeats(chat["sent"]) < 3 and time.monotonic() - started < 30:
         page.wait_for_timeout(100)  # Playwright records the frames while it waits
     elapsed, sent = time.monotonic() - started, heartbeats(chat["sent"])
-    assert 3 <= sent <= elapsed + 2, (sent, elapsed)  # one a second, never faster
-    while heartbeats(chat["received"]) < sent and time.monotonic() - started < 20:
+    assert 3 <= sent <= elapsed / 2 + 2, (sent, elapsed, chat["opened"])  # never faster
+    while heartbeats(chat["received"]) < sent and time.monotonic() - started < 30:
         page.wait_for_timeout(100)
     assert heartbeats(chat["received"]) >= sent, (sent, chat["received"][-3:])
+    assert len(chat["opened"]) == 1, chat["opened"]  # answered in time: never called dead
     # The answers are the connection's business: nothing about them on the page.
     expect(page.locator("#chat-messages li")).to_have_count(1)  # "ada joined (you)"
     expect(page.locator("#chat-error")).to_have_text("")

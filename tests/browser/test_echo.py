@@ -177,7 +177,7 @@ def test_page_loads_its_files_with_the_right_types(server: WorkshopServer, page:
     assert types["/"].startswith("text/html")
     assert types["/static/style.css"].startswith("text/css")
     scripts = [path for path in types if path.endswith(".js")]
-    assert {"/static/main.js", "/static/echo.js"} <= set(scripts)
+    assert {"/static/main.js", "/lessons/echo/echo.js", "/static/dom.js"} <= set(scripts)
     for path in scripts:
         assert types[path].startswith("text/javascript"), (path, types[path])
     assert page.page_errors == []

@@ -61,6 +61,7 @@ class BallLesson(Lesson):
 
     name = "ball"
     pages = (Page("ball", "Bouncing ball", "ball.js"),)
+    order = 20  # its place among the installed lessons: lower comes first
 
     def __init__(
         self,

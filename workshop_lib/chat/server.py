@@ -69,6 +69,7 @@ class ChatLesson(Lesson):
 
     name = "chat"
     pages = (Page("chat", "Chat", "chat.js"),)
+    order = 30  # its place among the installed lessons: lower comes first
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ class EchoLesson(Lesson):
 
     name = "echo"
     pages = (Page("echo", "Echo", "echo.js"),)
+    order = 10  # its place among the installed lessons: lower comes first
 
     def websocket_routes(self) -> Mapping[str, Handler]:
         return {"/": echo, "/echo": echo}

@@ -90,6 +90,7 @@ class RealtimeLesson(Lesson):
 
     name = "realtime"
     pages = (Page("realtime", "Realtime", "realtime.js"), Page("voice", "Voice", "voice.js"))
+    order = 40  # its place among the installed lessons: lower comes first
     subprotocols = (SUBPROTOCOL,)
 
     def __init__(

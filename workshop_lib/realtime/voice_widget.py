@@ -4,7 +4,7 @@ inside a cell.
     from workshop_lib.realtime.voice_widget import VoiceWidget
     VoiceWidget(server)          # Connect, speak, listen; talk over the answer to interrupt
 
-The front end is the voice page's own module (``static/voice-core.js``: microphone through an
+The front end is the voice page's own module (``realtime/voice-core.js``: microphone through an
 AudioWorklet, playback on the audio clock, barge-in and truncate), with a few lines of glue:
 one source for the page and the widget. The microphone needs a secure context, which
 JupyterLab on localhost and a hub's https page both are.
@@ -138,7 +138,7 @@ _CSS = """
 
 
 def _module() -> str:
-    core = files("workshop_lib").joinpath("static", "voice-core.js").read_text(encoding="utf-8")
+    core = files(__package__).joinpath("voice-core.js").read_text(encoding="utf-8")
     return core + "\n" + _GLUE
 
 

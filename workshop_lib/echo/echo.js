@@ -11,9 +11,10 @@
 // "open" only once the server answered `{"type": "auth.ok"}`: that answer is written in the
 // log as an event, not as an echoed message, because it is the server speaking, not the echo.
 
-import { forgetToken, serverAuth, storedToken, tokenForm } from "./auth.js";
-import { el } from "./dom.js";
-import { clockTime, describeClose, wsUrl } from "./socket.js";
+// Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
+import { forgetToken, serverAuth, storedToken, tokenForm } from "../../static/auth.js";
+import { el } from "../../static/dom.js";
+import { clockTime, describeClose, wsUrl } from "../../static/socket.js";
 
 // A long session must not grow the page without bound: older entries are dropped.
 const MAX_LOG_ENTRIES = 500;

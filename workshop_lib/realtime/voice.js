@@ -7,8 +7,9 @@
 // header on a token server) and opens the socket with that, as an app does with the real
 // service's client secrets.
 
-import { forgetToken, serverAuth, storedToken, tokenForm } from "./auth.js";
-import { wsUrl } from "./socket.js";
+// Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
+import { forgetToken, serverAuth, storedToken, tokenForm } from "../../static/auth.js";
+import { wsUrl } from "../../static/socket.js";
 import { VoiceProblem, mountVoice } from "./voice-core.js";
 
 const MODEL = "workshop-local";

@@ -9,10 +9,11 @@
 // with heartbeats that it is alive, and reconnects with backoff when it is lost: after a
 // server restart the ball comes back by itself, with the new server's first frame.
 
-import { storedToken, tokenForm } from "./auth.js";
+// Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
+import { storedToken, tokenForm } from "../../static/auth.js";
 import { drawField } from "./canvas.js";
-import { Connection } from "./connection.js";
-import { el } from "./dom.js";
+import { Connection } from "../../static/connection.js";
+import { el } from "../../static/dom.js";
 
 const POLL_DEFAULT_MS = 250;
 const PUSH_TRAIL = 24; // positions in the pushed canvas's trail (about 0.4 s at 60 Hz)

@@ -15,10 +15,11 @@
 // text that came from a person or the server is put on the page with textContent (dom.js),
 // never as HTML.
 
-import { serverAuth, storedToken, tokenForm } from "./auth.js";
-import { Connection, NO_RETRY, UNAUTHORIZED } from "./connection.js";
-import { el } from "./dom.js";
-import { describeClose } from "./socket.js";
+// Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
+import { serverAuth, storedToken, tokenForm } from "../../static/auth.js";
+import { Connection, NO_RETRY, UNAUTHORIZED } from "../../static/connection.js";
+import { el } from "../../static/dom.js";
+import { describeClose } from "../../static/socket.js";
 
 const MAX_NAME = 32; // the server's limits (workshop_lib/chat.py), checked here first
 const MAX_TEXT = 500;

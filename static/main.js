@@ -2,9 +2,10 @@
 //
 // Each lesson is one page, chosen by the URL fragment (#echo, #ball, #chat), so the
 // server serves a single index.html and a notebook can link straight to a lesson. The
-// server says which lessons it runs: `api/pages` lists each page's name, title and module,
-// a file of this folder whose default export is `mount(root) -> unmount`. So a new lesson
-// needs no change here, only its module and its entry in the course (workshop_lib/course.py).
+// server says which lessons it runs: `api/pages` lists each page's name, title and the url
+// of its module, a file of the lesson's own package served at `lessons/<lesson>/<file>`,
+// whose default export is `mount(root) -> unmount`. So a new lesson, the course's or one
+// installed from outside, needs no change here (docs/architecture.md, "Lessons as plug-ins").
 //
 // The fragment may also carry a token after the page's name, "#chat&token=T" (auth.js): it
 // is moved into this tab's storage and out of the address bar before any page looks at it.
@@ -19,7 +20,7 @@ const ROOM_PAGE = { name: "room", title: "Room", mount: mountRoomPage };
 
 const app = document.getElementById("app");
 const nav = document.querySelector(".site-nav");
-let pages = {}; // name -> { name, title, module, mount? }
+let pages = {}; // name -> { name, title, module, url, mount? }
 let unmount = null;
 let routing = 0; // bumped by each route(): a slow module load must not mount a stale page
 
@@ -39,7 +40,9 @@ async function loadPages() {
 
 /** The page's mount function, importing its module the first time. */
 async function mountFunction(page) {
-  if (!page.mount) page.mount = (await import(`./${page.module}`)).default;
+  // The url is relative to the site's root (this file is static/main.js): under a proxy's
+  // prefix the module is found below the same prefix.
+  if (!page.mount) page.mount = (await import(`../${page.url}`)).default;
   return page.mount;
 }
 

@@ -12,9 +12,10 @@
 // Cancel sends response.cancel mid-stream (barge-in). Text from the server is set with
 // textContent.
 
-import { serverAuth, storedToken, tokenForm } from "./auth.js";
-import { el } from "./dom.js";
-import { clockTime, describeClose, wsUrl } from "./socket.js";
+// Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
+import { serverAuth, storedToken, tokenForm } from "../../static/auth.js";
+import { el } from "../../static/dom.js";
+import { clockTime, describeClose, wsUrl } from "../../static/socket.js";
 
 const MAX_EVENTS = 300; // older lines go: a long session must not grow the page forever
 const MODEL = "workshop-local";
