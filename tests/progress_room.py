@@ -16,8 +16,21 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from websockets.sync.client import connect
+
 TOKEN = "learners-token-for-tests"
 KEY = "instructor-key-for-tests"
+
+
+def announce(watch_url: str, text: str, key: str = KEY) -> None:
+    """What the room page's form sends, from Python: ``text`` to everyone (an empty one takes
+    the announcement down), through ``watch_url`` (a room's ``/progress/watch``); returns once
+    the room has taken it."""
+    with connect(watch_url, additional_headers={"Authorization": f"Bearer {key}"}) as watch:
+        watch.recv(5)  # the snapshot
+        watch.send(json.dumps({"type": "progress.announce", "text": text}))
+        while json.loads(watch.recv(5))["type"] != "progress.announcement":
+            pass
 
 
 def free_port() -> int:

@@ -3,14 +3,13 @@ nowhere when the notebook reports to no room."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.helpers import wait_for
-from tests.test_progress import KEY, TOKEN, progress_server
+from tests.progress_room import announce
+from tests.test_progress import TOKEN, progress_server
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.ball import BallControls
 from workshop_lib.chat import ChatWidget
@@ -44,17 +43,6 @@ def joined(fresh, monkeypatch) -> Iterator[WorkshopServer]:
         yield room
 
 
-def announce(room: WorkshopServer, text: str) -> None:
-    """Say ``text`` to everyone from the instructor's side, and wait for the room to take it."""
-    with connect(
-        room.links.ws("/progress/watch"), additional_headers={"Authorization": f"Bearer {KEY}"}
-    ) as watch:
-        watch.recv(5)  # the snapshot
-        watch.send(json.dumps({"type": "progress.announce", "text": text}))
-        while json.loads(watch.recv(5))["type"] != "progress.announcement":
-            pass
-
-
 def course_widgets(server: WorkshopServer) -> list:
     """One of each box widget the lessons show (their clients on a plain server)."""
     return [
@@ -76,13 +64,13 @@ def test_each_widget_shows_the_announcement_live_and_as_text(joined):
             wait_for(reporter._current.connected.is_set, timeout=10)
             assert line.layout.display == "none" and line.value == ""  # nothing said yet
 
-            announce(joined, "break until 11:00 <b>sharp</b>")
+            announce(joined.links.ws("/progress/watch"), "break until 11:00 <b>sharp</b>")
             wait_for(lambda: "break until 11:00" in line.value, timeout=10)
             assert line.layout.display is None
             assert "From your instructor: break until 11:00 &lt;b&gt;sharp&lt;/b&gt;" in line.value
             wait_for(lambda: voice.announcement == "break until 11:00 <b>sharp</b>", timeout=5)
 
-            announce(joined, "")  # taken down
+            announce(joined.links.ws("/progress/watch"), "")  # taken down
             wait_for(lambda: line.layout.display == "none", timeout=10)
             assert line.value == "" and voice.announcement == ""
         finally:
@@ -93,7 +81,7 @@ def test_each_widget_shows_the_announcement_live_and_as_text(joined):
 def test_a_widget_made_after_the_announcement_shows_it_at_once(joined):
     first = reporter.current()
     wait_for(first.connected.is_set, timeout=10)
-    announce(joined, "move on to §6")
+    announce(joined.links.ws("/progress/watch"), "move on to §6")
     wait_for(lambda: first.announcement == "move on to §6", timeout=10)
     log = EventLog()
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import wait_for
 from tests.kernel import NOTEBOOKS, Kernel, assert_ok
-from tests.progress_room import KEY, TOKEN, Room
+from tests.progress_room import KEY, TOKEN, Room, announce
 
 MARKER = "MARKER-planted-7f3a9c"
 
@@ -141,20 +141,12 @@ def test_a_room_that_is_down_costs_a_check_nothing_and_hears_of_it_later():
 
 
 def test_the_next_check_prints_the_instructors_announcement_once(room):
-    from websockets.sync.client import connect
 
     with learner(room.url, "dora") as dora:
         assert_ok(dora.run("from workshop_lib.checks.echo import q1"))
         assert_ok(dora.run(RIGHT))
         wait_for(lambda: room.row("dora").get("online"), 20)
-        with connect(
-            f"ws://127.0.0.1:{room.port}/progress/watch",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-        ) as watch:
-            watch.recv(5)
-            watch.send(json.dumps({"type": "progress.announce", "text": "break until 11:00"}))
-            while json.loads(watch.recv(5))["type"] != "progress.announcement":
-                pass
+        announce(f"ws://127.0.0.1:{room.port}/progress/watch", "break until 11:00")
         # The kernel hears it over its open connection (wait for that, not for a time)...
         assert_ok(
             dora.run(

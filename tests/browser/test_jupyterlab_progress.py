@@ -4,10 +4,7 @@ check's own answer, once."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from websockets.sync.client import connect
 
 from tests.browser import jupyterlab
 from tests.browser.jupyterlab import (
@@ -19,7 +16,7 @@ from tests.browser.jupyterlab import (
     screenshot,
 )
 from tests.helpers import wait_for
-from tests.progress_room import KEY, TOKEN, Room
+from tests.progress_room import TOKEN, Room, announce
 
 lab = jupyterlab.lab
 lab_page = jupyterlab.lab_page
@@ -48,14 +45,7 @@ def test_an_announcement_reaches_a_notebook_in_jupyterlab(lab_page, lab):
         run_cell(lab_page, "echo_panel = EchoPanel(")
         lab_page.locator(".workshop-echo-panel").wait_for(timeout=WIDGET_TIMEOUT)
         assert not lab_page.locator(".workshop-announcement").first.is_visible()  # none yet
-        with connect(
-            f"ws://127.0.0.1:{room.port}/progress/watch",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-        ) as watch:
-            watch.recv(5)
-            watch.send(json.dumps({"type": "progress.announce", "text": "move on to §6"}))
-            while json.loads(watch.recv(5))["type"] != "progress.announcement":
-                pass
+        announce(f"ws://127.0.0.1:{room.port}/progress/watch", "move on to §6")
         # The echo panel shown before it came shows it now, on top, without a cell run.
         banner = lab_page.locator(".workshop-announcement")
         banner.filter(has_text="From your instructor: move on to §6").first.wait_for(
@@ -107,14 +97,7 @@ def test_the_voice_widget_shows_the_announcement_above_its_card(lab_page, lab):
         line = lab_page.locator(".voice-announcement")
         assert line.count() == 1 and not line.is_visible()  # nothing said yet
         wait_for(lambda: room.row("lena").get("online"), timeout=30)
-        with connect(
-            f"ws://127.0.0.1:{room.port}/progress/watch",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-        ) as watch:
-            watch.recv(5)
-            watch.send(json.dumps({"type": "progress.announce", "text": "break <i>until</i> 11"}))
-            while json.loads(watch.recv(5))["type"] != "progress.announcement":
-                pass
+        announce(f"ws://127.0.0.1:{room.port}/progress/watch", "break <i>until</i> 11")
         line.and_(lab_page.locator(":visible")).wait_for(timeout=WIDGET_TIMEOUT)
         assert line.text_content() == "From your instructor: break <i>until</i> 11"  # as text
         # The widget's style sheet holds: the line is drawn as a banner, the empty transcript

@@ -126,7 +126,10 @@ def test_an_outside_lesson_gets_its_route_page_and_place(plugged: tuple[str, Pat
     names = [page["name"] for page in pages]
     assert names == ["echo", "ball", "chat", "realtime", "voice", "shout"]  # after the course's
     assert pages[-1] == {
-        "name": "shout", "title": "Shout", "module": "shout.js", "url": "lessons/shout/shout.js"
+        "name": "shout",
+        "title": "Shout",
+        "module": "shout.js",
+        "url": "lessons/shout/shout.js",
     }
     content_type, body = get(f"{url}/lessons/shout/shout.js")
     assert content_type.startswith("text/javascript") and b"export default function mount" in body

@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import ARTIFACTS
 from tests.helpers import wait_for
+from tests.progress_room import announce
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.course import default_lessons
 from workshop_lib.progress.server import ProgressLesson
@@ -164,28 +165,17 @@ def test_a_wrong_key_shows_no_one_and_says_so(room: WorkshopServer, page: Page, 
     assert page.page_errors == []
 
 
-def announce(server: WorkshopServer, text: str) -> None:
-    """What the room page's form sends, from Python."""
-    with connect(
-        server.links.ws("/progress/watch"), additional_headers={"Authorization": f"Bearer {KEY}"}
-    ) as watch:
-        watch.recv(5)  # the snapshot
-        watch.send(json.dumps({"type": "progress.announce", "text": text}))
-        while json.loads(watch.recv(5))["type"] != "progress.announcement":
-            pass
-
-
 def test_every_open_page_shows_the_announcement(room: WorkshopServer, page: Page):
     page.goto(f"{room.http_url}/#chat&token={TOKEN}")
     banner = page.locator("#announcement")
     wait_for(lambda: room.lesson("progress").listeners, timeout=10)  # the page listens
     expect(banner).to_be_hidden()
-    announce(room, "move on to §6 <b>now</b>")
+    announce(room.links.ws("/progress/watch"), "move on to §6 <b>now</b>")
     expect(banner).to_have_text("From your instructor: move on to §6 <b>now</b>")
     page.goto(f"{room.http_url}/#ball")  # another page of the same tab: still shown
     expect(banner).to_have_text("From your instructor: move on to §6 <b>now</b>")
     page.screenshot(path=str(ARTIFACTS / "announcement-banner.png"))
-    announce(room, "")
+    announce(room.links.ws("/progress/watch"), "")
     expect(banner).to_be_hidden()
     assert page.page_errors == []
 
