@@ -18,24 +18,27 @@ def test_work_in_each_tick_does_not_slow_the_schedule() -> None:
     make ~42 ticks a second; this one makes 50, counting the steps it reports."""
 
     async def main() -> tuple[int, float]:
-        steps: list[int] = []
+        loop = asyncio.get_running_loop()
+        calls: list[tuple[float, int]] = []
 
         def work(n: int) -> None:
-            steps.append(n)
+            calls.append((loop.time(), n))
             time.sleep(0.004)
 
         ticker = Ticker(RATE, work)
-        loop = asyncio.get_running_loop()
         started = loop.time()
         ticker.start()
         await asyncio.sleep(2.0)
-        elapsed = loop.time() - started
         await ticker.stop()
-        return sum(steps), elapsed
+        # The ticks counted up to the last call, against the time of that call: the time
+        # after the sleep would also hold ticks that were due but not yet run.
+        return sum(n for _, n in calls), calls[-1][0] - started
 
     ticks, elapsed = asyncio.run(main())
-    # Never ahead of the clock; behind it by at most the last tick or two on a busy machine.
-    assert RATE * elapsed - 3 <= ticks <= RATE * elapsed + 1, (ticks, elapsed)
+    # Never ahead of the clock. Behind it only by the last call's own lateness (a wake-up
+    # that a busy machine delays), never by a drift that grows: a drifting ticker makes
+    # about 84 of these 100.
+    assert 0.93 * RATE * elapsed - 2 <= ticks <= RATE * elapsed + 1, (ticks, elapsed)
 
 
 def test_a_stall_is_one_call_that_counts_the_missed_ticks() -> None:
