@@ -60,8 +60,11 @@ def test_a_stall_is_one_call_that_counts_the_missed_ticks() -> None:
     # The tick that was asleep when the stall began wakes late (1), and the next call finds
     # the rest missed and reports them in one (not a burst of 14 calls)...
     assert after[0][1] + after[1][1] >= 14, after
-    # ...then the schedule goes on, one tick a period (a busy machine may add a late one).
-    assert all(n < 5 for _, n in after[2:]), after
+    # ...and never a burst: a late tick, its catch-up and the next tick on time may come
+    # within one period, never a fourth (a busy machine may stall the loop again: that stall
+    # too is one call, counted the same way).
+    times = [t for t, _ in after]
+    assert all(times[i + 3] - times[i] >= 0.9 / RATE for i in range(len(times) - 3)), after
 
 
 def test_stop_means_no_more_calls_and_start_is_idempotent() -> None:

@@ -87,7 +87,8 @@ class ChatLesson(Lesson):
         self.members = Members(queue_limit)
         self.send_buffer = send_buffer  # SO_SNDBUF for each /chat socket
         self.burst, self.rate = burst, rate  # each connection's token bucket
-        self.strikes = strikes  # refusals (refilling 1/s) before closing with 4029
+        self.strikes = strikes  # refusals before closing with 4029...
+        self.strikes_per_second = 1.0  # ...given back at this pace (tests set 0: no refill)
         # Seconds a flooder gets to read its 4029 event and close first (closing.py).
         self.close_grace = CLOSE_GRACE
         self.join_grace = join_grace
@@ -156,7 +157,7 @@ class ChatLesson(Lesson):
         # Refusals have a bucket of their own (``strikes`` deep, refilling one a second), so
         # a client that keeps sending well over the limit runs it dry and is closed with
         # 4029, however it spaces its messages; an occasional burst is only refused.
-        patience = TokenBucket(self.strikes, 1.0)
+        patience = TokenBucket(self.strikes, self.strikes_per_second)
         name: str | None = None
         try:
             # Until it joins, a connection only holds a slot of the server's limits.
