@@ -1,5 +1,5 @@
 """The one thing pyproject.toml cannot say: the browser client's shell, the top-level
-``static/``, goes into the wheel as ``workshop_lib/static`` (workshop_lib/shell.py finds it
+``static/``, goes into the wheel as ``workshop_lib/static`` (workshop_lib/app/shell.py finds it
 there, or at the top of a clone). Everything else is in pyproject.toml."""
 
 from setuptools import find_namespace_packages, setup

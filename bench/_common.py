@@ -281,8 +281,8 @@ def serve_lesson(lesson: Any) -> None:
     when the parent closes our stdin."""
     import asyncio
 
-    from workshop_lib.app import App
-    from workshop_lib.limits import Limits
+    from workshop_lib.app.app import App
+    from workshop_lib.app.limits import Limits
 
     async def main() -> None:
         limits = Limits(total=100_000, per_address=100_000)

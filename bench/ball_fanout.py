@@ -106,7 +106,7 @@ def _loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 def serve_workshop(loop: str = "asyncio") -> None:
     """Run ``start_server(port=0)`` and report the ball lesson's counters until stdin closes."""
     from workshop_lib import start_server
-    from workshop_lib.runner import LoopThread
+    from workshop_lib.server.loop import LoopThread
 
     LoopThread.loop_factory = _loop_factory(loop)  # what `serve --loop` does
 
@@ -188,7 +188,7 @@ async def _serve_bare(deflate: bool, floor: bool = False) -> None:
         finally:
             clients.discard(websocket)
 
-    # Like the workshop server (workshop_lib/app.py): no permessage-deflate, unless asked.
+    # Like the workshop server (workshop_lib/app/app.py): no permessage-deflate, unless asked.
     compression = "deflate" if deflate else None
     async with serve(handler, HOST, 0, compression=compression) as server:
         ticker = _bare_ticker(clients, state, floor)

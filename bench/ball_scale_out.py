@@ -155,7 +155,7 @@ class Run:
 
 def _start_servers(stack: ExitStack, config: str, loop: str, redis_url: str | None) -> list[Any]:
     """Start ``config``'s servers; return ``(urls, pids, ServerProcess objects or [])``."""
-    from workshop_lib.processes import ServerProcess
+    from workshop_lib.server.processes import ServerProcess
 
     if config in ("bare", "floor"):
         argv = ["--serve-bare", "--loop", loop] + (["--floor"] if config == "floor" else [])
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.clients} clients (cheap readers in {args.reader_procs} processes), "
         f"{args.seconds:g} s window per run, configs {configs}, server loops {loops}\n"
     )
-    from workshop_lib.redis_local import LocalRedis
+    from workshop_lib.redis.local import LocalRedis
 
     runs: list[Run] = []
     started = time.monotonic()

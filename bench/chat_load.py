@@ -78,7 +78,7 @@ LATENCY_GOAL = 0.050  # s, p99 of send -> receive
 CONNECT_AT_ONCE = 25  # handshakes (and joins) in flight while connecting
 CLOSE_TIMEOUT = 2.0  # s to wait for the server's closing frame at the end (it may be behind)
 LAG_PERIOD = 0.005  # s between two wake-ups of the event-loop lag probes
-JOINED_PREFIX = b'{"type":"chat.joined"'  # the server's compact JSON (workshop_lib.protocol)
+JOINED_PREFIX = b'{"type":"chat.joined"'  # the server's compact JSON (workshop_lib.wire.protocol)
 MESSAGE_PREFIX = b'{"type":"chat.message"'
 READ_BUFFER = 256 * 1024  # the light client's receive buffer (asyncio reads up to this)
 

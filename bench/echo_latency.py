@@ -43,7 +43,7 @@ SERVERS = ("workshop", "bare")
 # much two identical servers differ on this machine, which is the noise floor of the goal.
 AA_LABELS = {"workshop": "bare #2", "bare": "bare"}
 LABELS = {name: name for name in SERVERS}
-MAX_SIZE = 64 * 1024  # the workshop server refuses larger messages (workshop_lib.app)
+MAX_SIZE = 64 * 1024  # the workshop server refuses larger messages (workshop_lib.app.app)
 
 
 # -- the two servers, each run in a child process ----------------------------------------------
@@ -71,11 +71,11 @@ async def _bare_echo(websocket: ServerConnection) -> None:
         async for message in websocket:
             await websocket.send(message)
     except ConnectionClosedError:
-        pass  # the client was interrupted: as quiet as the workshop server (workshop_lib.app)
+        pass  # the client was interrupted: as quiet as the workshop server (workshop_lib.app.app)
 
 
 async def _serve_bare(port: int) -> None:
-    # Like the workshop server (workshop_lib/app.py): no permessage-deflate.
+    # Like the workshop server (workshop_lib/app/app.py): no permessage-deflate.
     async with serve(_bare_echo, HOST, port, compression=None) as server:
         _announce(server.sockets[0].getsockname()[1])
         await asyncio.to_thread(sys.stdin.buffer.read)  # returns at EOF

@@ -10,7 +10,7 @@ connection with one of these, taking turns frame by frame so that outside load f
 all of them alike:
 
 - ``broadcast``: ``websockets.broadcast(connections, text)``;
-- ``fanout``: ``workshop_lib.fanout.fanout(connections, text, backlog_limit=8192)``, as the
+- ``fanout``: ``workshop_lib.wire.fanout.fanout(connections, text, backlog_limit=8192)``, as the
   ball lesson calls it;
 - ``floor``: the frame serialized once, then ``connection.transport.write(frame)`` for each
   connection with no check at all;
@@ -42,7 +42,7 @@ from _common import HOST, child, print_header, raise_fd_limit, run_main
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.frames import Frame, Opcode
 
-from workshop_lib.fanout import fanout
+from workshop_lib.wire.fanout import fanout
 
 FRAME = (
     '{"type":"ball.state","tick":%d,"x":0.5123456789012345,"y":0.4123456789012345,'

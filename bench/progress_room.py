@@ -190,7 +190,7 @@ def main() -> int:
     exercises = ["01.q1", "01.q2", "02.q1", "02.q2", "02.q3", "03.q1", "03.q2", "03.q3"]
     local_redis = None
     if args.redis:
-        from workshop_lib.redis_local import LocalRedis
+        from workshop_lib.redis.local import LocalRedis
 
         local_redis = LocalRedis().start()
     room = Room(free_port(), local_redis.url if local_redis else None)

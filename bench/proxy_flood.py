@@ -47,7 +47,7 @@ def main() -> int:
     from tests.browser.jupyterlab import running_lab
     from workshop_lib import reading_client, start_server
     from workshop_lib.chat import ChatClient
-    from workshop_lib.handle import bearer
+    from workshop_lib.server.handle import bearer
 
     print(f"workshop_lib from {Path(reading_client.__file__).parent}, {args.busy} busy loops")
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]

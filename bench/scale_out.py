@@ -222,7 +222,7 @@ class Run:
 
 
 def measure(config: str, loop: str, args: argparse.Namespace, redis: Any) -> Run:
-    from workshop_lib.processes import ServerProcess
+    from workshop_lib.server.processes import ServerProcess
 
     run = Run(config, loop, args.members, args.seconds)
     posts = int(args.seconds / args.interval)
@@ -313,7 +313,7 @@ def row(run: Run) -> str:
 def table(args: argparse.Namespace) -> int:
     """Lesson 06's table, as the notebook measures it (asyncio clients, small)."""
     from workshop_lib.chat.measure import RoomTable, measure_room
-    from workshop_lib.redis_local import LocalRedis
+    from workshop_lib.redis.local import LocalRedis
 
     print_header("Scale-out: one chat room on one process, and on two joined by Redis")
     load = {"members": args.members, "rate": args.rate, "seconds": args.seconds}
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         f"each every {args.interval:g} s for {args.seconds:g} s: {rate:g} messages a second, "
         f"{rate * args.members:,.0f} deliveries a second; configs {configs}, loops {loops}\n"
     )
-    from workshop_lib.redis_local import LocalRedis
+    from workshop_lib.redis.local import LocalRedis
 
     runs: list[Run] = []
     started = time.monotonic()

@@ -28,7 +28,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from workshop_lib import PortInUseError, WorkshopServer, running_servers, start_server
-from workshop_lib.runner import LoopThread
+from workshop_lib.server.loop import LoopThread
 
 START_GOAL_MS = 50.0
 H = TypeVar("H")  # a server handle: WorkshopServer or BareServer

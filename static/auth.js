@@ -1,7 +1,7 @@
 // The token a server may ask for: where the page finds it, where it keeps it, and the small
 // form that asks a person for it.
 //
-// A server started with a token (workshop_lib/auth.py) wants it from every client. A page
+// A server started with a token (workshop_lib/app/auth.py) wants it from every client. A page
 // cannot put headers on a WebSocket, so it sends `{"type": "auth", "token": ...}` as its first
 // message and waits for `{"type": "auth.ok"}`. The token reaches the page in the link's
 // fragment, `/?name=ada#chat&token=T`: browsers never send the fragment to any server, so it

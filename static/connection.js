@@ -26,13 +26,13 @@ import { backoffDelay, countdown } from "./reconnect.js";
 import { CLOSE, NO_RETRY } from "./rules.js";
 import { describeClose, wsUrl } from "./socket.js";
 
-/** The close code of a missing or wrong token (workshop_lib/auth.py). */
+/** The close code of a missing or wrong token (workshop_lib/app/auth.py). */
 export const UNAUTHORIZED = CLOSE.UNAUTHORIZED;
 
 /**
  * Closes after which trying again would only repeat the problem: a normal close (1000), or
  * the server decided to drop this client (1008 could not keep up, 4001 not allowed in, 4029
- * flooding). The set is the course's (rules.js, from workshop_lib/protocol.py).
+ * flooding). The set is the course's (rules.js, from workshop_lib/wire/protocol.py).
  */
 export { NO_RETRY };
 

@@ -14,7 +14,7 @@ import { RULES } from "./rules.js";
  *
  * @param {number} attempt - retries already made since the connection was last good
  * @param {object} [options]
- * The defaults are the course's rules (rules.js, from workshop_lib/protocol.py's BACKOFF).
+ * The defaults are the course's rules (rules.js, from workshop_lib/wire/protocol.py's BACKOFF).
  *
  * @param {number} [options.base=500] - the first wait, in ms
  * @param {number} [options.factor=2] - each wait is this many times the one before

@@ -1,7 +1,7 @@
 // The rules every client of this course follows: close codes, when not to reconnect, and
 // how long to wait before trying again.
 //
-// The source is Python's workshop_lib/protocol.py (client_rules()); this copy is for the
+// The source is Python's workshop_lib/wire/protocol.py (client_rules()); this copy is for the
 // browser, and tests/test_protocol_rules.py keeps the object below equal to it. The ball's
 // widget (ball/view.js), which cannot import this file, gets the same object as a trait.
 

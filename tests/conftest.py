@@ -96,7 +96,7 @@ def redis_url() -> Iterator[str]:
     Without one the Redis tests skip, saying how to install it, unless
     ``WORKSHOP_REQUIRE_REDIS=1`` (CI sets it): then they fail instead.
     """
-    from workshop_lib.redis_local import LocalRedis, RedisMissing
+    from workshop_lib.redis.local import LocalRedis, RedisMissing
 
     try:
         server = LocalRedis().start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.sync.client import connect
+
+from workshop_lib.server.ports import free_port
 
 TOKEN = "learners-token-for-tests"
 KEY = "instructor-key-for-tests"
@@ -31,12 +32,6 @@ def announce(watch_url: str, text: str, key: str = KEY) -> None:
         watch.send(json.dumps({"type": "progress.announce", "text": text}))
         while json.loads(watch.recv(5))["type"] != "progress.announcement":
             pass
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import struct
 
-from workshop_lib.runner import LoopThread
+from workshop_lib.server.loop import LoopThread
 
 __all__ = ["CloseDroppingRelay"]
 

@@ -13,9 +13,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from workshop_lib import start_server
-from workshop_lib.accidents import ServerNotRunning, one_line
 from workshop_lib.chat import ChatClient
 from workshop_lib.echo.widgets import LogEntry
+from workshop_lib.notebook.accidents import ServerNotRunning, one_line
 
 
 def test_a_stopped_servers_connect_names_it_and_the_cell_to_run():

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Opcode
 from websockets.sync.client import connect
 
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
 
 
 def get(server, path: str) -> http.client.HTTPResponse:

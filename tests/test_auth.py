@@ -19,7 +19,7 @@ from websockets.http11 import Request
 from websockets.sync.client import connect
 
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.auth import (
+from workshop_lib.app.auth import (
     UNAUTHORIZED,
     Guard,
     RedactFilter,
@@ -27,8 +27,8 @@ from workshop_lib.auth import (
     new_token,
     tokens_match,
 )
-from workshop_lib.handle import bearer
-from workshop_lib.logs import WEBSOCKETS_LOGGER_NAME
+from workshop_lib.server.handle import bearer
+from workshop_lib.server.logs import WEBSOCKETS_LOGGER_NAME
 
 from .helpers import wait_for
 from .test_cli import cli, free_port

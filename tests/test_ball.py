@@ -15,7 +15,7 @@ from workshop_lib.ball.model import (
     state_event,
     step,
 )
-from workshop_lib.protocol import ProtocolError, parse_event
+from workshop_lib.wire.protocol import ProtocolError, parse_event
 
 DT = 1 / 60
 

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from workshop_lib.ball import server as ball_lesson
 from workshop_lib.ball.server import BallLesson
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
 
 
 def frames(websocket, seconds: float) -> list[dict]:

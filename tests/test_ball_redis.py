@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from tests.helpers import wait_for
 from workshop_lib import start_server
 from workshop_lib.ball.server import BallLesson
-from workshop_lib.redis_local import LocalRedis
+from workshop_lib.redis.local import LocalRedis
 
 TIMEOUT = 10
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workshop_lib.chat.model import HISTORY, MAX_NAME, Room, TokenBucket, clean_name, clean_text
-from workshop_lib.protocol import ProtocolError
+from workshop_lib.app.rates import TokenBucket
+from workshop_lib.chat.model import HISTORY, MAX_NAME, Room, clean_name, clean_text
+from workshop_lib.wire.protocol import ProtocolError
 
 
 @pytest.mark.parametrize(

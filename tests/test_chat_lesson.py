@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from tests.helpers import spy_on_writes, stall_loop, wait_for
 from workshop_lib.chat.client import ChatBot, ChatClient
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
 
 
 def recv_event(websocket, kind: str, timeout: float = 3.0) -> dict:

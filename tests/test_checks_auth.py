@@ -12,9 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.test_checks import run_solution
-from workshop_lib.backoff import backoff_delays
 from workshop_lib.checks._base import Failed
 from workshop_lib.checks.auth import q1, q2
+from workshop_lib.clients.backoff import backoff_delays
 
 
 def test_q1_accepts_the_solution():

@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.sync.client import connect
 
-from workshop_lib.ports import port_is_free
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.server.ports import free_port, port_is_free
 
 
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -27,12 +27,6 @@ def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Served:

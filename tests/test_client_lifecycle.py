@@ -16,7 +16,7 @@ from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat.client import ChatClient
 from workshop_lib.chat.server import ChatLesson
 from workshop_lib.chat.widgets import ChatWidget
-from workshop_lib.reading_client import Event, ReadingClient
+from workshop_lib.clients.reading import Event, ReadingClient
 
 from .helpers import wait_for
 

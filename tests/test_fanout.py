@@ -1,7 +1,7 @@
 """fanout(): one frame for every connection, with broadcast()'s checks, on real sockets.
 
 Most tests run twice (``fan``): with the direct implementation, and with the fallback that
-:mod:`workshop_lib.fanout` selects when websockets lacks an internal it reads.
+:mod:`workshop_lib.wire.fanout` selects when websockets lacks an internal it reads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
 from workshop_lib import fanout as fanout_module
-from workshop_lib.fanout import (
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.wire.fanout import (
     IMPLEMENTATION,
     _frame_size,
     _select,
@@ -26,7 +27,6 @@ from workshop_lib.fanout import (
     missing_internals,
     serialize,
 )
-from workshop_lib.rawclient import RawClient
 
 HOST = "127.0.0.1"
 
@@ -77,13 +77,13 @@ def test_the_installed_websockets_has_every_internal_fanout_reads():
 
 
 def test_a_missing_internal_selects_the_fallback_with_one_warning(caplog):
-    with caplog.at_level(logging.DEBUG, logger="workshop_lib.fanout"):
+    with caplog.at_level(logging.DEBUG, logger="workshop_lib.wire.fanout"):
         implementation, chosen = _select(SIMULATED)
         assert _select([]) == ("direct", fanout)  # nothing missing: no warning either
     assert implementation == "broadcast"
     assert chosen is fanout_module._broadcast_fanout
     [record] = caplog.records
-    assert (record.name, record.levelno) == ("workshop_lib.fanout", logging.WARNING)
+    assert (record.name, record.levelno) == ("workshop_lib.wire.fanout", logging.WARNING)
     assert "falls back to websockets.broadcast() (slower, still correct)" in record.getMessage()
     assert "Connection.send_in_progress" in record.getMessage()
 

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from workshop_lib import start_server
-from workshop_lib.logs import Tally
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.server.logs import Tally
 
 from .conftest import ROOM_TOKEN
 

@@ -15,10 +15,10 @@ from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from workshop_lib import start_server
-from workshop_lib.app import App
-from workshop_lib.logs import WEBSOCKETS_LOGGER_NAME
-from workshop_lib.protocol import ProtocolError, parse_event
-from workshop_lib.rawclient import RawClient
+from workshop_lib.app.app import App
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.server.logs import WEBSOCKETS_LOGGER_NAME
+from workshop_lib.wire.protocol import ProtocolError, parse_event
 
 from .helpers import wait_for
 from .test_hardening import raw_http

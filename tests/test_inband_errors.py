@@ -25,9 +25,9 @@ from tests.helpers import wait_for
 from tests.relay import CloseDroppingRelay
 from workshop_lib import start_server
 from workshop_lib.chat.client import ChatBot, ChatClient
-from workshop_lib.protocol import NO_RETRY, announced_close
-from workshop_lib.rawclient import RawClient
-from workshop_lib.server import WorkshopServer
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.server.start import WorkshopServer
+from workshop_lib.wire.protocol import NO_RETRY, announced_close
 
 TOKEN = "s3cret-for-tests"
 

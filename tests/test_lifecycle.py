@@ -12,11 +12,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.sync.client import connect
 
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.backoff import backoff_delays
 from workshop_lib.ball.client import BallClient
 from workshop_lib.chat.client import ChatClient
-from workshop_lib.rawclient import RawClient
-from workshop_lib.reading_client import Event, ReadingClient
+from workshop_lib.clients.backoff import backoff_delays
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.clients.reading import Event, ReadingClient
 
 from .helpers import wait_for, wait_until
 

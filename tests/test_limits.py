@@ -30,7 +30,7 @@ from workshop_lib import start_server
 from workshop_lib.chat.model import Room
 from workshop_lib.chat.server import ChatLesson
 from workshop_lib.echo.server import EchoLesson
-from workshop_lib.server import default_per_address
+from workshop_lib.server.start import default_per_address
 
 from .helpers import wait_for, wait_until
 
@@ -280,7 +280,7 @@ def test_joins_on_the_network_take_numbers_too():
 def test_a_waves_stragglers_get_a_trim_of_their_own():
     """A wave of closes is trimmed once it settles; closes that finish after that trim (a
     busy loop still working through their last data) are trimmed too, not left held."""
-    from workshop_lib.memory import Trimmer
+    from workshop_lib.server.memory import Trimmer
 
     async def main() -> list[int]:
         trimmer = Trimmer(wave=3, delay=0.05, spacing=0.1, patience=5)

@@ -14,10 +14,10 @@ import pytest
 
 from tests.conftest import ROOT
 from workshop_lib import start_server
+from workshop_lib.app.links import Links, browser_ws, detect_proxy
 from workshop_lib.ball.widgets import BallView
 from workshop_lib.lesson import Page
-from workshop_lib.links import Links, browser_ws, detect_proxy
-from workshop_lib.shared import SharedServer
+from workshop_lib.server.room import SharedServer
 
 PAGES = tuple(Page(name, name.title(), f"{name}.js") for name in ("echo", "ball", "chat"))
 

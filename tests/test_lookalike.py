@@ -14,7 +14,7 @@ from workshop_lib import start_server
 from workshop_lib.chat.lookalike import skeleton
 from workshop_lib.chat.model import Room
 from workshop_lib.chat.redis_room import RedisRoom
-from workshop_lib.protocol import ProtocolError
+from workshop_lib.wire.protocol import ProtocolError
 
 HIDDEN = ["ad\u034fa", "ada\u3164", "\u115fada", "ada\uffa0", "ada\u2800", "ada\ufe0f"]
 LOOK_ALIKES = ["\u0430da", "\uff41\uff44\uff41", "\U0001d41a\U0001d41d\U0001d41a"]

@@ -18,7 +18,7 @@ import pytest
 
 import workshop_lib
 from workshop_lib import WorkshopServer, start_server
-from workshop_lib.app import App
+from workshop_lib.app.app import App
 from workshop_lib.course import GROUP, default_lessons, installed_lessons
 from workshop_lib.lesson import Lesson, Page
 

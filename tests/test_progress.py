@@ -21,7 +21,8 @@ from workshop_lib.course import default_lessons
 from workshop_lib.progress.model import Board, parse_report
 from workshop_lib.progress.reporter import Reporter
 from workshop_lib.progress.server import KEY_PROTOCOL, SUBPROTOCOL, ProgressLesson
-from workshop_lib.protocol import ProtocolError
+from workshop_lib.server.ports import free_port
+from workshop_lib.wire.protocol import ProtocolError
 
 TOKEN = "learners-token-for-tests"
 KEY = "instructor-key-for-tests"
@@ -236,12 +237,6 @@ def test_a_watcher_sees_each_change_as_it_happens(room):
 # -- the learner's reporter -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_report_never_waits_and_goes_out_when_the_room_is_back():
     port = free_port()
     reporter = Reporter(f"http://127.0.0.1:{port}", TOKEN)
@@ -306,7 +301,7 @@ def test_an_announcement_reaches_a_reporter_once(room):
 
 
 def test_the_setup_check_says_whether_checks_report_and_how_to_turn_it_off():
-    from workshop_lib.setup_check import check_progress
+    from workshop_lib.notebook.setup_check import check_progress
 
     assert check_progress({}) == []  # alone: nothing is sent, no row
     [on] = check_progress({"WORKSHOP_SERVER": "http://10.0.0.1:8765"})

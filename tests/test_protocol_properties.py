@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from workshop_lib import start_server
+from workshop_lib.app.rates import TokenBucket
 from workshop_lib.ball.model import (
     MAX_KICK,
     MAX_SPEED,
@@ -41,10 +42,10 @@ from workshop_lib.ball.model import (
     step,
 )
 from workshop_lib.ball.server import EVENTS as BALL_PATH_EVENTS
-from workshop_lib.chat.model import MAX_NAME, MAX_TEXT, Room, TokenBucket, clean_name, clean_text
+from workshop_lib.chat.model import MAX_NAME, MAX_TEXT, Room, clean_name, clean_text
 from workshop_lib.chat.server import EVENTS as CHAT_PATH_EVENTS
 from workshop_lib.course import default_lessons
-from workshop_lib.protocol import ProtocolError, encode, number_field, parse_event
+from workshop_lib.wire.protocol import ProtocolError, encode, number_field, parse_event
 
 from .helpers import wait_until
 

@@ -16,9 +16,9 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from workshop_lib.backoff import backoff_delays
 from workshop_lib.ball.widgets import BallView
-from workshop_lib.protocol import BACKOFF, NO_RETRY, Close, client_rules
+from workshop_lib.clients.backoff import backoff_delays
+from workshop_lib.wire.protocol import BACKOFF, NO_RETRY, Close, client_rules
 
 STATIC = ROOT / "static"
 VIEW = ROOT / "workshop_lib" / "ball" / "view.js"

@@ -11,8 +11,8 @@ from websockets.sync.client import connect
 
 from workshop_lib.ball.client import BallClient
 from workshop_lib.chat.client import ChatClient
-from workshop_lib.echo.client import echo_round_trips
-from workshop_lib.proxies import PROXY_VARIABLES, interfering_proxy, proxy_for
+from workshop_lib.clients.proxies import PROXY_VARIABLES, interfering_proxy, proxy_for
+from workshop_lib.clients.round_trip import echo_round_trips
 
 
 @pytest.fixture

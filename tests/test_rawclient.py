@@ -7,7 +7,7 @@ import uuid
 from websockets.frames import Opcode
 
 from workshop_lib import start_server
-from workshop_lib.rawclient import RawClient
+from workshop_lib.clients.raw import RawClient
 
 # A ping payload that looks like a close frame with code 25813 to a byte search.
 LOOKS_LIKE_A_CLOSE = b"\x88\x02\x64\xd5"

@@ -14,8 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.browser.jupyterlab import _free_port
 from tests.conftest import ROOT
+from workshop_lib.server.ports import free_port
 
 
 def _learner_command() -> str:
@@ -35,7 +35,7 @@ def test_the_learner_command_installs_the_course_without_the_test_tools():
 def test_jupyterlab_as_the_readme_starts_it_serves_the_whole_course(tmp_path: Path):
     jupyter = shlex.split(_learner_command().split("&&")[-1])
     assert jupyter[:2] == ["jupyter", "lab"]
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     dirs = {name: tmp_path / name for name in ("config", "data", "runtime", "workspaces")}
     for path in dirs.values():
         path.mkdir()
@@ -79,7 +79,7 @@ def test_jupyterlab_as_the_readme_starts_it_serves_the_whole_course(tmp_path: Pa
                 assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
                 time.sleep(0.2)
         # The file browser's root is the repository: what the lessons name can be opened.
-        for path in ("docs/protocol.md", "workshop_lib/auth.py", "notebooks/01-echo.ipynb"):
+        for path in ("docs/protocol.md", "workshop_lib/app/auth.py", "notebooks/01-echo.ipynb"):
             assert get(f"api/contents/{path}?content=0")["path"] == path
         # And the page it opens is the first notebook.
         opened = [p.read_text() for p in dirs["runtime"].glob("jpserver-*-open.html")]

@@ -24,13 +24,13 @@ from websockets.exceptions import InvalidStatus
 
 from tests.sdk_events import NO_PROXY, TIMEOUT, recv, strict
 from workshop_lib import bodies, start_server
-from workshop_lib.auth import RedactFilter
+from workshop_lib.app.auth import RedactFilter
 from workshop_lib.course import default_lessons
-from workshop_lib.logs import WEBSOCKETS_LOGGER_NAME
 from workshop_lib.realtime.client import azure_client, openai_client
 from workshop_lib.realtime.keys import DEFAULT_TTL, PRUNE_AFTER, KeyStore
 from workshop_lib.realtime.server import BROWSER_SECRET, MAX_SECRET_BODY
-from workshop_lib.server import WorkshopServer
+from workshop_lib.server.logs import WEBSOCKETS_LOGGER_NAME
+from workshop_lib.server.start import WorkshopServer
 
 TOKEN = "keys-test-token-" + uuid.uuid4().hex[:8]
 START = 1_900_000_000.0  # the injected clock's epoch seconds at the start of each test

@@ -18,7 +18,7 @@ from tests.helpers import wait_for
 from workshop_lib import start_server
 from workshop_lib.chat.client import ChatClient
 from workshop_lib.chat.server import ChatLesson
-from workshop_lib.redis_local import LocalRedis
+from workshop_lib.redis.local import LocalRedis
 
 TIMEOUT = 10
 

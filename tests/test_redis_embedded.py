@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from tests.conftest import ROOT
 from tests.helpers import process_alive, wait_for
 from tests.kernel import NOTEBOOKS, Kernel, assert_ok, cell
-from workshop_lib.redis_local import (
+from workshop_lib.redis.local import (
     SERVER_VARIABLE,
     LocalRedis,
     RedisMissing,

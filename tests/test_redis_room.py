@@ -12,7 +12,7 @@ import redis.exceptions
 
 from tests.helpers import process_alive, spy_on_writes, stall_loop, wait_for
 from workshop_lib.chat.redis_room import RedisRoom
-from workshop_lib.redis_local import LocalRedis
+from workshop_lib.redis.local import LocalRedis
 
 
 def message(sender: str, text: str) -> dict:
@@ -193,7 +193,7 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
     # lesson's stop() must still end them, and soon. Ten times, since a run may be lucky.
     import time
 
-    from workshop_lib.redis_local import cancel_tasks, open_client
+    from workshop_lib.redis.client import cancel_tasks, open_client
 
     async def main() -> tuple[list[bool], float]:
         client = open_client(redis_url)
@@ -330,7 +330,7 @@ def test_a_process_that_fell_behind_catches_up_in_one_write_per_member(redis_url
 class ReplyCutter:
     """A TCP relay to Redis that, once armed, passes the next call of a command on and then
     cuts the connection in place of Redis's answer: the command ran, its answer was lost.
-    redis-py then sends it again on a new connection (``redis_local.open_client``)."""
+    redis-py then sends it again on a new connection (``workshop_lib.redis.client.open_client``)."""
 
     def __init__(self, redis_url: str) -> None:
         self.upstream = int(redis_url.rsplit(":", 1)[1].split("/")[0])
@@ -464,7 +464,7 @@ def test_a_local_redis_does_not_outlive_the_python_that_started_it(redis_url, en
 
     script = (
         "import sys\n"
-        "from workshop_lib.redis_local import LocalRedis\n"
+        "from workshop_lib.redis.local import LocalRedis\n"
         "print(LocalRedis().start().process.pid, flush=True)\n"
         "sys.stdin.readline()\n"  # until the test ends it
     )

@@ -15,7 +15,7 @@ from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_until
 from tests.kernel import NOTEBOOKS, Kernel, assert_ok, cell
 from workshop_lib.chat import ChatClient
-from workshop_lib.names import display_name, name_file, remember_name
+from workshop_lib.notebook.names import display_name, name_file, remember_name
 
 # 03's demo cells, in order, up to its exercises (the rude ones, sections 7 and 8, start
 # a private server of their own by design and take time).

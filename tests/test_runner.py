@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from workshop_lib.runner import LoopThread
+from workshop_lib.server.loop import LoopThread
 
 
 def test_runs_coroutines_on_its_own_named_thread():
@@ -126,7 +126,7 @@ def test_an_exception_in_a_callback_is_logged_not_printed(caplog, capfd):
             loop.run(asyncio.sleep(0))  # scheduled after boom: boom has run when this returns
     finally:
         loop.stop()
-    [record] = [r for r in caplog.records if r.name == "workshop_lib.runner"]
+    [record] = [r for r in caplog.records if r.name == "workshop_lib.server.loop"]
     assert record.levelno == logging.ERROR
     assert record.getMessage().startswith("Exception in callback")
     assert record.exc_info is not None and record.exc_info[0] is ValueError
@@ -181,7 +181,7 @@ def test_a_bare_create_task_would_be_collected(caplog):
         return ref() is None
 
     try:
-        with caplog.at_level(logging.ERROR, logger="workshop_lib.runner"):
+        with caplog.at_level(logging.ERROR, logger="workshop_lib.server.loop"):
             assert loop.run(main())
     finally:
         loop.stop()
@@ -209,13 +209,13 @@ def test_a_failed_spawned_task_is_logged_and_stop_cancels_the_pending_ones(caplo
         loop.spawn(forever())
         await asyncio.sleep(0.01)
 
-    with caplog.at_level(logging.ERROR, logger="workshop_lib.runner"):
+    with caplog.at_level(logging.ERROR, logger="workshop_lib.server.loop"):
         try:
             loop.run(main())
         finally:
             loop.stop()
     assert cancelled.is_set()
-    [record] = [r for r in caplog.records if r.name == "workshop_lib.runner"]
+    [record] = [r for r in caplog.records if r.name == "workshop_lib.server.loop"]
     assert "Spawned task 'failing' failed" in record.getMessage()
     assert record.exc_info is not None and record.exc_info[0] is ValueError
 

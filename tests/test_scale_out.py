@@ -12,8 +12,8 @@ import pytest
 
 from tests.helpers import process_alive, wait_for
 from workshop_lib.chat.client import ChatClient
-from workshop_lib.processes import ServerProcess
-from workshop_lib.redis_local import LocalRedis
+from workshop_lib.redis.local import LocalRedis
+from workshop_lib.server.processes import ServerProcess
 
 TIMEOUT = 10
 
@@ -167,7 +167,7 @@ def test_a_server_process_does_not_outlive_the_python_that_started_it() -> None:
 
     script = (
         "import time\n"
-        "from workshop_lib.processes import ServerProcess\n"
+        "from workshop_lib.server.processes import ServerProcess\n"
         "print(ServerProcess().start().pid, flush=True)\n"
         "time.sleep(120)\n"
     )

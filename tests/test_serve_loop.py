@@ -9,7 +9,7 @@ import sys
 from websockets.sync.client import connect
 
 from workshop_lib import start_server
-from workshop_lib.processes import ServerProcess
+from workshop_lib.server.processes import ServerProcess
 
 
 def test_serve_runs_on_uvloop_when_asked_and_says_so():

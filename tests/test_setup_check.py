@@ -6,8 +6,8 @@ import os
 import socket
 
 from workshop_lib import setup_check
-from workshop_lib.proxies import PROXY_VARIABLES
-from workshop_lib.setup_check import (
+from workshop_lib.clients.proxies import PROXY_VARIABLES
+from workshop_lib.notebook.setup_check import (
     check_links,
     check_package,
     check_port,

@@ -12,7 +12,7 @@ from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat.client import ChatClient
-from workshop_lib.shared import SharedServer, SharedServerError
+from workshop_lib.server.room import SharedServer, SharedServerError
 
 
 def test_shared_true_joins_the_server_named_in_the_environment(in_the_room):
@@ -82,7 +82,7 @@ def test_a_malformed_address_is_explained():
 
 
 def test_the_setup_check_tests_the_rooms_server(in_the_room, monkeypatch):
-    from workshop_lib.setup_check import check_shared_server
+    from workshop_lib.notebook.setup_check import check_shared_server
 
     assert [(c.name, c.status) for c in check_shared_server()] == [("shared-server", "ok")]
     monkeypatch.setenv("WORKSHOP_TOKEN", "last-weeks-token")

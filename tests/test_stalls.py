@@ -14,8 +14,8 @@ from websockets.sync.client import connect
 
 from workshop_lib import start_server
 from workshop_lib.chat.server import ChatLesson
-from workshop_lib.rawclient import RawClient
-from workshop_lib.stalls import BoundedWrites, _select, missing_internals
+from workshop_lib.clients.raw import RawClient
+from workshop_lib.wire.stalls import BoundedWrites, _select, missing_internals
 
 from .helpers import wait_for, wait_until
 
@@ -158,7 +158,7 @@ def test_a_stop_cuts_a_non_reader_at_once_instead_of_waiting_out_its_grace(caplo
             return sum(c.writes_stalled for c in server.app.connections.all)
 
         wait_for(lambda: server.run(stalled()) == 1, timeout=10)
-        with caplog.at_level("INFO", logger="workshop_lib.server"):
+        with caplog.at_level("INFO", logger="workshop_lib.server.start"):
             server.stop()
         assert "did not close within" not in caplog.text, caplog.text
     finally:

@@ -12,7 +12,7 @@ import uuid
 
 from workshop_lib import start_server
 from workshop_lib.echo.widgets import EchoPanel
-from workshop_lib.logview import LogView
+from workshop_lib.notebook.logview import LogView
 
 
 def test_echo_panel_sends_receives_and_times(server):

@@ -13,17 +13,17 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # The server logs through `logging` and never prints (see logs.py); LogView shows it.
-from . import logs
+from .server import logs
 
 logs.install()
 
 # In a notebook, a cell run after the clean-up or interrupted says so in one line.
-from . import accidents  # noqa: E402
+from .notebook import accidents  # noqa: E402
 
 accidents.install()
 
 from .lazy import lazy_names  # noqa: E402
-from .server import (  # noqa: E402
+from .server.start import (  # noqa: E402
     PortFallbackWarning,
     PortInUseError,
     WorkshopServer,

@@ -29,19 +29,19 @@ from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.sync.client import connect
 
 from . import __version__
-from .auth import is_loopback, new_token
+from .app.auth import is_loopback, new_token
+from .app.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
+from .app.links import Links, lan_address
+from .clients.proxies import proxy_for
+from .clients.round_trip import DEFAULT_URL, echo_round_trips, format_handshake
 from .course import default_lessons
-from .echo.client import DEFAULT_URL, echo_round_trips, format_handshake
-from .handle import bearer
 from .lesson import Lesson
-from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
-from .links import Links, lan_address
-from .logs import WEBSOCKETS_LOGGER_NAME
 from .progress.server import ProgressLesson
-from .proxies import proxy_for
-from .runner import LoopThread
-from .server import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
-from .shared import SERVER_VARIABLE, TOKEN_VARIABLE
+from .server.handle import bearer
+from .server.logs import WEBSOCKETS_LOGGER_NAME
+from .server.loop import LoopThread
+from .server.room import SERVER_VARIABLE, TOKEN_VARIABLE
+from .server.start import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
 
 __all__ = ["main"]
 
@@ -322,14 +322,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _redis(args: argparse.Namespace) -> int:
     """A Redis server of one's own in the foreground, for servers started with --redis."""
-    from .redis_local import LocalRedis, RedisMissing, port_is_free
+    from .redis.local import LocalRedis, RedisMissing
+    from .server.ports import port_is_free
 
     try:
         local = LocalRedis(port=args.port, binary=args.server)
     except RedisMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not port_is_free(local.port):
+    if not port_is_free("127.0.0.1", local.port):
         print(
             f"error: port {local.port} is in use (another Redis?): pass its URL to serve "
             "--redis, or run this with --port 0",

@@ -34,7 +34,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
+
+from workshop_lib.server.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -133,13 +134,6 @@ class JupyterLab:
                 self.api("DELETE", f"api/kernels/{kernel['id']}", timeout=30)
 
 
-def _free_port() -> int:
-    """A port that was free a moment ago (the server is told not to retry others)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _write_config(base: Path) -> dict[str, str]:
     """Fresh Jupyter config/data/runtime dirs under `base`; returns the env vars for them."""
     config_dir = base / "config"
@@ -185,7 +179,7 @@ def _start_lab(
     # The kernels must import this checkout's workshop_lib, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     token = secrets.token_hex(24)
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "jupyterlab",
         "--no-browser",

@@ -46,10 +46,10 @@ from tests.browser.jupyterlab import (
 from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_for
 from workshop_lib import reading_client, start_server
+from workshop_lib.app.links import lan_address
 from workshop_lib.chat import ChatClient
-from workshop_lib.handle import bearer
-from workshop_lib.links import lan_address
-from workshop_lib.protocol import announced_close
+from workshop_lib.server.handle import bearer
+from workshop_lib.wire.protocol import announced_close
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..reading_client import Event, ReadingClient
+from ..clients.reading import Event, ReadingClient
 
 __all__ = ["BallClient", "BallStats"]
 
@@ -35,7 +35,7 @@ class BallClient(ReadingClient):
     """Connects to ``/ball``, reads every frame on a background thread, keeps the latest.
 
     Usage: ``with BallClient(url) as ball: ball.wait_for_frame(); ball.latest``.
-    The constructor returns it connected and reading (see :mod:`workshop_lib.reading_client`).
+    The constructor returns it connected and reading (see :mod:`workshop_lib.clients.reading`).
     """
 
     thread_name = "ball-client"

@@ -26,11 +26,11 @@ so the comparison's client-side counts can be checked against what the server re
 
 **The same limits as the WebSocket routes.** Every TCP connection (a stream, a held poll,
 a keep-alive connection between polls) takes a slot of the workshop server's own
-:class:`~workshop_lib.limits.Limits` (total and per address) for as long as it is open; a
+:class:`~workshop_lib.app.limits.Limits` (total and per address) for as long as it is open; a
 connection over the limit gets 503 or 429 with ``Retry-After``, in the ``error`` shape, and
 is closed. A keep-alive connection idle for ``idle`` seconds is closed; a stream whose
 client stops reading is closed once a frame has waited ``stall`` seconds; and after a wave of
-closes the memory goes back to the system (the app's :class:`~workshop_lib.memory.Trimmer`).
+closes the memory goes back to the system (the app's :class:`~workshop_lib.server.memory.Trimmer`).
 
 Bad input gets a clear answer in the protocol's ``error`` shape: 400 for a ``since`` or
 ``Last-Event-ID`` that is not a whole number, 404 for another path, 405 for another method.
@@ -53,10 +53,10 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
-from .. import connections
-from ..limits import Limits
-from ..memory import Trimmer
-from ..stalls import STALL_TIMEOUT
+from ..app import connections
+from ..app.limits import Limits
+from ..server.memory import Trimmer
+from ..wire.stalls import STALL_TIMEOUT
 
 __all__ = ["HttpPush", "serve_http_push"]
 
@@ -262,7 +262,7 @@ class _LongPoll(_BallHandler):
 
 @dataclass(eq=False)
 class _Peer:
-    """One TCP connection, as :class:`~workshop_lib.limits.Limits` counts it."""
+    """One TCP connection, as :class:`~workshop_lib.app.limits.Limits` counts it."""
 
     remote_address: tuple[Any, ...] | None
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..protocol import ProtocolError, number_field
+from ..wire.protocol import ProtocolError, number_field
 
 __all__ = [
     "MAX_KICK",

@@ -34,7 +34,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..redis_local import open_client
+from ..redis.client import open_client
 from .model import BallState
 
 __all__ = ["CONTROLS_KEPT", "BallRelay"]

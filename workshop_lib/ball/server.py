@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
-from ..backlog import limit_send_buffer
-from ..chat.model import TokenBucket
-from ..closing import CLOSE_GRACE, close_with
-from ..fanout import fanout
+from ..app.rates import TokenBucket
 from ..lesson import Handler, JsonRoute, Lesson, Page
-from ..protocol import (
+from ..redis.client import redis_health
+from ..wire.backlog import limit_send_buffer
+from ..wire.closing import CLOSE_GRACE, close_with
+from ..wire.fanout import fanout
+from ..wire.protocol import (
     HEARTBEAT,
     HEARTBEAT_REPLY,
     Close,
@@ -40,7 +41,6 @@ from ..protocol import (
     error_event,
     parse_event,
 )
-from ..redis_local import redis_health
 from .model import BallState, apply_event, state_event, step
 from .ticker import Ticker
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ..protocol import ProtocolError
-from ..redis_local import cancel_tasks
+from ..redis.client import cancel_tasks
+from ..wire.protocol import ProtocolError
 from .model import BallState, apply_event
 from .redis_relay import BallRelay
 

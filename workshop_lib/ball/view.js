@@ -9,7 +9,7 @@ const STATS_EVERY_MS = 500;
 /**
  * The wait before reconnect attempt `attempt` (0 first), in ms, by the course's rules.
  *
- * The rules come from the kernel as the `rules` trait (workshop_lib/protocol.py's
+ * The rules come from the kernel as the `rules` trait (workshop_lib/wire/protocol.py's
  * client_rules()): an anywidget module cannot import the browser client's rules.js. The
  * schedule is static/reconnect.js's, and tests/test_protocol_rules.py checks both against
  * Python's backoff_delays(). Never longer than the cap, jitter included.

@@ -25,9 +25,9 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..links import browser_ws
+from ..app.links import browser_ws
 from ..progress.banner import with_banner
-from ..protocol import client_rules
+from ..wire.protocol import client_rules
 from .client import BallClient
 from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from websockets.sync.client import ClientConnection
 
-from ..reading_client import Event, ReadingClient
+from ..clients.reading import Event, ReadingClient
 
 __all__ = ["ChatBot", "ChatClient", "Reply"]
 

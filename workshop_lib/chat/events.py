@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import ProtocolError, error_event
+from ..wire.protocol import ProtocolError, error_event
 
 __all__ = [
     "MAX_ID",

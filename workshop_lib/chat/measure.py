@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from ..processes import ServerProcess
+from ..server.processes import ServerProcess
 
 __all__ = ["RoomRow", "RoomTable", "measure_room"]
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from ..closing import close_with
-from ..fanout import fanout
-from ..logs import Tally
-from ..protocol import Close, encode
+from ..server.logs import Tally
+from ..wire.closing import close_with
+from ..wire.fanout import fanout
+from ..wire.protocol import Close, encode
 
 __all__ = ["TOO_SLOW", "Members"]
 

@@ -1,12 +1,9 @@
-"""The chat room's rules, apart from the network: names, texts, history, and a rate limit.
+"""The chat room's rules, apart from the network: names, texts, history.
 
 room = Room()
 name = room.join("ada")             # 'ada' ('ada 2' if taken)
 message = room.post(name, "hello")  # {'type': 'chat.message', 'id': 1, 'from': 'ada', ...}
 room.leave(name)
-
-bucket = TokenBucket(capacity=10, rate=5)
-bucket.take(now)                    # False once the client sends too fast
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import ProtocolError
+from ..wire.protocol import ProtocolError
 from . import events
 from .lookalike import invisible, skeleton
 
@@ -28,7 +25,6 @@ __all__ = [
     "MAX_NAME",
     "MAX_TEXT",
     "Room",
-    "TokenBucket",
     "clean_name",
     "clean_text",
 ]
@@ -176,27 +172,3 @@ def _numbered(name: str, n: int) -> str:
     """``name`` with `` n`` added, shortened so that the whole stays within the limit."""
     suffix = f" {n}"
     return name[: MAX_NAME - len(suffix)] + suffix
-
-
-@dataclass
-class TokenBucket:
-    """Allows bursts of ``capacity`` events, then ``rate`` per second.
-
-    Time is passed in (``now``), so the limit is tested without waiting.
-    """
-
-    capacity: float = 10.0
-    rate: float = 5.0
-    tokens: float = -1.0  # full on first use
-    updated: float = 0.0
-
-    def take(self, now: float) -> bool:
-        """Spend a token if there is one: True if the event is allowed."""
-        if self.tokens < 0:
-            self.tokens, self.updated = self.capacity, now
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False

@@ -33,7 +33,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..redis_local import open_client
+from ..redis.client import open_client
 from .lookalike import skeleton
 from .model import HISTORY, clean_name
 
@@ -65,7 +65,7 @@ redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 return id
 """
 
-# Long enough for every retry of one call (two, 0.2 s apart at most, see redis_local), short
+# Long enough for every retry of one call (two, 0.2 s apart at most, see redis/client.py), short
 # enough that 200 posts a second keep only a few thousand receipts.
 _RECEIPT_SECONDS = 30
 

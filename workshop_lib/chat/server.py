@@ -32,21 +32,22 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from ..backlog import limit_send_buffer
-from ..closing import CLOSE_GRACE, close_with
+from ..app.rates import TokenBucket
 from ..lesson import Handler, Lesson, Page
-from ..protocol import (
+from ..redis.client import redis_health
+from ..wire.backlog import limit_send_buffer
+from ..wire.closing import CLOSE_GRACE, close_with
+from ..wire.protocol import (
     HEARTBEAT,
     HEARTBEAT_REPLY,
     Close,
     ProtocolError,
     parse_event,
 )
-from ..redis_local import redis_health
 from . import events, lookalike
 from .events import MAX_ID
 from .members import TOO_SLOW, Members
-from .model import Room, TokenBucket
+from .model import Room
 from .rooms import LocalRoom, RoomBackend
 
 __all__ = ["JOIN_GRACE", "NEVER_JOINED", "RATE_LIMITED", "TOO_SLOW", "ChatLesson"]

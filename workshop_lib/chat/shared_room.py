@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection
 
-from ..protocol import ProtocolError
-from ..redis_local import cancel_tasks
+from ..redis.client import cancel_tasks
+from ..wire.protocol import ProtocolError
 from . import events
 from .members import Members
 from .model import clean_text

@@ -16,8 +16,8 @@ from datetime import datetime
 
 import ipywidgets as widgets
 
+from ..clients.reading import Event
 from ..progress.banner import with_banner
-from ..reading_client import Event
 from .client import ChatClient
 
 __all__ = ["ChatWidget"]

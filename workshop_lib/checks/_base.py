@@ -18,7 +18,7 @@ from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
 from .. import progress
-from ..server import WorkshopServer, start_server
+from ..server.start import WorkshopServer, start_server
 
 __all__ = [
     "SOLUTIONS",

@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ..auth import new_token
+from ..app.auth import new_token
 from ..ball.server import BallLesson
 from ..echo.server import EchoLesson
 from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from ..ball.server import BallLesson
-from ..proxies import proxy_for
+from ..clients.proxies import proxy_for
 from ._base import CheckResult, Exercise, Failed, ____, scratch_server
 
 __all__ = ["CHECK_RATE", "____", "q1", "q2", "q3"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
-from ..proxies import proxy_for
+from ..clients.proxies import proxy_for
 from ._base import CheckResult, Exercise, Failed, ____, scratch_server, start_coroutine
 
 __all__ = ["____", "q1", "q2", "q3"]
@@ -200,7 +200,7 @@ class ChatHandler(Exercise):
         from websockets.frames import Opcode
         from websockets.sync.client import connect
 
-        from ..rawclient import RawClient
+        from ..clients.raw import RawClient
 
         members = self._members
         members.clear()  # a re-run check starts from an empty room

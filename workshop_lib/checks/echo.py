@@ -15,7 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from ..proxies import proxy_for
+from ..clients.proxies import proxy_for
 from ._base import CheckResult, Exercise, ____, scratch_server
 
 __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]

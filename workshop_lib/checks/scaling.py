@@ -21,7 +21,8 @@ from typing import Any
 
 from ..chat.client import ChatClient
 from ..chat.server import ChatLesson
-from ..redis_local import LocalRedis, RedisMissing, open_client
+from ..redis.client import open_client
+from ..redis.local import LocalRedis, RedisMissing
 from ._base import (
     CheckResult,
     Exercise,

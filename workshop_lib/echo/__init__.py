@@ -15,7 +15,7 @@ __getattr__, __dir__ = lazy_names(
         "EchoLesson": ".server",
         "echo": ".server",
         "EchoPanel": ".widgets",
-        "echo_round_trips": ".client",
-        "format_handshake": ".client",
+        "echo_round_trips": "..clients.round_trip",
+        "format_handshake": "..clients.round_trip",
     },
 )

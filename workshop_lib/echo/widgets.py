@@ -20,8 +20,8 @@ import ipywidgets as widgets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from ..clients.proxies import proxy_for
 from ..progress.banner import with_banner
-from ..proxies import proxy_for
 
 __all__ = ["EchoPanel", "LogEntry"]
 

@@ -3,8 +3,10 @@
     from workshop_lib.progress import ProgressLesson   # the room server's side
     from workshop_lib.progress import report           # what every check() calls
 
-``model`` (the board: who did what) and ``server`` (``/progress``, ``/progress/watch``,
-``/api/progress``) load nothing of the kernel's side; ``reporter`` is the learner's sender.
+``model.py`` (the board: who did what) and ``server.py`` (``/progress``, ``/progress/watch``,
+``/api/progress``) load nothing of the kernel's side; ``shared.py`` keeps the board in Redis for
+a room on many processes; ``reporter.py`` is the learner's sender, ``banner.py`` the
+instructor's announcement above the course's widgets.
 """
 
 from __future__ import annotations

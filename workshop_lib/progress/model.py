@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..names import MAX_NAME
-from ..protocol import ProtocolError
+from ..notebook.names import MAX_NAME
+from ..wire.protocol import ProtocolError
 
 __all__ = [
     "KINDS",

@@ -29,11 +29,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from ..backoff import backoff_delays
-from ..handle import bearer
-from ..names import display_name
-from ..proxies import proxy_for
-from ..shared import SERVER_VARIABLE, TOKEN_VARIABLE, SharedServer, SharedServerError
+from ..clients.backoff import backoff_delays
+from ..clients.proxies import proxy_for
+from ..notebook.names import display_name
+from ..server.handle import bearer
+from ..server.room import SERVER_VARIABLE, TOKEN_VARIABLE, SharedServer, SharedServerError
 
 __all__ = [
     "MAX_PENDING",

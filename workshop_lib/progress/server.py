@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request
 
-from ..auth import RedactFilter, tokens_match
+from ..app.auth import RedactFilter, tokens_match
 from ..lesson import Handler, JsonRoute, Lesson, Post
-from ..logs import WEBSOCKETS_LOGGER_NAME
-from ..names import MAX_NAME
-from ..protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
-from ..redis_local import redis_health
+from ..notebook.names import MAX_NAME
+from ..redis.client import redis_health
+from ..server.logs import WEBSOCKETS_LOGGER_NAME
+from ..wire.protocol import HEARTBEAT, HEARTBEAT_REPLY, ProtocolError, encode, parse_event
 from .model import Board, clean_name, course_exercises, parse_report
 
 if TYPE_CHECKING:

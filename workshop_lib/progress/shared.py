@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ..redis_local import cancel_tasks, open_client
+from ..redis.client import cancel_tasks, open_client
 
 __all__ = ["PRESENCE_EVERY", "SharedProgress"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..handle import ServerHandle
+from ..server.handle import ServerHandle
 
 __all__ = ["LOCAL", "azure_client", "openai_client", "realtime_url", "text_session", "user_message"]
 

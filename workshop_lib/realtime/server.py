@@ -31,10 +31,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
 # The chat's token bucket: the same rule (a burst, then a rate), counted per connection.
-from ..chat.model import TokenBucket
-from ..closing import close_with
+from ..app.rates import TokenBucket
 from ..lesson import Handler, JsonRoute, Lesson, Page, Post
-from ..protocol import Close
+from ..wire.closing import close_with
+from ..wire.protocol import Close
 from .events import Event, RealtimeError, default_session
 from .keys import DEFAULT_TTL, EphemeralKey, KeyStore, check_request, is_ephemeral
 from .model import local_model

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import anywidget
 import traitlets
 
-from ..links import browser_ws
+from ..app.links import browser_ws
 from ..progress.banner import follow
 
 __all__ = ["KEY_ROUTE", "VoiceWidget"]

@@ -3,7 +3,7 @@
 A response starts with five events at once (``response.created``, the item added twice,
 the content part, the first delta) and a client's item is answered with two. Written one
 ``websocket.send()`` each, that is one system call per event; gathered until the loop's next
-turn and handed to :func:`~workshop_lib.fanout.fanout` together, they are one. Each event
+turn and handed to :func:`~workshop_lib.wire.fanout.fanout` together, they are one. Each event
 is still its own frame and their order is kept: the client sees no difference, only sooner
 (``bench/realtime_stream.py``).
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from ..fanout import fanout
+from ..wire.fanout import fanout
 from .wire import encode
 
 __all__ = ["EventWriter"]

@@ -4,7 +4,7 @@ import json
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from workshop_lib.backoff import backoff_delays
+from workshop_lib.clients.backoff import backoff_delays
 from workshop_lib.checks.auth import q2
 
 

@@ -1,0 +1,119 @@
+"""Every TCP connection the server holds, from accept to close, handshake finished or not.
+
+websockets keeps the connections that completed their handshake (``server.connections``);
+stopping also has to reach the others. A client that sent half a handshake would otherwise
+hold ``server.close()`` until ``open_timeout`` (10 s), and one that never reads would hold
+it until ``close_timeout``. So the app makes its connections through this registry
+(websockets' ``create_connection`` hook) and can cut them::
+
+    connections = Connections(on_lost=limits.release)
+    server = await serve(handler, host, port, create_connection=connections.factory)
+    ...
+    connections.abort_handshakes()   # at stop: nobody waits for a handshake to finish
+    connections.abort_all()          # and, after a grace period, for a close to finish
+
+Each connection's kernel buffers are capped on accept (``buffers``: SO_SNDBUF and
+SO_RCVBUF), so a client that does not read costs a bounded amount of kernel memory whatever
+path it opens (Linux lets a socket's buffers grow to megabytes), and one that sends faster
+than the server takes its messages is held back by TCP itself, in its own memory. And a
+client that does not read is read from no more, and cut once its buffer has stayed full for
+``stall_timeout`` seconds (stalls.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from ..wire.backlog import limit_send_buffer
+from ..wire.stalls import STALL_TIMEOUT, BoundedWrites, StallWatch
+
+__all__ = ["BUFFERS", "Connections"]
+
+# Enough for any lesson's burst (and a 64 KiB echo); lessons may set a smaller one. On a
+# LAN (a millisecond's round trip) 64 KiB windows still carry tens of MB a second.
+BUFFERS = 64 * 1024
+
+
+class Connections:
+    """The set of the server's connections; ``factory`` is websockets' ``create_connection``.
+
+    ``on_lost(connection)`` runs when a TCP connection is gone (handshake done or not);
+    ``buffers``: the kernel's send and receive buffer for each (None: the system's);
+    ``stall_timeout``: seconds a connection's write buffer may stay full before it is cut
+    (None: never; stalls.py).
+    """
+
+    def __init__(
+        self,
+        on_lost: Callable[[ServerConnection], None] | None = None,
+        buffers: int | None = BUFFERS,
+        stall_timeout: float | None = STALL_TIMEOUT,
+    ) -> None:
+        self.all: set[ServerConnection] = set()
+        self.on_lost = on_lost
+        self.buffers = buffers
+        self.stall_watch = StallWatch(stall_timeout)  # its .timeout may change any time
+
+    def factory(self, *args: Any, **kwargs: Any) -> ServerConnection:
+        """Make a connection the way websockets would, registered here."""
+        return _Tracked(self, *args, **kwargs)
+
+    def pending(self) -> list[ServerConnection]:
+        """Connections whose opening handshake is not finished."""
+        return [c for c in self.all if c.protocol.state is State.CONNECTING]
+
+    def abort_handshakes(self) -> int:
+        """Cut every connection still in its opening handshake; return how many."""
+        pending = self.pending()
+        for connection in pending:
+            connection.transport.abort()
+        return len(pending)
+
+    def abort_stalled(self) -> int:
+        """Cut every connection whose peer is not reading (its write buffer is full): it
+        would not read a close frame either, so waiting for its closing handshake is waste."""
+        stalled = [c for c in self.all if isinstance(c, BoundedWrites) and c.writes_stalled]
+        for connection in stalled:
+            connection.transport.abort()
+        return len(stalled)
+
+    def abort_all(self) -> int:
+        """Cut every connection at once, without a closing handshake; return how many."""
+        connections = list(self.all)
+        for connection in connections:
+            connection.transport.abort()
+        return len(connections)
+
+
+class _Tracked(BoundedWrites, ServerConnection):
+    """websockets' server connection, registered in a :class:`Connections` while it lives,
+    whose peer must read what it is sent (stalls.py)."""
+
+    def __init__(self, registry: Connections, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registry = registry
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.stall_watch = self._registry.stall_watch
+        super().connection_made(transport)
+        self._registry.all.add(self)
+        size = self._registry.buffers
+        if size is not None:
+            limit_send_buffer(self, size)
+            sock = transport.get_extra_info("socket")
+            # No socket (a test's transport), or a system that refuses: the defaults stay.
+            with contextlib.suppress(AttributeError, OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._registry.all.discard(self)
+        if self._registry.on_lost is not None:
+            self._registry.on_lost(self)

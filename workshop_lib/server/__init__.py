@@ -1,0 +1,40 @@
+"""The server a notebook starts, and what runs it.
+
+``start.py`` starts and stops servers from a cell and keeps their registry; ``loop.py`` is the
+event loop on its own thread; ``handle.py`` what every server handle has in common (addresses,
+token, ``connect()``); ``room.py`` the room's shared server an instructor runs and notebooks
+join; ``processes.py`` servers in processes of their own (lesson 06); ``ports.py`` who holds a
+port; ``logs.py`` the log kept for the notebook's widget; ``load.py`` how late the loop runs;
+``memory.py`` memory given back after a crowd leaves.
+"""
+
+from __future__ import annotations
+
+from ..lazy import lazy_names
+
+__all__ = [
+    "PortFallbackWarning",
+    "PortInUseError",
+    "ServerProcess",
+    "WorkshopServer",
+    "free_port",
+    "room_server",
+    "running_servers",
+    "start_server",
+    "stop_server",
+]
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "start_server": ".start",
+        "stop_server": ".start",
+        "running_servers": ".start",
+        "WorkshopServer": ".start",
+        "PortInUseError": ".start",
+        "PortFallbackWarning": ".start",
+        "ServerProcess": ".processes",
+        "room_server": ".room",
+        "free_port": ".ports",
+    },
+)

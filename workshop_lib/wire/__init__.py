@@ -1,0 +1,9 @@
+"""What goes on the wire, and how it leaves.
+
+``protocol.py`` typed JSON events (parse, validate, build; the Realtime API's shape);
+``closing.py`` closing with a reason that survives a proxy; ``fanout.py`` one frame written to
+many connections; ``backlog.py`` how far behind a client is; ``stalls.py`` a peer that does not
+read loses its place in bounded time.
+"""
+
+from __future__ import annotations
