@@ -45,8 +45,9 @@ def main() -> int:
     from websockets.exceptions import ConnectionClosed
 
     from tests.browser.jupyterlab import running_lab
-    from workshop_lib import reading_client, start_server
+    from workshop_lib import start_server
     from workshop_lib.chat import ChatClient
+    from workshop_lib.clients import reading as reading_client
     from workshop_lib.server.handle import bearer
 
     print(f"workshop_lib from {Path(reading_client.__file__).parent}, {args.busy} busy loops")

@@ -81,7 +81,7 @@ def test_the_echo_panels_line_prints_what_went_wrong_instead_of_failing():
 def test_an_ipython_without_the_methods_it_writes_through_keeps_its_tracebacks(monkeypatch):
     import types
 
-    from workshop_lib import accidents
+    from workshop_lib.notebook import accidents
 
     installed = []
     shell = types.SimpleNamespace(

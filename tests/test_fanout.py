@@ -17,8 +17,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
-from workshop_lib import fanout as fanout_module
 from workshop_lib.clients.raw import RawClient
+from workshop_lib.wire import fanout as fanout_module
 from workshop_lib.wire.fanout import (
     IMPLEMENTATION,
     _frame_size,

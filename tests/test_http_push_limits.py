@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import wait_for, wait_until
-from workshop_lib import connections, start_server
+from workshop_lib import start_server
+from workshop_lib.app import connections
 from workshop_lib.ball.http_push import serve_http_push
 
 STREAM = b"GET /ball/events HTTP/1.1\r\nHost: x\r\n\r\n"

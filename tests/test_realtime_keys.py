@@ -23,7 +23,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.sdk_events import NO_PROXY, TIMEOUT, recv, strict
-from workshop_lib import bodies, start_server
+from workshop_lib import start_server
+from workshop_lib.app import bodies
 from workshop_lib.app.auth import RedactFilter
 from workshop_lib.course import default_lessons
 from workshop_lib.realtime.client import azure_client, openai_client

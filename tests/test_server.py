@@ -18,7 +18,7 @@ from workshop_lib import (
     start_server,
     stop_server,
 )
-from workshop_lib import server as server_module
+from workshop_lib.server import start as server_module
 
 
 def unique_name() -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-from workshop_lib import setup_check
 from workshop_lib.clients.proxies import PROXY_VARIABLES
+from workshop_lib.notebook import setup_check
 from workshop_lib.notebook.setup_check import (
     check_links,
     check_package,

@@ -45,9 +45,10 @@ from tests.browser.jupyterlab import (
 )
 from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_for
-from workshop_lib import reading_client, start_server
+from workshop_lib import start_server
 from workshop_lib.app.links import lan_address
 from workshop_lib.chat import ChatClient
+from workshop_lib.clients import reading as reading_client
 from workshop_lib.server.handle import bearer
 from workshop_lib.wire.protocol import announced_close
 
