@@ -106,12 +106,10 @@ SUBPACKAGES = sorted(
 
 @pytest.mark.parametrize("folder", SUBPACKAGES, ids=lambda p: p.name)
 def test_each_folder_says_what_it_holds(folder: Path):
-    """A folder's docstring names each of its modules (or its public names, for a lesson):
-    the table of contents a newcomer reads, which cannot fall behind the files."""
+    """A folder's docstring names each of its modules: the table of contents a newcomer
+    reads, which cannot fall behind the files."""
     doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8")))
     assert doc, f"{folder.name}/__init__.py has no docstring"
-    if folder.name in lesson_packages():
-        return  # a lesson's docstring shows its use; its modules follow one pattern
     missing = [
         path.name
         for path in sorted(folder.glob("*.py"))

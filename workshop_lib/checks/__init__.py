@@ -5,8 +5,10 @@
     q1.hint()
     q1.solution()
 
-Each lesson's exercises live in a module of their own (``echo.py`` for notebook 01);
-the shared pieces (results, the placeholder, the Exercise base) are in ``_base.py``.
+Each lesson's exercises live in a module of their own: ``echo.py`` (notebook 01),
+``ball.py`` (02), ``chat.py`` (03), ``auth.py`` (04), ``realtime.py`` (05), ``scaling.py``
+(06), ``function_calling.py`` (07), ``voice.py`` (08); the shared pieces (results, the
+placeholder, the Exercise base) are in ``_base.py``, the solutions in ``solutions/``.
 """
 
 from __future__ import annotations

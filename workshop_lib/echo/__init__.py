@@ -1,6 +1,14 @@
 """Lesson 01, the echo: every message comes back unchanged.
 
 from workshop_lib.echo import EchoPanel, format_handshake
+
+What is where:
+
+- ``frames.py``: lesson 01's frame inspector: frames as bytes (FIN, opcode, mask, length)
+  through websockets' Sans-I/O parser, and a table widget.
+- ``server.py``: ``echo`` (three lines, websockets' own example shape) and ``EchoLesson`` (``/``
+  and ``/echo``).
+- ``widgets.py``: ``EchoPanel``: the echo as a widget, send and see what comes back.
 """
 
 from __future__ import annotations
