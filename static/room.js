@@ -9,7 +9,7 @@
 // Rates come from successive samples and the server's own clock (`ts`), not this page's:
 // a poll that arrives late then does not look like a burst.
 //
-// The "Server" card shows what the other numbers can hide (issue 14): 2,000 clients that all
+// The "Server" card shows what the other numbers can hide: 2,000 clients that all
 // read keep every buffer empty (no frames skipped) while the server's loop runs late, so it
 // shows the loop's delay and CPU, and the connections refused by the limits.
 

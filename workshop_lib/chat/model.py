@@ -87,8 +87,8 @@ class Room:
     """Who is here, and the recent messages, with ids that only ever grow.
 
     Joining and leaving take constant time, however many share a name: a taken name gets
-    the lowest number freed by a leaver, else the next never given (2,000 joins as "x"
-    used to try "x 2", "x 3", ... one by one, 16 s of the server's loop in all).
+    the lowest number freed by a leaver, else the next never given (trying "x 2", "x 3", ...
+    one by one would cost 2,000 joins as "x" 16 s of the server's loop in all).
     """
 
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))

@@ -3,7 +3,7 @@
 Every connection's buffers are small, but 500 clients that send 60 KB messages and never
 read still make the server allocate a few hundred MB of them. Python frees those buffers
 when the clients leave; glibc's allocator keeps the freed pages for later, so the
-server's resident memory stays at its peak (issue 14: 102 MB up to 263 MB, for good).
+server's resident memory stays at its peak (measured: 102 MB grown to 263 MB, for good).
 ``malloc_trim(0)`` hands the free pages back. A connection's buffers are only freed once
 the garbage collector has broken its reference cycles (task, futures, transport), so a trim
 collects first. Both walk memory (tens of ms after such a crowd), so they run once, when a
