@@ -179,6 +179,30 @@ def _start_lab(
     # The kernels must import this checkout's workshop_lib, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     token = secrets.token_hex(24)
+    # A port found free can be taken by another process before JupyterLab binds it, on a
+    # machine running other suites: then JupyterLab says so and exits, and a new port is tried.
+    for attempt in range(3):
+        lab = _launch_lab(base, base_url, env, args, root_dir, token)
+        try:
+            return _wait_for_lab(lab)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+class PortTaken(RuntimeError):
+    """JupyterLab exited because its port was taken between choosing it and binding it."""
+
+
+def _launch_lab(
+    base: Path,
+    base_url: str,
+    env: dict[str, str],
+    args: tuple[str, ...],
+    root_dir: Path,
+    token: str,
+) -> JupyterLab:
     port = free_port()
     command = [
         sys.executable, "-m", "jupyterlab",
@@ -213,11 +237,18 @@ def _start_lab(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown can kill it whole
         )
-    lab = JupyterLab(f"http://127.0.0.1:{port}{base_url}", token, root_dir, log_path, process)
+    return JupyterLab(f"http://127.0.0.1:{port}{base_url}", token, root_dir, log_path, process)
+
+
+def _wait_for_lab(lab: JupyterLab) -> JupyterLab:
+    """``lab`` once its /api/status answers; PortTaken if it exited for want of its port."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{lab.log_tail()}")
+        if (code := lab.process.poll()) is not None:
+            tail = lab.log_tail()
+            if "is not available" in tail and "could not be started because port" in tail:
+                raise PortTaken(tail)
+            raise RuntimeError(f"jupyter lab exited with {code}:\n{tail}")
         try:
             lab.api("GET", "api/status", timeout=2)
             return lab
