@@ -3,7 +3,7 @@
 //
 // The source is Python's workshop_lib/wire/protocol.py (client_rules()); this copy is for the
 // browser, and tests/test_protocol_rules.py keeps the object below equal to it. The ball's
-// widget (ball/view.js), which cannot import this file, gets the same object as a trait.
+// notebook widget runs this file too, written into its module (ball/widgets.py).
 
 /** Close codes by name, the set after which a client must not reconnect, the backoff (s). */
 export const RULES = Object.freeze({

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.helpers import wait_for
 from workshop_lib.ball.client import BallClient
-from workshop_lib.ball.widgets import BallControls, BallView
+from workshop_lib.ball.widgets import BallControls, BallView, view_module
+
+BALL = ROOT / "workshop_lib" / "ball"
+STATIC = ROOT / "static"
 
 
 def test_ball_client_keeps_the_latest_frame_and_measures(server):
@@ -56,9 +60,35 @@ def test_ball_view_points_at_the_stream_and_ships_its_javascript(server):
     view = BallView(server.links.ws("/ball"), size=200)
     assert view.url == server.links.ws("/ball") and view.size == 200
     assert (view.frames, view.connected) == (0, False)  # only a front end reports
-    source = view._esm if isinstance(view._esm, str) else view._esm.read_text()
-    assert "new WebSocket" in source and "export default" in source
+    assert view._esm == view_module()  # what the front end loads: the state it is sent
+    assert "new WebSocket" in view_module() and "export default" in view_module()
     view.close()
+
+
+def _declaration(text: str, name: str) -> str:
+    """``function name(...) {...}`` as ``text`` writes it (up to its closing brace)."""
+    start = text.index(f"function {name}(")
+    return text[start : text.index("\n}\n", start) + 2]
+
+
+def test_the_view_draws_and_reconnects_with_the_pages_own_code():
+    """The widget's module holds the page's drawing (canvas.js) and reconnect schedule
+    (reconnect.js) to the letter, once; view.js has no drawing or backoff of its own that
+    could drift from the page's."""
+    module = view_module()
+    shared = {
+        BALL / "canvas.js": ("fitCanvas", "drawField"),
+        STATIC / "reconnect.js": ("backoffDelay",),
+    }
+    for file, names in shared.items():
+        text = file.read_text(encoding="utf-8")
+        for name in names:
+            assert _declaration(text, name) in module, f"{file.name}'s {name}"
+            assert module.count(f"function {name}(") == 1, name
+    view = (BALL / "view.js").read_text(encoding="utf-8")
+    for own in ("getContext", ".arc(", "Math.random", ".factor"):
+        assert own not in view, own
+    assert "drawField(canvas" in view and "backoffDelay(attempt" in view
 
 
 def _report(view, content) -> None:

@@ -1,8 +1,8 @@
 """One source for the rules every client follows: protocol.py, mirrored for the browser.
 
-``static/rules.js`` holds a copy for the browser client, and the ball's widget gets the
-rules as a trait; the reconnect schedules of ``static/reconnect.js`` and ``ball/view.js``
-are run in Node.js and compared with Python's ``backoff_delays()``.
+``static/rules.js`` holds a copy for the browser client, and the ball's widget runs that
+file too (written into its module: tests/test_ball_widgets.py); the reconnect schedule of
+``static/reconnect.js`` is run in Node.js and compared with Python's ``backoff_delays()``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from workshop_lib.ball.widgets import BallView
+from workshop_lib.ball.widgets import view_module
 from workshop_lib.clients.backoff import backoff_delays
 from workshop_lib.wire.protocol import BACKOFF, NO_RETRY, Close, client_rules
 
 STATIC = ROOT / "static"
-VIEW = ROOT / "workshop_lib" / "ball" / "view.js"
 RANDOMS = (0.0, 0.5, 1.0)  # the jitter's two extremes (-20 %, +20 %) and its middle
 ATTEMPTS = 9
 
@@ -39,26 +38,23 @@ def test_the_rules_say_what_the_course_decided():
     assert (BACKOFF.first, BACKOFF.cap) == (0.5, 10.0)
 
 
-def test_the_ball_view_gets_the_rules_as_a_trait():
-    assert BallView("ws://127.0.0.1:1/ball").rules == client_rules()
+def test_the_ball_view_follows_the_same_rules_file():
+    rules = (STATIC / "rules.js").read_text(encoding="utf-8")
+    start = rules.index("export const RULES")
+    frozen = rules[start : rules.index("});", start) + 3].removeprefix("export ")
+    assert frozen in view_module()
 
 
-def node_delays() -> dict[str, list[list[float]]]:
+def node_delays() -> list[list[float]]:
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js runs the browser's reconnect schedule here: apt-get install nodejs")
     script = f"""
         const reconnect = await import({json.dumps((STATIC / "reconnect.js").as_uri())});
-        const view = await import({json.dumps(VIEW.as_uri())});
-        const backoff = {json.dumps(client_rules()["backoff"])};
         const randoms = {json.dumps(RANDOMS)};
         const attempts = [...Array({ATTEMPTS}).keys()];
-        console.log(JSON.stringify({{
-          page: randoms.map((r) =>
-            attempts.map((a) => reconnect.backoffDelay(a, {{ random: () => r }}))),
-          widget: randoms.map((r) =>
-            attempts.map((a) => view.backoffDelay(a, backoff, () => r))),
-        }}));
+        console.log(JSON.stringify(randoms.map((r) =>
+          attempts.map((a) => reconnect.backoffDelay(a, {{ random: () => r }})))));
     """
     result = subprocess.run(
         [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
@@ -67,12 +63,10 @@ def node_delays() -> dict[str, list[list[float]]]:
     return json.loads(result.stdout)
 
 
-def test_the_browser_and_the_widget_wait_as_python_does():
-    delays = node_delays()
-    for r, page, widget in zip(RANDOMS, delays["page"], delays["widget"], strict=True):
+def test_the_browser_waits_as_python_does():
+    for r, page in zip(RANDOMS, node_delays(), strict=True):
         python = [
             d * 1000 for d in itertools.islice(backoff_delays(random=lambda r=r: r), ATTEMPTS)
         ]
-        assert page == widget
         assert page == pytest.approx(python, abs=0.5)  # the browser rounds to whole ms
         assert max(page) <= BACKOFF.cap * 1000  # jitter never passes the cap

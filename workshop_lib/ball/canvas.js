@@ -1,5 +1,6 @@
 // Drawing the ball's square field on a <canvas>. No network and no page state here:
-// ball.js decides *what* to draw and *when*; this module only knows *how*.
+// the page (ball.js) and the notebook's view (view.js) decide *what* to draw and *when*;
+// this module only knows *how*.
 //
 // The ball's state is in unit coordinates (0..1 across and down), so each draw scales the
 // canvas to a 1 x 1 square and draws the state as it is.

@@ -3,27 +3,16 @@
 // not through the kernel, so the ball moves smoothly at 60 Hz while the kernel stays idle.
 // Twice a second it reports what it received (frames, fps, delay) back to the kernel, as a
 // custom widget message (see report()).
+//
+// It draws and reconnects with the ball page's own code: an anywidget module cannot import
+// files beside it, so ball/widgets.py writes the files imported below into this one
+// (ball/bundle.py), and the widget runs what the page runs.
+
+import { drawField } from "./canvas.js";
+import { backoffDelay } from "../../static/reconnect.js";
+import { NO_RETRY } from "../../static/rules.js";
 
 const STATS_EVERY_MS = 500;
-
-/**
- * The wait before reconnect attempt `attempt` (0 first), in ms, by the course's rules.
- *
- * The rules come from the kernel as the `rules` trait (workshop_lib/wire/protocol.py's
- * client_rules()): an anywidget module cannot import the browser client's rules.js. The
- * schedule is static/reconnect.js's, and tests/test_protocol_rules.py checks both against
- * Python's backoff_delays(). Never longer than the cap, jitter included.
- *
- * @param {number} attempt
- * @param {{first: number, factor: number, cap: number, jitter: number}} backoff - seconds
- * @param {() => number} [random=Math.random]
- * @returns {number} milliseconds
- */
-export function backoffDelay(attempt, backoff, random = Math.random) {
-  const cap = backoff.cap * 1000;
-  const exact = Math.min(cap, backoff.first * 1000 * backoff.factor ** Math.max(0, attempt));
-  return Math.round(Math.min(cap, exact * (1 + backoff.jitter * (2 * random() - 1))));
-}
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
@@ -79,16 +68,13 @@ export function socketAddress(url, { hint = "", page = location, baseUrl = null 
 /** @param {{ model: any, el: HTMLElement }} context */
 function render({ model, el }) {
   const size = model.get("size");
-  const rules = model.get("rules");
-  // Closes that a new connection would not mend (normal, policy, unauthorized, rate limited).
-  const noRetry = new Set(rules.noRetry);
   const canvas = document.createElement("canvas");
-  canvas.width = size;
-  canvas.height = size;
   canvas.className = "workshop-ball-canvas";
-  canvas.style.border = "1px solid #888";
-  canvas.style.borderRadius = "6px";
-  canvas.style.background = "#fbfbfb";
+  // The size on screen; drawField() matches the pixels behind it to the screen's density.
+  canvas.style.display = "block";
+  canvas.style.boxSizing = "content-box";
+  canvas.style.width = `${size}px`;
+  canvas.style.height = `${size}px`;
   const caption = document.createElement("div");
   caption.className = "workshop-ball-caption";
   caption.style.font = "12px monospace";
@@ -102,7 +88,6 @@ function render({ model, el }) {
   el.classList.add("workshop-ball-view");
   el.append(canvas, caption);
 
-  const ctx = canvas.getContext("2d");
   let latest = null; // only the newest frame is drawn: the client half of conflation
   let frames = 0;
   let arrivals = []; // [time ms, delay ms] over the last second
@@ -169,12 +154,12 @@ function render({ model, el }) {
       const code = announced ? announced.close : event.code;
       const reason = announced ? String(announced.message) : event.reason;
       const why = `close code ${code}${reason ? `: ${reason}` : ""}`;
-      if (noRetry.has(code)) {
+      if (NO_RETRY.has(code)) {
         closed = true;
         caption.textContent = `disconnected (${why}): run the cell again`;
       } else {
         // The server restarted or the network dropped: try again, politely.
-        const delay = backoffDelay(attempt++, rules.backoff);
+        const delay = backoffDelay(attempt++);
         caption.textContent = `disconnected (${why}); reconnecting in ${(delay / 1000).toFixed(1)} s…`;
         retry = setTimeout(connect, delay);
       }
@@ -186,7 +171,7 @@ function render({ model, el }) {
   // Paint only a frame not painted yet, and only while the canvas is on screen: two views
   // repainting 60 times a second whether or not anything changed kept the page's main
   // thread busy, and the cells scrolled into view (lesson 02's plots) were painted late.
-  let painted = null;
+  let painted; // undefined until the first paint, which says "waiting" until a frame came
   let visible = true;
   const watcher = new IntersectionObserver((entries) => {
     visible = entries[entries.length - 1].isIntersecting;
@@ -194,14 +179,11 @@ function render({ model, el }) {
   watcher.observe(canvas);
 
   function draw() {
-    if (latest && latest !== painted && visible) {
+    // clientWidth 0: not laid out yet (the output area is still being built), no size to fit.
+    if (latest !== painted && visible && canvas.clientWidth > 0) {
       painted = latest;
-      ctx.clearRect(0, 0, size, size);
-      ctx.beginPath();
-      ctx.arc(latest.x * size, latest.y * size, latest.radius * size, 0, 2 * Math.PI);
-      ctx.fillStyle = latest.color;
-      ctx.fill();
-      canvas.dataset.tick = String(latest.tick);
+      drawField(canvas, latest, { message: "waiting for the first frame…" });
+      if (latest) canvas.dataset.tick = String(latest.tick);
     }
     if (!closed) frame = requestAnimationFrame(draw);
   }

@@ -14,6 +14,7 @@ messages of its own, which ipywidgets never holds back (see view.js, report()).
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import random
@@ -26,8 +27,9 @@ import ipywidgets as widgets
 import traitlets
 
 from ..app.links import browser_ws
+from ..app.shell import static_folder
 from ..progress.banner import with_banner
-from ..wire.protocol import client_rules
+from .bundle import bundle
 from .client import BallClient
 from .model import MAX_KICK, MAX_SPEED, RADIUS_RANGE
 
@@ -43,7 +45,9 @@ class BallView(anywidget.AnyWidget):
     only the kernel reads them, so nothing is synced back to the browser.
     """
 
-    _esm = Path(__file__).with_name("view.js")
+    # The front end: view.js with the page's drawing and reconnect schedule written in
+    # (view_module()), built when the first view is made, not when this module is imported.
+    _esm = traitlets.Unicode().tag(sync=True)
     url = traitlets.Unicode().tag(sync=True)
     # The kernel's answer to "where does a browser reach url?" (links.browser_ws; "" for
     # direct); the view decides from the page it is on (view.js, socketAddress).
@@ -55,8 +59,6 @@ class BallView(anywidget.AnyWidget):
     delay_ms = traitlets.Float(-1)
     tick = traitlets.Int(-1)
     connected = traitlets.Bool(False)
-    # No-retry close codes and the backoff, from protocol.py: the view cannot import rules.js.
-    rules = traitlets.Dict().tag(sync=True)
 
     def __init__(self, url: str, size: int = 320, *, token: str | None = None) -> None:
         super().__init__(
@@ -64,9 +66,12 @@ class BallView(anywidget.AnyWidget):
             browser_url=browser_ws(url),
             size=size,
             token=token or "",
-            rules=client_rules(),
         )
         self.on_msg(lambda _widget, content, _buffers: self.handle_report(content))
+
+    @traitlets.default("_esm")
+    def _default_esm(self) -> str:
+        return view_module()
 
     def handle_report(self, content: object) -> bool:
         """Take one report of the front end (``{"type": "report", "frames": ..., ...}``);
@@ -185,6 +190,17 @@ class BallControls(widgets.VBox):
         self.client.on_state = None
         self.client.close()
         super().close()
+
+
+@functools.cache
+def view_module() -> str:
+    """The view's front end as one module: ``view.js`` with the files it imports
+    (``canvas.js``, the shell's ``reconnect.js`` and ``rules.js``) written in, as the page
+    uses them."""
+    return bundle(
+        "/lessons/ball/view.js",
+        {"/lessons/ball/": Path(__file__).parent, "/static/": static_folder()},
+    )
 
 
 # What a report holds, and the type each field is kept as.
