@@ -14,18 +14,21 @@
 // slept), the page joins again by itself, with backoff, under the same name. Every piece of
 // text that came from a person or the server is put on the page with textContent (dom.js),
 // never as HTML.
+//
+// This file is the page's logic: joining, the connection's events, leaving and sending.
+// What the page shows is in chat-view.js (the elements and their states), message-log.js
+// (the messages) and member-list.js (who is here).
 
 // Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
-import { serverAuth, storedToken, tokenForm } from "../../static/auth.js";
+import { serverAuth, storedToken } from "../../static/auth.js";
 import { Connection, NO_RETRY, UNAUTHORIZED } from "../../static/connection.js";
 import { el } from "../../static/dom.js";
 import { describeClose } from "../../static/socket.js";
+import { MAX_NAME, chatView } from "./chat-view.js";
+import { memberList } from "./member-list.js";
+import { messageLog } from "./message-log.js";
 
-const MAX_NAME = 32; // the server's limits (workshop_lib/chat.py), checked here first
-const MAX_TEXT = 500;
-const MAX_LINES = 500; // older lines are dropped: a day-long session must not grow the page
 const JOIN_TIMEOUT_MS = 10_000; // no welcome this long after the join: treat it as lost
-const ERROR_SHOWN_MS = 8_000;
 
 /**
  * Build the chat page inside `root`; join at once if the URL carries `?name=`.
@@ -34,94 +37,13 @@ const ERROR_SHOWN_MS = 8_000;
  * @returns {() => void} unmount: closes the connection and cancels any reconnect timer
  */
 export function mountChatPage(root) {
-  // -- markup -------------------------------------------------------------------------------
-  const nameInput = el("input", {
-    id: "chat-name", "data-testid": "chat-name", type: "text", maxLength: MAX_NAME,
-    autocomplete: "nickname", placeholder: "Your name",
-  });
-  nameInput.spellcheck = false;
-  const joinButton = el("button", {
-    id: "chat-join", "data-testid": "chat-join", type: "submit", text: "Join",
-  });
-  const leaveButton = el("button", {
-    id: "chat-leave", "data-testid": "chat-leave", type: "button", class: "secondary",
-    text: "Leave", hidden: true,
-  });
-  const status = el("output", {
-    id: "chat-status", "data-testid": "chat-status", class: "status", role: "status",
-  });
-  const rejoinButton = el("button", {
-    id: "chat-rejoin", "data-testid": "chat-rejoin", type: "button", class: "secondary",
-    text: "Rejoin", hidden: true,
-  });
-  const you = el("strong", { id: "chat-you", "data-testid": "chat-you" });
-  const youLine = el("p", { class: "chat-you-line", hidden: true }, "You are ", you);
-  const messages = el("ol", {
-    id: "chat-messages", "data-testid": "chat-messages", class: "chat-messages", role: "log",
-    "aria-label": "Messages",
-  });
-  const userCount = el("span", {
-    id: "chat-user-count", "data-testid": "chat-user-count", class: "chat-count", text: "0",
-  });
-  const users = el("ul", {
-    id: "chat-users", "data-testid": "chat-users", class: "chat-users",
-    "aria-label": "People in the room",
-  });
-  const input = el("input", {
-    id: "chat-input", "data-testid": "chat-input", type: "text", maxLength: MAX_TEXT,
-    autocomplete: "off", placeholder: "Write a message and press Enter",
-  });
-  const sendButton = el("button", {
-    id: "chat-send", "data-testid": "chat-send", type: "submit", text: "Send",
-  });
-  const auth = tokenForm(() => {
+  const view = chatView(root, () => {
     if (wanted !== "") join(wanted);
-    else nameInput.focus(); // the token is kept; Join sends it
+    else view.nameInput.focus(); // the token is kept; Join sends it
   });
-  const errorLine = el("output", {
-    id: "chat-error", "data-testid": "chat-error", class: "chat-error", "aria-live": "polite",
-  });
-
-  // Two forms, so that Enter in the name field joins and Enter in the message field sends.
-  const joinForm = el("form", { class: "row", id: "chat-join-form" },
-    el("label", { for: "chat-name", text: "Name" }), nameInput, joinButton, leaveButton);
-  const sendForm = el("form", { class: "chat-send-form", id: "chat-send-form" },
-    el("label", { for: "chat-input", class: "visually-hidden", text: "Message" }),
-    input, sendButton);
-  const here = `${location.origin}${location.pathname}`;
-
-  root.replaceChildren(
-    el("section", { class: "card", "aria-labelledby": "chat-title" },
-      el("h1", { id: "chat-title", text: "Chat" }),
-      el("p", { class: "lead", text:
-        "Everyone connected to /chat is in one room, and every message reaches every " +
-        "member in the same order. Pick a name and join; open a second window to see " +
-        "both sides." }),
-      joinForm,
-      el("p", { class: "status-line action-status-line" }, "Status: ", status, rejoinButton),
-      auth.element,
-      el("p", { class: "chat-deep-link" },
-        "Instructors: ",
-        el("code", { id: "chat-deep-link", "data-testid": "chat-deep-link" },
-          `${here}?name=`, el("var", { text: "NAME" }), "#chat"),
-        " opens this page and joins as NAME at once (on a server with a token, add ",
-        el("code", {}, "&token=", el("var", { text: "TOKEN" })),
-        " after #chat: the part after # never reaches the server)."),
-    ),
-    el("div", { class: "chat-layout" },
-      el("section", { class: "card chat-room", "aria-labelledby": "chat-messages-title" },
-        el("div", { class: "log-header" },
-          el("h2", { id: "chat-messages-title", text: "Messages" }), youLine),
-        messages,
-        sendForm,
-        el("p", { class: "chat-error-line" }, errorLine),
-      ),
-      el("aside", { class: "card chat-people", "aria-labelledby": "chat-users-title" },
-        el("h2", { id: "chat-users-title" }, "Here now ", userCount),
-        users,
-      ),
-    ),
-  );
+  const { nameInput, input, auth } = view;
+  const log = messageLog(view.messages, () => me);
+  const members = memberList(view.users, view.userCount, () => me);
 
   // -- state --------------------------------------------------------------------------------
   let wanted = ""; // the name asked for: a reconnect asks for it again
@@ -130,153 +52,18 @@ export function mountChatPage(root) {
   let everJoined = false; // was in the room since the last Join click: a lost connection is retried
   let joinTimer = 0;
   let mounted = true;
-  let errorTimer = 0;
-  let people = []; // who is here, in the order they joined
-  // The messages on the page that belong to the current room (see reconcile()).
-  let lastId = 0;
-  const shown = new Map(); // id -> { ts, from, text }
 
-  /** Show the state, and enable exactly the controls that make sense in it. */
+  /** Show the state; "Here now" is emptied whenever the page is not in the room. */
   function setState(state, text, problem = false) {
-    status.dataset.state = state;
-    // The countdown calls this four times a second: rewrite the live region only when the
-    // words change, so a screen reader does not announce the same line again and again.
-    if (status.textContent !== text) status.textContent = text;
-    status.toggleAttribute("data-problem", problem);
-    const active = state === "connecting" || state === "joined" || state === "reconnecting";
-    nameInput.disabled = active;
-    joinButton.hidden = active;
-    leaveButton.hidden = !active;
-    input.disabled = state !== "joined";
-    sendButton.disabled = state !== "joined";
-    youLine.hidden = !(state === "joined" || state === "reconnecting");
-    users.classList.toggle("stale", state !== "joined");
-    if (!active) setPeople([]);
-  }
-
-  /** The Rejoin button, with a label for the situation, or hidden (`null`). */
-  function offerRejoin(label) {
-    rejoinButton.hidden = label === null;
-    if (label !== null) rejoinButton.textContent = label;
-  }
-
-  // -- the message list ---------------------------------------------------------------------
-  function append(line) {
-    // Stay pinned to the newest line unless the reader scrolled up to read older ones.
-    const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 8;
-    messages.append(line);
-    while (messages.childElementCount > MAX_LINES) {
-      const old = messages.firstElementChild;
-      if (old.dataset.kind === "message" && !("stale" in old.dataset)) {
-        shown.delete(Number(old.dataset.id));
-      }
-      old.remove();
-    }
-    if (atBottom) messages.scrollTop = messages.scrollHeight;
-    return line;
-  }
-
-  /** A muted line: someone joined or left, the connection dropped, an error event. */
-  function addNotice(kind, ...parts) {
-    return append(el("li", { class: `chat-line notice ${kind}`, dataset: { kind } },
-      timeOf(new Date()), el("span", { class: "text" }, ...parts)));
-  }
-
-  /** A `chat.message`, unless this room's message with that id is already on the page. */
-  function addMessage(message) {
-    if (!isMessage(message) || message.id <= lastId) return; // ids only grow in one room
-    const { id, from, text, ts } = message;
-    append(el("li", {
-      class: from === me ? "chat-line message mine" : "chat-line message",
-      dataset: { kind: "message", id: String(id) },
-    },
-      timeOf(new Date(ts * 1000)),
-      el("span", { class: "from", text: from, title: from }),
-      el("span", { class: "text", text }),
-    ));
-    shown.set(id, { ts, from, text });
-    lastId = id;
-  }
-
-  /**
-   * Put a welcome's history on the page, without repeating what is already there.
-   *
-   * Within one room ids only grow, so a history message whose id is not above the last one
-   * shown is already on the page: a rejoin's history is skipped up to there, and only what
-   * was missed is added. But a restarted server is a new room whose ids start again at 1:
-   * its message 1 is not the message 1 on the page. So each welcome is first checked against
-   * what is shown: the same room sends the same message (id, time, sender, text) for an id
-   * we have. If it is a different room, the lines on the page stay (a reader may still want
-   * them) but are marked as earlier (dimmed), a notice says why, and the new room's history
-   * follows with the id bookkeeping started afresh. Merging the two by id would hide the new
-   * room's messages behind old ones with the same numbers.
-   */
-  function reconcile(history) {
-    const valid = history.filter(isMessage);
-    if (lastId > 0 && !sameRoom(valid)) {
-      for (const line of messages.children) line.dataset.stale = "";
-      shown.clear();
-      lastId = 0;
-      addNotice("notice",
-        "The server was restarted: this is a new room. Lines above are from before.");
-    }
-    if (lastId > 0 && valid.length > 0 && valid[0].id > lastId + 1) {
-      addNotice("notice", "Some messages were sent while you were away and are not shown.");
-    }
-    for (const message of valid) addMessage(message);
-  }
-
-  function sameRoom(history) {
-    if (history.length === 0) return false; // the room we were in still has our messages
-    let overlap = 0;
-    for (const message of history) {
-      const seen = shown.get(message.id);
-      if (seen === undefined) continue;
-      if (seen.ts !== message.ts || seen.from !== message.from || seen.text !== message.text) {
-        return false;
-      }
-      overlap += 1;
-    }
-    // No overlap is still the same room if more than a history's worth was said meanwhile.
-    return overlap > 0 || history[0].id > lastId;
-  }
-
-  // -- who is here --------------------------------------------------------------------------
-  function setPeople(names) {
-    people = [...new Set(names.filter((name) => typeof name === "string"))];
-    users.replaceChildren(...people.map((name) => el("li", {
-      class: name === me ? "me" : null, dataset: { name }, text: name, title: name,
-    })));
-    userCount.textContent = String(people.length);
-    userCount.dataset.count = String(people.length);
-  }
-
-  // -- errors -------------------------------------------------------------------------------
-  /** Show an error in the small line under the input, for a few seconds. */
-  function showError(code, message) {
-    errorLine.dataset.code = code;
-    errorLine.replaceChildren(el("code", { text: code }), " ", message);
-    clearTimeout(errorTimer);
-    errorTimer = setTimeout(() => {
-      errorLine.replaceChildren();
-      delete errorLine.dataset.code;
-    }, ERROR_SHOWN_MS);
+    const active = view.setState(state, text, problem);
+    members.stale(state !== "joined");
+    if (!active) members.set([]);
   }
 
   /** An `error` event: the line under the input, and one line in the list per run of them. */
   function errorEvent(code, message) {
-    showError(code, message);
-    // Five rate_limited errors in a row become one line with "×5", not five lines.
-    const last = messages.lastElementChild;
-    if (last?.dataset.kind === "error" && last.dataset.code === code) {
-      const count = Number(last.dataset.count) + 1;
-      last.dataset.count = String(count);
-      last.querySelector(".repeat").textContent = `×${count}`;
-      return;
-    }
-    const line = addNotice("error", el("code", { text: code }), " ", message,
-      el("span", { class: "repeat" }));
-    Object.assign(line.dataset, { code, count: "1" });
+    view.showError(code, message);
+    log.error(code, message);
   }
 
   // -- the connection -----------------------------------------------------------------------
@@ -284,7 +71,8 @@ export function mountChatPage(root) {
   function join(name) {
     const clean = String(name).trim();
     if (clean.length < 1 || clean.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(clean)) {
-      showError("bad_value", `a name is 1 to ${MAX_NAME} characters, without control characters`);
+      view.showError("bad_value",
+        `a name is 1 to ${MAX_NAME} characters, without control characters`);
       nameInput.focus();
       return;
     }
@@ -300,7 +88,7 @@ export function mountChatPage(root) {
     // refuses the upgrade, and the person who just clicked Join wants to know at once.
     retry: (code) => everJoined && !NO_RETRY.has(code),
     onConnecting({ attempt }) {
-      offerRejoin(null); // "Retry now" belongs to the countdown, not to an attempt under way
+      view.offerRejoin(null); // "Retry now" belongs to the countdown, not to an attempt under way
       clearTimeout(joinTimer);
       if (everJoined) setState("reconnecting", `reconnecting… (attempt ${attempt})`);
       else setState("connecting", `connecting as ${wanted}…`);
@@ -312,7 +100,7 @@ export function mountChatPage(root) {
         JOIN_TIMEOUT_MS);
     },
     onEvent(event) {
-      if (event === null) showError("bad_json", "the server sent something that is not JSON");
+      if (event === null) view.showError("bad_json", "the server sent something that is not JSON");
       else receive(event);
     },
     onLost: lost,
@@ -322,7 +110,7 @@ export function mountChatPage(root) {
     onNeedToken({ code, why }) {
       everJoined = false;
       setState("closed", code === null ? "this server needs a token" : `closed (${why})`, true);
-      offerRejoin(null); // the token form is the way back in
+      view.offerRejoin(null); // the token form is the way back in
       auth.show(code === null ? "" : `The server said: ${why}`);
     },
   });
@@ -333,18 +121,18 @@ export function mountChatPage(root) {
         welcome(event);
         break;
       case "chat.message":
-        if (joined) addMessage(event);
+        if (joined) log.message(event);
         break;
       case "chat.joined":
         if (!joined || typeof event.name !== "string") break;
-        setPeople([...people, event.name]);
-        addNotice("joined", el("span", { class: "name", text: event.name }),
+        members.add(event.name);
+        log.notice("joined", el("span", { class: "name", text: event.name }),
           event.name === me ? " joined (you)" : " joined");
         break;
       case "chat.left":
         if (!joined || typeof event.name !== "string") break;
-        setPeople(people.filter((name) => name !== event.name));
-        addNotice("left", el("span", { class: "name", text: event.name }), " left");
+        members.remove(event.name);
+        log.notice("left", el("span", { class: "name", text: event.name }), " left");
         break;
       case "error":
         if (joined) {
@@ -355,9 +143,9 @@ export function mountChatPage(root) {
           clearTimeout(joinTimer);
           connection.stop("join refused");
           everJoined = false;
-          showError(String(event.code), String(event.message));
+          view.showError(String(event.code), String(event.message));
           setState("closed", `could not join: ${event.message}`, true);
-          offerRejoin(null);
+          view.offerRejoin(null);
         }
         break;
       default:
@@ -368,14 +156,13 @@ export function mountChatPage(root) {
   function welcome(event) {
     clearTimeout(joinTimer);
     me = String(event.you);
-    you.textContent = me;
-    you.title = me;
+    view.showYou(me);
     joined = true;
     everJoined = true;
     setState("joined", `joined as ${me}`);
-    offerRejoin(null);
-    setPeople(Array.isArray(event.users) ? event.users : []);
-    reconcile(Array.isArray(event.history) ? event.history : []);
+    view.offerRejoin(null);
+    members.set(Array.isArray(event.users) ? event.users : []);
+    log.reconcile(Array.isArray(event.history) ? event.history : []);
     input.focus();
   }
 
@@ -384,31 +171,31 @@ export function mountChatPage(root) {
     clearTimeout(joinTimer);
     const wasJoined = joined;
     joined = false;
-    if (wasJoined) addNotice("error", `Connection lost (${why}).`);
+    if (wasJoined) log.notice("error", `Connection lost (${why}).`);
     if (willRetry) {
-      offerRejoin("Retry now"); // onWait shows the countdown
+      view.offerRejoin("Retry now"); // onWait shows the countdown
     } else if (code === UNAUTHORIZED) {
       everJoined = false; // onNeedToken shows the token form
     } else if (NO_RETRY.has(code)) {
       // The server decided to drop this client: say why, and let the person decide.
       everJoined = false;
       setState("closed", `closed (${why})`, true);
-      offerRejoin("Rejoin");
+      view.offerRejoin("Rejoin");
     } else {
       // Never got in (no server there, or it refused the upgrade): say so, offer a retry.
       setState("closed", `could not join (${why})`, true);
-      offerRejoin("Try again");
+      view.offerRejoin("Try again");
     }
   }
 
   function leave() {
     clearTimeout(joinTimer);
     connection.stop("left the room");
-    if (joined) addNotice("left", "You left the room.");
+    if (joined) log.notice("left", "You left the room.");
     joined = false;
     everJoined = false;
     setState("closed", `left the room (${describeClose(1000)})`);
-    offerRejoin(null);
+    view.offerRejoin(null);
     nameInput.focus();
   }
 
@@ -423,16 +210,16 @@ export function mountChatPage(root) {
   }
 
   // -- events -------------------------------------------------------------------------------
-  joinForm.addEventListener("submit", (event) => {
+  view.joinForm.addEventListener("submit", (event) => {
     event.preventDefault(); // a WebSocket page must not reload itself on submit
     join(nameInput.value);
   });
-  leaveButton.addEventListener("click", leave);
-  rejoinButton.addEventListener("click", () => {
+  view.leaveButton.addEventListener("click", leave);
+  view.rejoinButton.addEventListener("click", () => {
     if (connection.waiting) connection.retryNow(); // "Retry now": skip the rest of the countdown
     else join(wanted);
   });
-  sendForm.addEventListener("submit", (event) => {
+  view.sendForm.addEventListener("submit", (event) => {
     event.preventDefault();
     send();
   });
@@ -454,29 +241,9 @@ export function mountChatPage(root) {
   return () => {
     mounted = false;
     clearTimeout(joinTimer);
-    clearTimeout(errorTimer);
+    view.dispose();
     connection.stop("left the page"); // and no reconnect: the page it would update is gone
   };
-}
-
-/** True for a well-formed `chat.message` event. */
-function isMessage(message) {
-  return (
-    message?.type === "chat.message" &&
-    Number.isInteger(message.id) &&
-    typeof message.from === "string" &&
-    typeof message.text === "string" &&
-    typeof message.ts === "number"
-  );
-}
-
-/** A <time> showing HH:MM, with the full date and time on hover. */
-function timeOf(date) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return el("time", {
-    class: "time", datetime: date.toISOString(), title: date.toLocaleString(),
-    text: `${pad(date.getHours())}:${pad(date.getMinutes())}`,
-  });
 }
 
 // What main.js mounts for this lesson's page (its module is named in /api/pages).

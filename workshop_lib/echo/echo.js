@@ -10,14 +10,14 @@
 // token gets it as the first message, `{"type": "auth", "token": ...}`, and the page shows
 // "open" only once the server answered `{"type": "auth.ok"}`: that answer is written in the
 // log as an event, not as an echoed message, because it is the server speaking, not the echo.
+//
+// This file is the connection and the learner's actions; the elements, their states and the
+// log are in echo-view.js.
 
 // Served at lessons/<lesson>/<file>: the course's shared modules are at ../../static/.
 import { forgetToken, serverAuth, storedToken, tokenForm } from "../../static/auth.js";
-import { el } from "../../static/dom.js";
-import { clockTime, describeClose, wsUrl } from "../../static/socket.js";
-
-// A long session must not grow the page without bound: older entries are dropped.
-const MAX_LOG_ENTRIES = 500;
+import { describeClose } from "../../static/socket.js";
+import { echoView } from "./echo-view.js";
 
 /**
  * Build the echo page inside `root` and wire it up.
@@ -27,62 +27,8 @@ const MAX_LOG_ENTRIES = 500;
  *   server too, instead of keeping a hidden socket open
  */
 export function mountEchoPage(root) {
-  // -- markup -------------------------------------------------------------------------------
-  const url = el("input", {
-    id: "echo-url", "data-testid": "echo-url", type: "url", value: wsUrl("echo"),
-    spellcheck: false, autocomplete: "off",
-  });
-  const connectButton = el("button", {
-    id: "echo-connect", "data-testid": "echo-connect", type: "submit", text: "Connect",
-  });
-  const disconnectButton = el("button", {
-    id: "echo-disconnect", "data-testid": "echo-disconnect", type: "button",
-    class: "secondary", text: "Disconnect",
-  });
-  const status = el("output", {
-    id: "echo-status", "data-testid": "echo-status", class: "status", role: "status",
-  });
-  const input = el("input", {
-    id: "echo-input", "data-testid": "echo-input", type: "text", autocomplete: "off",
-    placeholder: "Type a message and press Enter",
-  });
-  const sendButton = el("button", {
-    id: "echo-send", "data-testid": "echo-send", type: "submit", text: "Send",
-  });
-  const clearButton = el("button", {
-    id: "echo-clear", "data-testid": "echo-clear", type: "button", class: "secondary",
-    text: "Clear log",
-  });
   const auth = tokenForm(() => connect());
-  const log = el("ol", {
-    id: "echo-log", "data-testid": "echo-log", class: "log", role: "log",
-    "aria-label": "Messages",
-  });
-
-  // Two forms, so that Enter in the URL field connects and Enter in the message field
-  // sends: the browser submits a form from its text field for free.
-  const connectForm = el("form", { class: "row", id: "echo-connect-form" },
-    el("label", { for: "echo-url", text: "Server" }), url, connectButton, disconnectButton);
-  const sendForm = el("form", { class: "row", id: "echo-send-form" },
-    el("label", { for: "echo-input", text: "Message" }), input, sendButton);
-
-  root.replaceChildren(
-    el("section", { class: "card", "aria-labelledby": "echo-title" },
-      el("h1", { id: "echo-title", text: "Echo" }),
-      el("p", { class: "lead", text:
-        "The server at /echo sends every message straight back. Connect, send a few " +
-        "messages, and watch the round-trip time of each one." }),
-      connectForm,
-      el("p", { class: "status-line" }, "Status: ", status),
-      auth.element,
-      sendForm,
-    ),
-    el("section", { class: "card", "aria-labelledby": "echo-log-title" },
-      el("div", { class: "log-header" },
-        el("h2", { id: "echo-log-title", text: "Log" }), clearButton),
-      log,
-    ),
-  );
+  const { url, input, setState, addEntry, ...view } = echoView(root, auth);
 
   // -- state --------------------------------------------------------------------------------
   /** @type {WebSocket | null} */
@@ -92,40 +38,6 @@ export function mountEchoPage(root) {
   let pending = [];
   let awaitingAuth = false; // the token went out, auth.ok has not come back yet
   let attemptId = 0; // bumped by each Connect and Disconnect: a stale connect() gives up
-
-  /**
-   * Show the connection state, and enable exactly the controls that make sense in it.
-   * `problem` marks a state worth noticing (an abnormal close, a bad URL): it turns red.
-   */
-  function setState(state, text = state, problem = false) {
-    status.dataset.state = state;
-    status.textContent = text;
-    status.toggleAttribute("data-problem", problem);
-    const busy = state === "connecting" || state === "open" || state === "closing";
-    url.disabled = busy;
-    connectButton.disabled = busy;
-    disconnectButton.disabled = !busy || state === "closing";
-    input.disabled = state !== "open";
-    sendButton.disabled = state !== "open";
-  }
-
-  /** Add one log line; `direction` is "sent", "received" or "event" (open, close...). */
-  function addEntry(direction, text, rttMs) {
-    const arrow = { sent: "→", received: "←", event: "•" }[direction];
-    const entry = el("li", { class: `entry ${direction}`, dataset: { direction } },
-      el("time", { class: "time", text: clockTime() }),
-      el("span", { class: "direction", "aria-label": direction, text: arrow }),
-      el("span", { class: "text", text }),
-      rttMs === undefined ? null : el("span", {
-        class: "rtt", title: "round-trip time", text: `${rttMs.toFixed(1)} ms`,
-      }),
-    );
-    // Stay pinned to the newest entry unless the reader scrolled up to look at older ones.
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
-    log.append(entry);
-    while (log.childElementCount > MAX_LOG_ENTRIES) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
-  }
 
   // -- connection ---------------------------------------------------------------------------
   async function connect() {
@@ -158,7 +70,11 @@ export function mountEchoPage(root) {
     pending = [];
     awaitingAuth = false;
     ws.binaryType = "arraybuffer";
+    listen(ws, token);
+  }
 
+  /** Follow `ws`'s open, message and close events; `token` goes first, if there is one. */
+  function listen(ws, token) {
     // Each listener first checks that `ws` is still the current socket: events of an
     // old connection can arrive after the learner has already opened a new one.
     ws.addEventListener("open", () => {
@@ -241,17 +157,15 @@ export function mountEchoPage(root) {
   }
 
   // -- events -------------------------------------------------------------------------------
-  connectForm.addEventListener("submit", (event) => {
+  view.connectForm.addEventListener("submit", (event) => {
     event.preventDefault(); // a WebSocket page must not reload itself on submit
     connect();
   });
-  disconnectButton.addEventListener("click", disconnect);
-  sendForm.addEventListener("submit", (event) => {
+  view.disconnectButton.addEventListener("click", disconnect);
+  view.sendForm.addEventListener("submit", (event) => {
     event.preventDefault();
     send();
   });
-  clearButton.addEventListener("click", () => log.replaceChildren());
-
   setState("closed", "not connected");
 
   return () => {
