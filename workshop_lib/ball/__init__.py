@@ -6,6 +6,9 @@
 
 What is where:
 
+- ``bundle.py``: ``bundle()``: browser files that import each other written into one module,
+  for an anywidget's front end (``view.js`` with the page's ``canvas.js`` and the shell's
+  ``reconnect.js``).
 - ``client.py``: ``BallClient``: reads the stream on its own thread and keeps the latest frame,
   with fps and delay.
 - ``compare.py``: four ways to keep a client fresh (WebSocket, SSE, long polling, polling),
@@ -27,6 +30,9 @@ What is where:
   server ticks with it too.
 - ``widgets.py``: ``BallView`` (an anywidget canvas, itself a browser WebSocket client; its
   module is ``view.js``) and ``BallControls``.
+
+The page: ``ball.js`` wires ``ball-view.js`` (the elements), ``ball-controls.js``,
+``poller.js`` (GET api/ball), ``feed.js`` (each side's numbers) and ``canvas.js`` (drawing).
 """
 
 from __future__ import annotations

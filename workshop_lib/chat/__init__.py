@@ -29,6 +29,9 @@ What is where:
   process, presence heartbeats, welcomes that meet the live stream, a new room after Redis lost
   its data.
 - ``widgets.py``: ``ChatWidget``: messages, users and an input in the notebook.
+
+The page: ``chat.js`` (joining, the connection, leaving, sending) with ``chat-view.js`` (the
+elements and their states), ``message-log.js`` and ``member-list.js``.
 """
 
 from __future__ import annotations

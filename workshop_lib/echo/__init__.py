@@ -9,6 +9,8 @@ What is where:
 - ``server.py``: ``echo`` (three lines, websockets' own example shape) and ``EchoLesson`` (``/``
   and ``/echo``).
 - ``widgets.py``: ``EchoPanel``: the echo as a widget, send and see what comes back.
+
+The page: ``echo.js`` (the connection) with ``echo-view.js`` (the elements and the log).
 """
 
 from __future__ import annotations
