@@ -167,18 +167,8 @@ function clock(date = new Date()) {
   return date.toTimeString().slice(0, 8) + "." + String(date.getMilliseconds()).padStart(3, "0");
 }
 
-/**
- * Mount the voice conversation inside `root`.
- *
- * @param {HTMLElement} root
- * @param {object} options
- * @param {() => Promise<string>} options.getKey - a short-lived key; throws VoiceProblem
- * @param {string} options.socketUrl - the ws:/wss: address, with ?model=...
- * @param {Node[]} [options.extra] - shown under the status (the page's token form)
- * @param {(stats: object) => void} [options.onStats] - the counters, twice a second
- * @returns {() => void} unmount: stops the microphone, the audio and the connection
- */
-export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null }) {
+/** The voice card's elements, mounted in `root`; `extra` goes under the status. */
+function voiceCard(root, extra) {
   const status = h("output", { class: "status voice-status", "data-testid": "voice-status",
     role: "status", text: "Press Connect, then speak." });
   const problem = h("p", { class: "voice-problem", "data-testid": "voice-problem",
@@ -202,39 +192,12 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     h("h2", { text: "Transcript" }), transcript,
     h("h2", { text: "Events" }), log);
   root.replaceChildren(card);
+  return { card, status, problem, connectButton, muteButton, stopButton, transcript, log };
+}
 
-  // Everything one connection holds; reset by stop().
-  let ctx = null; // AudioContext: the microphone's graph and the playback's clock
-  let stream = null; // the microphone's MediaStream
-  let worklet = null;
-  let socket = null;
-  let muted = false;
-  let stopped = true;
-  let statsTimer = 0;
-  let nextTime = 0; // context time where the next chunk of answer starts
-  const playing = new Map(); // item_id -> { contentIndex, segments, sources, cut }
-  const received = {};
-  const sent = {};
-  const lines = new Map(); // transcript line by item id
-  let samplesScheduled = 0;
-  let truncateMs = null;
-
-  function setState(state) {
-    card.dataset.state = state;
-  }
-  setState("idle");
-  showCounters();
-
-  function showProblem(text) {
-    problem.textContent = text;
-    problem.hidden = !text;
-  }
-
-  function count(table, type) {
-    table[type] = (table[type] ?? 0) + 1;
-  }
-
-  function addLog(direction, event) {
+/** `log`'s lines: one per event, or per run of events of one type (its `addLog`). */
+function eventLog(log) {
+  return function addLog(direction, event) {
     // Consecutive events of one type share a line ("×12"): audio goes up ten times a
     // second and comes down in bursts, which would push everything else out of sight.
     const last = log.lastElementChild;
@@ -265,6 +228,88 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
       h("span", { class: "event-detail", text: detail })));
     while (log.children.length > MAX_LOG) log.firstElementChild.remove();
     log.scrollTop = log.scrollHeight;
+  };
+}
+
+/** The transcript: one line per conversation item, the speaker's words as they come. */
+function transcriptLines(list) {
+  const rows = new Map(); // line by item id
+  return {
+    /** Where `itemId`'s words go: its line's text, the line made on first use. */
+    said(itemId, who) {
+      let row = rows.get(itemId);
+      if (!row) {
+        row = h("li", { class: `turn ${who}`, "data-item": itemId },
+          h("span", { class: "who", text: who === "user" ? "you" : "answer" }),
+          h("span", { class: "said" }));
+        rows.set(itemId, row);
+        list.append(row);
+      }
+      return row.querySelector(".said");
+    },
+    /** `itemId`'s line, if it has one. */
+    row: (itemId) => rows.get(itemId),
+  };
+}
+
+/** The session this page asks for: PCM16 at RATE both ways, server-side turn detection. */
+function sessionUpdate() {
+  return { type: "session.update", session: {
+    type: "realtime",
+    output_modalities: ["audio"],
+    audio: {
+      input: { format: { type: "audio/pcm", rate: RATE },
+        turn_detection: { type: "server_vad" } },
+      output: { format: { type: "audio/pcm", rate: RATE } },
+    },
+  } };
+}
+
+/**
+ * Mount the voice conversation inside `root`.
+ *
+ * @param {HTMLElement} root
+ * @param {object} options
+ * @param {() => Promise<string>} options.getKey - a short-lived key; throws VoiceProblem
+ * @param {string} options.socketUrl - the ws:/wss: address, with ?model=...
+ * @param {Node[]} [options.extra] - shown under the status (the page's token form)
+ * @param {(stats: object) => void} [options.onStats] - the counters, twice a second
+ * @returns {() => void} unmount: stops the microphone, the audio and the connection
+ */
+export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null }) {
+  const { card, status, problem, connectButton, muteButton, stopButton, transcript, log } =
+    voiceCard(root, extra);
+
+  // Everything one connection holds; reset by stop().
+  let ctx = null; // AudioContext: the microphone's graph and the playback's clock
+  let stream = null; // the microphone's MediaStream
+  let worklet = null;
+  let socket = null;
+  let muted = false;
+  let stopped = true;
+  let statsTimer = 0;
+  let nextTime = 0; // context time where the next chunk of answer starts
+  const playing = new Map(); // item_id -> { contentIndex, segments, sources, cut }
+  const received = {};
+  const sent = {};
+  const addLog = eventLog(log);
+  const lines = transcriptLines(transcript);
+  let samplesScheduled = 0;
+  let truncateMs = null;
+
+  function setState(state) {
+    card.dataset.state = state;
+  }
+  setState("idle");
+  showCounters();
+
+  function showProblem(text) {
+    problem.textContent = text;
+    problem.hidden = !text;
+  }
+
+  function count(table, type) {
+    table[type] = (table[type] ?? 0) + 1;
   }
 
   function send(event) {
@@ -350,8 +395,8 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
         send({ type: "conversation.item.truncate", item_id: itemId,
           content_index: item.contentIndex, audio_end_ms: truncateMs });
         // The words never heard are struck through: the server forgets them too.
-        lines.get(itemId)?.classList.add("cut");
-        for (const word of lines.get(itemId)?.querySelectorAll("[data-at]") ?? []) {
+        lines.row(itemId)?.classList.add("cut");
+        for (const word of lines.row(itemId)?.querySelectorAll("[data-at]") ?? []) {
           if (Number(word.dataset.at) >= played) word.classList.add("unheard");
         }
       }
@@ -374,20 +419,6 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
       state: card.dataset.state };
   }
 
-  // -- transcript -----------------------------------------------------------------------------
-
-  function line(itemId, who) {
-    let row = lines.get(itemId);
-    if (!row) {
-      row = h("li", { class: `turn ${who}`, "data-item": itemId },
-        h("span", { class: "who", text: who === "user" ? "you" : "answer" }),
-        h("span", { class: "said" }));
-      lines.set(itemId, row);
-      transcript.append(row);
-    }
-    return row.querySelector(".said");
-  }
-
   // -- the server's events --------------------------------------------------------------------
 
   function onEvent(event) {
@@ -395,15 +426,7 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
     addLog("↓", event);
     switch (event.type) {
       case "session.created":
-        send({ type: "session.update", session: {
-          type: "realtime",
-          output_modalities: ["audio"],
-          audio: {
-            input: { format: { type: "audio/pcm", rate: RATE },
-              turn_detection: { type: "server_vad" } },
-            output: { format: { type: "audio/pcm", rate: RATE } },
-          },
-        } });
+        send(sessionUpdate());
         break;
       case "session.updated":
         if (card.dataset.state !== "live") {
@@ -414,18 +437,18 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
         break;
       case "input_audio_buffer.speech_started":
         if (sounding()) interrupt();
-        line(event.item_id, "user").textContent = "(speaking…)";
+        lines.said(event.item_id, "user").textContent = "(speaking…)";
         status.textContent = "Hearing you…";
         break;
       case "input_audio_buffer.speech_stopped":
-        line(event.item_id, "user").textContent = "(speech ended)";
+        lines.said(event.item_id, "user").textContent = "(speech ended)";
         break;
       case "input_audio_buffer.committed":
-        line(event.item_id, "user").textContent = "(speech: the local server does not " +
+        lines.said(event.item_id, "user").textContent = "(speech: the local server does not " +
           "recognize words)";
         break;
       case "conversation.item.input_audio_transcription.completed":
-        line(event.item_id, "user").textContent = event.transcript;
+        lines.said(event.item_id, "user").textContent = event.transcript;
         break;
       case "response.created":
         status.textContent = "Answering…";
@@ -437,11 +460,12 @@ export function mountVoice(root, { getKey, socketUrl, extra = [], onStats = null
       case "response.output_text.delta": {
         // Each word comes just before the audio that says it: remember where in the audio.
         const at = playing.get(event.item_id)?.segments.reduce((n, s) => n + s.samples, 0) ?? 0;
-        line(event.item_id, "assistant").append(h("span", { "data-at": at, text: event.delta }));
+        lines.said(event.item_id, "assistant")
+          .append(h("span", { "data-at": at, text: event.delta }));
         break;
       }
       case "conversation.item.truncated":
-        lines.get(event.item_id)?.setAttribute("title",
+        lines.row(event.item_id)?.setAttribute("title",
           `interrupted after ${(event.audio_end_ms / 1000).toFixed(1)} s: the server keeps ` +
           "only the words heard");
         break;
