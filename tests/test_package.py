@@ -96,6 +96,28 @@ def test_the_installed_server_serves_the_shell_and_every_page(served: str, wheel
         assert get(served + path)[0].startswith("text/javascript"), path
 
 
+def test_the_installed_ball_view_builds_its_module_from_the_wheel(
+    fresh_python: Path, tmp_path: Path
+):
+    """The view's front end is written from files of the installed package (view.js and the
+    canvas beside it, the shell's reconnect.js and rules.js inside it), not from a clone."""
+    shown = run_fresh(
+        fresh_python,
+        "from workshop_lib.ball.widgets import view_module\n"
+        "module = view_module()\n"
+        "print([line for line in module.splitlines() if line.startswith('// ---- ')])",
+        tmp_path,
+    )
+    assert shown.strip() == repr(
+        [
+            "// ---- /lessons/ball/canvas.js ----",
+            "// ---- /static/rules.js ----",
+            "// ---- /static/reconnect.js ----",
+            "// ---- /lessons/ball/view.js ----",
+        ]
+    )
+
+
 def test_the_installed_checks_show_their_solutions(fresh_python: Path, tmp_path: Path):
     shown = run_fresh(
         fresh_python,
