@@ -39,7 +39,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Context", "Responder", "ResponderError", "ToolCall", "echo_responder", "stream"]
+__all__ = [
+    "Context",
+    "Responder",
+    "ResponderError",
+    "ToolCall",
+    "echo_responder",
+    "on_loop",
+    "stream",
+]
 
 
 @dataclass(frozen=True)
@@ -165,9 +173,10 @@ async def stream(
     Raises :class:`ResponderError` naming what went wrong in the learner's function.
     """
     loop = asyncio.get_running_loop()
-    if getattr(responder, "runs_on_loop", False):
-        for chunk in _inline(responder, text):
-            yield _text(chunk)
+    chunks_here = on_loop(responder, text)
+    if chunks_here is not None:
+        for chunk in chunks_here:
+            yield chunk
         return
     try:
         if inspect.isasyncgenfunction(responder):
@@ -199,6 +208,18 @@ async def stream(
         if chunk is _DONE:
             return
         yield _text(chunk)
+
+
+def on_loop(responder: Responder, text: str) -> Iterator[str | ToolCall] | None:
+    """A responder that says ``runs_on_loop``: its checked chunks as a plain iterator, each
+    computed when asked for (None for any other responder: use :func:`stream`).
+
+    Plain, not async: a session takes the first chunk in the handler's own step, with no
+    asynchronous generator to make and drive before the first delta can leave.
+    """
+    if not getattr(responder, "runs_on_loop", False):
+        return None
+    return map(_text, _inline(responder, text))
 
 
 def _inline(responder: Responder, text: str) -> Iterable[object]:

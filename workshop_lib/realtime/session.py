@@ -34,7 +34,7 @@ import copy
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +54,7 @@ from .events import (
     parse_client_event,
     server_event,
 )
-from .responder import Context, Responder, ToolCall, stream
+from .responder import Context, Responder, ToolCall, on_loop, stream
 from .speech import Speech, SpeechUnavailable, synthesize, tones
 from .turns import Committed, IdleTimeout, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent
 from .wire import encode as _json  # an item's size: its JSON as json.dumps writes it
@@ -105,6 +105,7 @@ class _Response:
     # Begun in the handler (a responder on the loop): what the task takes over.
     writer: _Writer | None = None
     chunks: AsyncIterator[str | ToolCall] | None = None
+    here: Iterator[str | ToolCall] | None = None  # or a runs_on_loop responder's, plain
     held: str | ToolCall | None = None  # a first chunk fetched, not yet written
     call: _Call | None = None  # a call whose first arguments piece is out
     raised: Exception | None = None  # what the first fetch raised
@@ -574,32 +575,37 @@ class RealtimeSession:
         self.response = response
         if self.detector is not None:
             self.detector.stop_idle()  # the timer runs again once the answer has played
-        if getattr(self.responder, "runs_on_loop", False):
+        here = on_loop(self.responder, response.context)
+        if here is not None:
             # A responder that never blocks starts here, in this loop turn: the response's
             # opening events and its first delta leave now, not a turn later from the task.
             try:
-                await self._begin(response)
-                await self._first(response)
+                await self._begin(response, here)
+                await self._first(response, here)
             except BaseException:
                 self.response = None
                 raise
         response.task = asyncio.create_task(self._respond_safely(response))
 
-    async def _begin(self, response: _Response) -> None:
-        """``response.created``, and the response's writer and chunks."""
+    async def _begin(self, response: _Response, here: Iterator[str | ToolCall] | None) -> None:
+        """``response.created``, and the response's writer and chunks (``here``: a
+        responder's that runs on the loop, else they come from :func:`stream`)."""
         assert response.context is not None
         self.counts.responses += 1
         self.counts.spoken += self._modality(response.params) == "audio"
         await self._send(server_event("response.created", response=self._body(response)))
         response.writer = _Writer(self, response)
-        response.chunks = aiter(stream(self.responder, response.context, self._executor))
+        if here is not None:
+            response.here = here
+        else:
+            response.chunks = aiter(stream(self.responder, response.context, self._executor))
 
-    async def _first(self, response: _Response) -> None:
+    async def _first(self, response: _Response, here: Iterator[str | ToolCall]) -> None:
         """The first chunk: a text delta is written at once, the rest left to the task."""
-        assert response.chunks is not None and response.writer is not None
+        assert response.writer is not None
         try:
-            chunk = await anext(response.chunks)
-        except StopAsyncIteration:
+            chunk = next(here)
+        except StopIteration:
             return
         except Exception as exc:  # reported by the task, as any responder's failure
             response.raised = exc
@@ -703,23 +709,29 @@ class RealtimeSession:
         }
 
     async def _respond(self, response: _Response) -> None:
+        """Stream the response to its end, then close its items and send ``response.done``."""
         if response.writer is None:
-            await self._begin(response)
-        writer, chunks = response.writer, response.chunks
-        assert writer is not None and chunks is not None
-        status, details = "completed", None
-        limit = self._body(response)["max_output_tokens"]
+            await self._begin(response, None)
+        writer = response.writer
+        assert writer is not None
         try:
-            if response.cancelled:  # before it started
-                raise asyncio.CancelledError
-            if response.paused and self.delay:
-                await asyncio.sleep(self.delay)
-            if response.raised is not None:
-                raise response.raised
-            if response.call is not None:
-                await writer.finish_call(response.call, 1)
-            if response.held is not None:
-                chunks = _after(response.held, chunks)
+            status, details = await self._stream(response, writer)
+        finally:
+            # No longer active once the streaming ends (not when the last event is sent): a
+            # cancel that comes now gets response_cancel_not_active instead of cutting the
+            # closing events short.
+            if self.response is response:
+                self.response = None
+        await self._close_items(writer, status == "completed")
+        await self._finish(response, status, details)
+
+    async def _stream(self, response: _Response, writer: _Writer) -> tuple[str, Event | None]:
+        """The responder's chunks as events, until they end, a cancel, a failure or the
+        output limit: the response's status and its ``status_details``."""
+        limit = self._body(response)["max_output_tokens"]
+        status, details = "completed", None
+        try:
+            chunks = await self._resume(response, writer)
             async for chunk in chunks:
                 if limit != "inf" and writer.words >= limit:
                     status = "incomplete"
@@ -729,33 +741,47 @@ class RealtimeSession:
                     await writer.call(chunk)
                 else:
                     await writer.text(chunk)
-            await writer.speak()
+            await writer.speak()  # what an answer in audio gathered, said (cut, or whole)
         except asyncio.CancelledError:
             if not response.cancelled:
                 raise  # the connection is closing: nothing left to tell
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()  # the cancel was the client's request: finish the events
-            status, details = "cancelled", {"type": "cancelled", "reason": response.reason}
+            return "cancelled", {"type": "cancelled", "reason": response.reason}
         except Exception as exc:  # the learner's responder: report it, keep the session
             logger.warning("the responder raised in %s: %s", response.id, exc)
-            status = "failed"
-            details = {
+            return "failed", {
                 "type": "failed",
                 "error": {"type": "server_error", "code": "responder_failed", "message": str(exc)},
             }
-        finally:
-            # No longer active once the streaming ends (not when the last event is sent): a
-            # cancel that comes now gets response_cancel_not_active instead of cutting the
-            # closing events short.
-            if self.response is response:
-                self.response = None
+        return status, details
+
+    async def _resume(self, response: _Response, writer: _Writer) -> AsyncIterator[str | ToolCall]:
+        """Take over what the handler began (:meth:`_first`): the pause owed after a first
+        delta, its failure, the rest of a call's arguments; the chunks still to come."""
+        chunks = response.chunks if response.here is None else _each(response.here)
+        assert chunks is not None
+        if response.cancelled:  # before it started
+            raise asyncio.CancelledError
+        if response.paused and self.delay:
+            await asyncio.sleep(self.delay)
+        if response.raised is not None:
+            raise response.raised
+        if response.call is not None:
+            await writer.finish_call(response.call, 1)
+        if response.held is not None:
+            return _after(response.held, chunks)
+        return chunks
+
+    async def _close_items(self, writer: _Writer, completed: bool) -> None:
+        """The response's open call and message end; an answer that said nothing is still
+        an empty message, as the service sends."""
         await writer.stop_call()
-        await writer.close(status == "completed")
-        if not writer.items:  # nothing said: the service still answers with an empty message
+        await writer.close(completed)
+        if not writer.items:
             await writer.text("")
-            await writer.close(status == "completed")
-        await self._finish(response, status, details)
+            await writer.close(completed)
 
     async def _finish(self, response: _Response, status: str, details: Event | None) -> None:
         self.counts.cancelled += status == "cancelled"
@@ -865,23 +891,23 @@ class _Writer:
             }
             self._text, self._said, self._spoken = "", "", False
             await self._open(self.message)
-            # What every delta of this message repeats, as JSON: only the text changes.
-            self._head = (
+            # Where this message's part is, as JSON: its events repeat it, only the rest changes.
+            where = (
                 f'"response_id": {quote(self.response.id)}, "item_id": '
                 f'{quote(self.message["id"])}, "output_index": {len(self.items) - 1}, '
-                '"content_index": 0, "delta": '
+                '"content_index": 0, '
             )
+            self._head = where + '"delta": '
             part = (
                 {"type": "audio", "transcript": ""} if self.audio else {"type": "text", "text": ""}
             )
-            await send(
-                server_event(
-                    "response.content_part.added",
-                    **self._where(self.message),
-                    content_index=0,
-                    part=part,
+            kind = "response.content_part.added"
+            if self.session._as_text:
+                await send(event_json(kind, f'{where}"part": {_json(part)}'))
+            else:
+                await send(
+                    server_event(kind, **self._where(self.message), content_index=0, part=part)
                 )
-            )
         if not chunk:
             return
         self._text += chunk
@@ -1072,6 +1098,12 @@ class _Call:
     where: Event
     pieces: list[str]
     head: str  # ``where`` as JSON fields, then the delta's key: a delta's fixed part
+
+
+async def _each(chunks: Iterator[str | ToolCall]) -> AsyncIterator[str | ToolCall]:
+    """A plain iterator's chunks, for ``async for``."""
+    for chunk in chunks:
+        yield chunk
 
 
 async def _after(
