@@ -8,6 +8,7 @@ import contextlib
 import gc
 import http.client
 import json
+import resource
 import socket
 import sys
 import uuid
@@ -162,15 +163,28 @@ def test_closed_streams_leave_no_python_objects_behind(small_server):
         assert grown < 2000, f"{grown} blocks more than after the warm-up wave"
 
 
-def test_later_waves_of_streams_add_no_memory_over_the_first(small_server):
+@pytest.fixture
+def room_for_streams() -> Iterator[None]:
+    """File descriptors for both ends of 600 streams in this process (a soft limit of
+    1,024 is common); the old limit back afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_later_waves_of_streams_add_no_memory_over_the_first(small_server, room_for_streams):
     """What stays after a wave of streams (the allocators' fragmentation, docs/protocol.md)
-    is a plateau, not a leak: a second and a third wave, each trimmed, add nothing over it.
-    Measured: -0.4 to +0.2 MB; with each stream's handler kept, +4 MB a wave of 400."""
+    is a plateau, not a leak: a second and a third wave, each trimmed, add little over it."""
     small_server.app.limits.total = None
     with serve_http_push(small_server) as push:
-        _wave(small_server, push.port, 400)
+        _wave(small_server, push.port, 600)
         first = _rss_mb()
-        _wave(small_server, push.port, 400)
-        _wave(small_server, push.port, 400)
+        _wave(small_server, push.port, 600)
+        _wave(small_server, push.port, 600)
         grown = _rss_mb() - first
-    assert grown < 2.0, f"two more waves of 400 streams kept {grown:.1f} MB"
+    # Measured with waves of 400 to 600: -0.8 to +2.5 MB (a later wave that peaks higher
+    # than the first touches a few more pages of the arenas it keeps). With every stream's
+    # handler kept (a leak): +8.7 and +11.9 MB for these two waves.
+    assert grown < 4.0, f"two more waves of 600 streams kept {grown:.1f} MB"
