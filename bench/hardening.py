@@ -31,6 +31,8 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -159,8 +161,12 @@ async def open_many(
     payload: bytes,
     login: bool = False,
     receive_buffer: int | None = None,
+    request: bytes | None = None,
 ) -> tuple[list[socket.socket], Counter[str]]:
-    """Open ``count`` WebSockets (by hand); write ``payload`` on each; return the sockets."""
+    """Open ``count`` WebSockets (by hand); write ``payload`` on each; return the sockets.
+
+    ``request``: send this instead of the upgrade (an SSE ``GET``; answered 200, not 101).
+    """
     loop = asyncio.get_running_loop()
     statuses: Counter[str] = Counter()
     opened: list[socket.socket] = []
@@ -176,7 +182,7 @@ async def open_many(
             try:
                 sock.bind((sources[i % len(sources)], 0))
                 await loop.sock_connect(sock, ("127.0.0.1", port))
-                await loop.sock_sendall(sock, handshake(port, path, login))
+                await loop.sock_sendall(sock, request or handshake(port, path, login))
                 response = b""
                 while b"\r\n\r\n" not in response:
                     chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 30)
@@ -187,7 +193,7 @@ async def open_many(
             except (OSError, TimeoutError, IndexError) as exc:
                 status = type(exc).__name__
             statuses[status] += 1
-            if status != "101":
+            if status != ("200" if request else "101"):
                 sock.close()
                 return
             opened.append(sock)
@@ -622,13 +628,103 @@ def measure_primed(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def serve_push(args: argparse.Namespace) -> None:
-    """Child mode: a workshop server with its SSE companion; prints the ports, and holds."""
+    """Child mode: a workshop server with its SSE companion; prints the ports, then answers
+    each ``stats`` line on stdin with a ``STATS {json}`` line (:func:`memory_stats`), and
+    stops when stdin closes. ``--uncapped``: no connection limits (memory, not caps, counts)."""
     from workshop_lib import start_server
     from workshop_lib.ball.http_push import serve_http_push
 
-    with start_server(port=0, name="bench-push") as server, serve_http_push(server) as push:
+    caps = {"max_connections": 0, "max_per_address": 0} if args.uncapped else {}
+    with (
+        start_server(port=0, name="bench-push", **caps) as server,
+        serve_http_push(server) as push,
+    ):
         print(f"PORTS {server.port} {push.port}", flush=True)
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                print("STATS " + json.dumps(memory_stats(server)), flush=True)
+
+
+def _pymalloc() -> dict[str, int]:
+    """pymalloc's own account (``sys._debugmallocstats()``, which writes to fd 2)."""
+    with tempfile.TemporaryFile() as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    found: dict[str, int] = {}
+    for key, label in (
+        ("arenas", "# arenas allocated current"),
+        ("arenas_highwater", "# arenas highwater mark"),
+        ("used_bytes", "# bytes in allocated blocks"),
+    ):
+        for line in text.splitlines():
+            if line.startswith(label):
+                found[key] = int(line.split("=")[1].replace(",", ""))
+    return found
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            *("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks"),
+            *("fsmblks", "uordblks", "fordblks", "keepcost"),
+        )
+    ]
+
+
+def _glibc() -> dict[str, float]:
+    """glibc's heap (``mallinfo2``, glibc 2.33+): MB in use, and free but kept."""
+    try:
+        mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return {
+        "glibc_used_mb": round((info.uordblks + info.hblkhd) / 2**20, 1),
+        "glibc_free_mb": round(info.fordblks / 2**20, 1),
+    }
+
+
+def _resident() -> dict[str, float]:
+    """MB resident: anonymous memory in all, and the part in glibc's main heap (brk)."""
+    found: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                found["anon_mb"] = round(int(line.split()[1]) / 1024, 1)
+        mapping = ""
+        for line in Path("/proc/self/smaps").read_text().splitlines():
+            first = line.split(maxsplit=1)[0]
+            if not first.endswith(":"):  # a mapping's first line: "start-end perms ... name"
+                mapping = line
+            elif first == "Rss:" and mapping.endswith("[heap]"):
+                found["heap_mb"] = round(int(line.split()[1]) / 1024, 1)
+    return found
+
+
+def memory_stats(server: Any) -> dict[str, Any]:
+    """This process's memory and the app's trim state, read from the main thread."""
+    app = server.app
+    # The trim state first: a trim that runs while memory is read (the server's thread) is
+    # then one the caller still waits for, never one these figures seem to come after.
+    state = {"open": app.limits.open, "trims": app.trimmer.trims, "pending": app.trimmer.pending}
+    return {
+        "rss_mb": round(rss_bytes(os.getpid()) / 2**20, 1),
+        **_resident(),
+        **_pymalloc(),
+        "blocks": sys.getallocatedblocks(),
+        **_glibc(),
+        **state,
+    }
 
 
 def measure_sse(args: argparse.Namespace) -> dict[str, Any]:
@@ -691,6 +787,127 @@ def measure_sse(args: argparse.Namespace) -> dict[str, Any]:
             proc.kill()
 
 
+class PushServer:
+    """:func:`serve_push` in a child process (uncapped): its ports, and its memory on request."""
+
+    def __init__(self, source: str | None) -> None:
+        env = dict(os.environ)
+        if source:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-push", "--uncapped"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=source,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORTS "):
+            raise RuntimeError(f"the push server said {line!r}")
+        self.port, self.push_port = map(int, line.split()[1:])
+
+    def stats(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line.startswith("STATS "):
+            raise RuntimeError(f"the push server said {line!r}")
+        return json.loads(line[6:])
+
+    def wait(self, done: Any, bound: float) -> dict[str, Any]:
+        """Its stats once ``done(stats)`` holds (polled; RuntimeError after ``bound`` s)."""
+        deadline = time.monotonic() + bound
+        while not done(stats := self.stats()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not within {bound:g} s: {stats}")
+            time.sleep(0.2)
+        return stats
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_ECHOES = 16  # 1 KB text messages each /echo client sends, echoed to a client that never reads
+
+
+def _wave(server: PushServer, kind: str, count: int, hold: float, bound: float) -> dict:
+    """``count`` connections of ``kind`` that get some frames and never read, held ``hold`` s
+    once all are open, then closed; the server's stats once every one is gone and the trim
+    after the last close has run."""
+    before = server.stats()["trims"]
+    if kind == "sse":
+        port, path = server.push_port, "/ball/events"
+        request: bytes | None = b"GET /ball/events HTTP/1.1\r\nHost: x\r\n\r\n"
+        payload = b""
+    else:
+        from websockets.frames import Frame, Opcode
+
+        port, path, request = server.port, f"/{kind}", None
+        text = Frame(Opcode.TEXT, b"e" * 1000).serialize(mask=True, extensions=[])
+        payload = text * _ECHOES if kind == "echo" else b""
+    opened, statuses = asyncio.run(
+        open_many(port, path, count, [ATTACKER], payload, receive_buffer=4096, request=request)
+    )
+    server.wait(lambda s: s["open"] >= len(opened), bound)
+    time.sleep(hold)  # frames flow meanwhile, and fill the buffers of clients that never read
+    for sock in opened:
+        sock.close()
+    stats = server.wait(
+        lambda s: s["open"] == 0 and s["pending"] == 0 and s["trims"] > before, bound
+    )
+    return {**stats, "answered": dict(statuses)}
+
+
+def measure_plateau(args: argparse.Namespace) -> dict[str, Any]:
+    """Waves of non-reading connections, SSE against the WebSocket routes: memory after each."""
+    kinds = args.kinds.split(",")
+    print(
+        f"## plateau: {args.waves} waves of {args.wave} connections of each kind "
+        f"({', '.join(kinds)}) that get frames for {args.hold:g} s, never read, then close; "
+        "one server per kind; each row once the trim after the wave has run"
+    )
+    print(
+        f"  {'kind':5} {'stage':7} {'RSS MB':>7} {'anon':>5} {'[heap]':>6} {'arenas':>6} "
+        f"{'pymalloc used MB':>16} {'blocks':>8} {'glibc used/free MB':>18}"
+    )
+    figures: dict[str, Any] = {}
+    for kind in kinds:
+        server = PushServer(args.source)
+        try:
+            time.sleep(1)  # the ball ticks; the loop settles (the start's figure)
+            rows = [{"stage": "start", **server.stats()}]
+            for n in range(1, args.waves + 1):
+                rows.append(
+                    {"stage": f"wave {n}", **_wave(server, kind, args.wave, args.hold, args.bound)}
+                )
+        finally:
+            server.close()
+        nan = float("nan")
+        for row in rows:
+            print(
+                f"  {kind:5} {row['stage']:7} {row['rss_mb']:7.1f} {row.get('anon_mb', nan):5.1f} "
+                f"{row.get('heap_mb', nan):6.1f} {row.get('arenas', -1):6d} "
+                f"{row.get('used_bytes', 0) / 2**20:16.1f} {row['blocks']:8d} "
+                f"{row.get('glibc_used_mb', nan):8.1f}/{row.get('glibc_free_mb', nan):<9.1f}"
+                + (f" answered {row['answered']}" if "answered" in row else "")
+            )
+        figures[kind] = {
+            row["stage"]: {
+                k: row[k] for k in ("rss_mb", "anon_mb", "heap_mb", "arenas", "blocks") if k in row
+            }
+            for row in rows
+        }
+    return figures
+
+
 def measure_controls(args: argparse.Namespace) -> dict[str, Any]:
     """The ball's frame rate for a healthy viewer while 3 clients flood /ball with controls."""
     print("## controls: 3 clients flood /ball with ball.control, the ball for everyone")
@@ -741,7 +958,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="ball,memory,joins",
-        help="ball,memory,joins (issue 14); pings,primed,sse,controls (issue 25)",
+        help="ball,memory,joins (issue 14); pings,primed,sse,controls,plateau (issue 25)",
     )
     parser.add_argument("--connections", type=int, default=2000, help="/ball flood (2000)")
     parser.add_argument("--clients", type=int, default=500, help="non-reading /echo (500)")
@@ -760,6 +977,12 @@ def main() -> int:
     parser.add_argument("--primed", type=int, default=1000, help="primed non-readers (1000)")
     parser.add_argument("--streams", type=int, default=3000, help="SSE non-readers (3000)")
     parser.add_argument("--bound", type=float, default=60, help="longest wait, s (60)")
+    parser.add_argument("--waves", type=int, default=3, help="plateau: waves per kind (3)")
+    parser.add_argument("--wave", type=int, default=1000, help="plateau: connections a wave")
+    parser.add_argument("--hold", type=float, default=3, help="plateau: s a wave stays (3)")
+    parser.add_argument(
+        "--kinds", default="sse,ball,echo", help="plateau: sse, ball, echo (all three)"
+    )
     parser.add_argument("--json", help="write the issue-25 figures to this file")
     parser.add_argument(
         "--side-by-side", nargs=2, metavar=("BEFORE", "AFTER"), help="print two --json files"
@@ -772,6 +995,7 @@ def main() -> int:
     parser.add_argument("--path", default="/echo", help=argparse.SUPPRESS)
     parser.add_argument("--login", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-push", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--uncapped", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rude:
         rude_clients(args)
@@ -792,6 +1016,7 @@ def main() -> int:
         "primed": measure_primed,
         "sse": measure_sse,
         "controls": measure_controls,
+        "plateau": measure_plateau,
     }
     figures = {name: measures[name](args) for name in args.only.split(",")}
     if args.json:

@@ -63,6 +63,11 @@ class Trimmer:
         self._last_trim = -spacing
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def pending(self) -> int:
+        """Closes counted since the latest trim (0 once a wave's trim has run)."""
+        return self._closed
+
     def closed(self) -> None:
         """Count a closed connection (call it on the server's loop)."""
         now = time.monotonic()
