@@ -523,7 +523,8 @@ class App:
     ) -> Subprotocol | None:
         """The first subprotocol the path's lesson speaks and the client offered, if any."""
         route = self._resolved.get(connection)  # process_request admitted it, so it has one
-        spoken = route.owner.subprotocols if route is not None and route.owner else ()
+        owner = route.owner if route is not None else None
+        spoken = owner.subprotocols if owner is not None else ()
         return next((Subprotocol(p) for p in spoken if p in offered), None)
 
     async def _handle(self, connection: ServerConnection) -> None:
