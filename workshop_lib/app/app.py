@@ -4,11 +4,14 @@ websockets is not a web framework, but its ``process_request`` hook sees every H
 before the WebSocket handshake. A request that asks for an upgrade goes on to the lesson
 routed at its path; any other request gets a plain HTTP response from here::
 
-    app = App(default_lessons())         # the lessons' routes, pages and counts
+    app = App(default_lessons(), ServerOptions(token=token))  # lessons, and the settings
     app.route("/shout", shout_handler)   # a learner's handler at a path
     server = await app.serve("127.0.0.1", 0)
     ...
     await app.shutdown()                 # after server.close(): stops the lessons
+
+Files go to :class:`~workshop_lib.app.static.StaticFiles`; an admitted WebSocket's
+:class:`Route` is resolved once, at its handshake, and every later step reads it.
 
 The app knows lessons only through :class:`~workshop_lib.lesson.Lesson`: it names none, and
 what it enforces (connection limits, buffer sizes, bad requests answered with a status, one
