@@ -282,11 +282,13 @@ def serve_lesson(lesson: Any) -> None:
     import asyncio
 
     from workshop_lib.app.app import App
-    from workshop_lib.app.limits import Limits
+    from workshop_lib.server.options import ServerOptions
 
     async def main() -> None:
-        limits = Limits(total=100_000, per_address=100_000)
-        app = App([lesson], ping_interval=None, limits=limits)
+        options = ServerOptions(
+            ping_interval=None, max_connections=100_000, max_per_address=100_000
+        )
+        app = App([lesson], options)
         server = await app.serve(HOST, 0)
         print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
         await asyncio.to_thread(sys.stdin.read)

@@ -6,13 +6,20 @@ import http.client
 import json
 import logging
 import time
+import uuid
+from collections.abc import Mapping
 
 import pytest
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Opcode
+from websockets.http11 import Request
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
+from workshop_lib import start_server
 from workshop_lib.clients.raw import RawClient
+from workshop_lib.lesson import Handler, Lesson
 
 
 def get(server, path: str) -> http.client.HTTPResponse:
@@ -214,3 +221,46 @@ def test_stats_count_clients_connections_and_messages(server):
     assert during["connections"]["/chat"] == 1
     assert during["chat"] == {"members": 1, "messages": 2, "never_joined": 0}
     assert during["ball"]["tick"] >= before["ball"]["tick"] >= 0  # ticks: 60 a second
+
+
+# -- the route, resolved once per connection ---------------------------------------------------
+
+
+class KeyedEcho(Lesson):
+    """An echo whose clients bring their key in a header of its own, and speak a subprotocol."""
+
+    name = "keyed"
+    subprotocols = ("echo.v2", "echo.v1")
+
+    def __init__(self) -> None:
+        self.asked = 0  # how often the server asked this lesson where a request's key is
+
+    def websocket_routes(self) -> Mapping[str, Handler]:
+        return {"/keyed": self.echo}
+
+    def credential(self, request: Request) -> str | None:
+        self.asked += 1
+        return request.headers.get("X-Key")
+
+    async def echo(self, websocket: ServerConnection) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+
+def test_a_connection_is_routed_once_and_every_step_reads_that_route():
+    """The path is looked up at the handshake, once: the subprotocol, the login (the key the
+    lesson found in its header: no auth event needed) and the handler all follow that."""
+    lesson = KeyedEcho()
+    name = f"routed-{uuid.uuid4().hex[:8]}"
+    with start_server(port=0, name=name, token="sesame", lessons=[lesson]) as server:
+        for n in range(1, 4):
+            with connect(
+                server.links.ws("/keyed?client=test"),
+                additional_headers={"X-Key": "sesame"},
+                subprotocols=[Subprotocol("echo.v1")],
+                open_timeout=5,
+            ) as websocket:
+                assert websocket.subprotocol == "echo.v1"
+                websocket.send("hi")
+                assert websocket.recv(timeout=5) == "hi"  # no auth event was asked for
+            assert lesson.asked == n  # one look at the request per connection

@@ -11,6 +11,7 @@ notebook's attempts share a worker and run one after another.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -824,6 +825,6 @@ def test_exercises_in_a_kernel(name: str, notebooks: Path, kernel_env, needs_red
                 failures.append(f"{label} {what} did not pass: {message}")
             elif says is not None and (ok or not all(words in message for words in says)):
                 failures.append(f"{label} {what}: wanted 'Not yet' with {says}, got {ran.result}")
-        if "server = start_server(" in setup[0]:
+        if re.search(r"^server = .*start_server\(", setup[0], re.MULTILINE):
             assert_ok(kernel.run("server.stop()"))  # the lesson's server stops cleanly after
     assert not failures, "\n".join(failures)

@@ -505,10 +505,12 @@ def test_stats_count_sessions_responses_and_deltas(realtime) -> None:
 
 
 def test_a_notebook_in_the_room_talks_to_the_rooms_realtime_server(in_the_room) -> None:
-    """start_server(shared=True) joins the room's server; the SDK logs in with its token."""
+    """join_room_server() joins the room's server; the SDK logs in with its token."""
     from workshop_lib.realtime.client import LOCAL, openai_client
+    from workshop_lib.server.room import join_room_server
 
-    shared = start_server(shared=True)
+    shared = join_room_server()
+    assert shared is not None
     assert shared.token == in_the_room.token and shared.port == in_the_room.port
 
     async def main() -> str:

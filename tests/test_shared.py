@@ -12,12 +12,12 @@ from tests.conftest import ROOM_TOKEN
 from tests.helpers import wait_until
 from workshop_lib import WorkshopServer, start_server
 from workshop_lib.chat.client import ChatClient
-from workshop_lib.server.room import SharedServer, SharedServerError
+from workshop_lib.server.room import SharedServer, SharedServerError, join_room_server
 
 
-def test_shared_true_joins_the_server_named_in_the_environment(in_the_room):
-    shared = start_server(shared=True, name="lesson")
-    assert isinstance(shared, SharedServer)
+def test_join_room_server_joins_the_server_named_in_the_environment(in_the_room):
+    shared = join_room_server("lesson")
+    assert isinstance(shared, SharedServer) and shared.name == "lesson"
     assert shared.url == in_the_room.url and shared.token == ROOM_TOKEN
     assert shared.links.page("chat") == in_the_room.links.page("chat")
     with ChatClient(shared.links.ws("/chat"), "ada", token=shared.token) as ada:
@@ -26,13 +26,25 @@ def test_shared_true_joins_the_server_named_in_the_environment(in_the_room):
     assert in_the_room.running
 
 
-def test_without_shared_the_environment_is_ignored(in_the_room):
+def test_start_server_always_starts_one_of_its_own(in_the_room):
     with start_server(port=0, name=f"own-{uuid.uuid4().hex[:8]}") as own:
         assert isinstance(own, WorkshopServer) and own.url != in_the_room.url
 
 
+def test_alone_there_is_no_room_to_join_and_the_notebooks_start_their_own(monkeypatch):
+    monkeypatch.delenv("WORKSHOP_SERVER", raising=False)
+    assert join_room_server() is None
+    with join_room_server() or start_server(port=0, name=f"alone-{uuid.uuid4().hex[:8]}") as own:
+        assert isinstance(own, WorkshopServer) and own.running
+
+
+def test_the_old_shared_keyword_says_what_to_write_instead():
+    with pytest.raises(TypeError, match=r"join_room_server\(\) or start_server\(\)"):
+        start_server(shared=True)  # type: ignore[call-arg]
+
+
 def test_a_shared_handle_cannot_run_code_on_the_server(in_the_room):
-    shared = start_server(shared=True)
+    shared = join_room_server()
     assert not hasattr(shared, "app") and not hasattr(shared, "run")
 
 
@@ -53,27 +65,27 @@ def test_a_missing_token_says_what_to_set(room, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SERVER", room.http_url)
     monkeypatch.delenv("WORKSHOP_TOKEN", raising=False)
     with pytest.raises(SharedServerError, match="set WORKSHOP_TOKEN"):
-        start_server(shared=True)
+        join_room_server()
 
 
 def test_a_wrong_token_is_refused_when_joining_not_at_the_first_client(room, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SERVER", room.http_url)
     monkeypatch.setenv("WORKSHOP_TOKEN", "last-weeks-token")
     with pytest.raises(SharedServerError) as refused:
-        start_server(shared=True)
+        join_room_server()
     assert "refused this token: ask your instructor for the current one" in str(refused.value)
     assert "last-weeks-token" not in str(refused.value)  # a token is never shown
 
 
 def test_the_right_token_leaves_no_connection_open(in_the_room):
-    start_server(shared=True)
+    join_room_server()
     assert wait_until(lambda: in_the_room.client_count() == 0)  # the check's WebSocket closed
 
 
 def test_an_unreachable_server_says_what_to_check(monkeypatch):
     monkeypatch.setenv("WORKSHOP_SERVER", "http://127.0.0.1:9")  # discard: nobody listens
     with pytest.raises(SharedServerError, match="unset it to run your own"):
-        start_server(shared=True)
+        join_room_server()
 
 
 def test_a_malformed_address_is_explained():

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
@@ -30,7 +31,6 @@ from websockets.sync.client import connect
 
 from . import __version__
 from .app.auth import is_loopback, new_token
-from .app.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS
 from .app.links import Links, lan_address
 from .clients.proxies import proxy_for
 from .clients.round_trip import DEFAULT_URL, echo_round_trips, format_handshake
@@ -40,8 +40,9 @@ from .progress.server import ProgressLesson
 from .server.handle import bearer
 from .server.logs import WEBSOCKETS_LOGGER_NAME
 from .server.loop import LoopThread
+from .server.options import ServerOptions
 from .server.room import SERVER_VARIABLE, TOKEN_VARIABLE
-from .server.start import DEFAULT_HOST, DEFAULT_PORT, PortInUseError, start_server
+from .server.start import DEFAULT_PORT, PortInUseError, start_server
 
 __all__ = ["main"]
 
@@ -60,12 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the workshop server: the browser client on http://HOST:PORT/ and "
         "the WebSocket lessons on ws://HOST:PORT/<lesson>. Ctrl-C stops it.",
     )
-    serve.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only; "
-        "0.0.0.0 for the whole room, which needs a token)",
-    )
+    # The server's settings: their defaults and meanings are ServerOptions'.
+    serve.add_argument("--host", **_setting("host"))
     serve.add_argument(
         "--port",
         type=int,
@@ -73,9 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     secret = serve.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--token", help="every client must present this token (see docs/instructor.md)"
-    )
+    secret.add_argument("--token", **_setting("token"))
     secret.add_argument(
         "--new-token", action="store_true", help="make up a random token and print it"
     )
@@ -88,29 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="also let pages from ORIGIN (e.g. https://hub.example.org) connect; repeatable",
+        # Repeatable: each --origin adds one (append needs a list to add to).
+        **_setting(
+            "origins",
+            action="append",
+            default=[],
+            metavar="ORIGIN",
+            help=f"{ServerOptions.doc('origins')}; repeatable",
+        ),
     )
-    serve.add_argument(
-        "--max-connections",
-        type=_count,
-        default=None,
-        metavar="N",
-        help=f"WebSocket connections the server holds at most (default {DEFAULT_MAX_CONNECTIONS}; "
-        "0: no limit); more are refused with HTTP 503",
-    )
-    serve.add_argument(
-        "--max-per-address",
-        type=_count,
-        default=None,
-        metavar="N",
-        help=f"WebSocket connections one client address holds at most (default "
-        f"{DEFAULT_MAX_PER_ADDRESS} when --host lets other machines in, none on loopback; "
-        "0: no limit); more are refused with HTTP 429. Raise it when clients share an "
-        "address (a proxy, JupyterHub)",
-    )
+    serve.add_argument("--max-connections", **_setting("max_connections", type=_count, metavar="N"))
+    serve.add_argument("--max-per-address", **_setting("max_per_address", type=_count, metavar="N"))
     serve.add_argument(
         "--redis",
         metavar="URL",
@@ -118,12 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "started with the same Redis, e.g. redis://127.0.0.1:6379/0 (lesson 06); without it, "
         "all is in memory",
     )
-    serve.add_argument(
-        "--reuse-port",
-        action="store_true",
-        help="let other servers listen on the same port (SO_REUSEPORT; Linux, macOS): the "
-        "kernel spreads new connections over them; with --redis they are one room",
-    )
+    serve.add_argument("--reuse-port", **_setting("reuse_port", action="store_true"))
     serve.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
@@ -184,6 +162,26 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=5.0, help="seconds to wait for the server (default 5)"
     )
     return parser
+
+
+def _setting(name: str, **kwargs: Any) -> dict[str, Any]:
+    """``add_argument``'s keywords for the server setting ``name``: its default and its help
+    are ServerOptions' (``kwargs`` adds the rest, or overrides)."""
+    return {
+        "dest": name,
+        "default": ServerOptions.default(name),
+        "help": ServerOptions.doc(name),
+        **kwargs,
+    }
+
+
+def _server_options(args: argparse.Namespace) -> ServerOptions:
+    """The settings ``serve``'s options give (each option's dest is its setting's name);
+    ``--new-token`` makes up the token."""
+    settings = {name: value for name, value in vars(args).items() if name in ServerOptions.docs()}
+    if args.new_token:
+        settings["token"] = new_token()
+    return ServerOptions(**settings)
 
 
 def _count(text: str) -> int:
@@ -252,8 +250,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger(WEBSOCKETS_LOGGER_NAME).setLevel(
         logging.DEBUG if args.verbose else logging.WARNING
     )
-    token = new_token() if args.new_token else args.token
-    if token is None and not is_loopback(args.host):
+    options = _server_options(args)
+    if options.token is None and not is_loopback(options.host):
         print(
             f"error: --host {args.host} lets other machines connect, so the server needs a "
             f"token. Add --new-token (or --token YOUR_TOKEN):\n"
@@ -265,19 +263,11 @@ def _serve(args: argparse.Namespace) -> int:
     if key is not None and not key.strip():
         print("error: --instructor-key cannot be empty", file=sys.stderr)
         return 2
-    if key is None and token is not None:
+    if key is None and options.token is not None:
         key = new_token()
     try:
         server = start_server(
-            args.port,
-            host=args.host,
-            name="cli",
-            token=token,
-            origins=args.origin,
-            max_connections=args.max_connections,
-            max_per_address=args.max_per_address,
-            reuse_port=args.reuse_port,
-            lessons=_lessons(args.redis, key),
+            args.port, name="cli", options=options, lessons=_lessons(args.redis, key)
         )
     except PortInUseError as exc:
         print(f"error: {exc.strerror}\n(--port 0 picks any free port)", file=sys.stderr)

@@ -320,7 +320,8 @@ def test_a_rooms_server_for_learners_on_a_hub(hub_page, hub: JupyterLab) -> None
                 "from IPython.display import Markdown\n"
                 "from workshop_lib import start_server\n"
                 "from workshop_lib.ball import BallView\n"
-                "server = start_server(shared=True)\n"
+                "from workshop_lib.server import join_room_server\n"
+                "server = join_room_server() or start_server()\n"
                 "view = BallView(server.links.ws('/ball'), token=server.token)\n"
                 "view",
                 "Markdown(f\"[ada]({server.links.page('chat', name='ada')})\")",

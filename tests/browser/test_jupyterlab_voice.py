@@ -33,7 +33,7 @@ NOTEBOOK = "08-voice.ipynb"
 
 # Each code cell, in order: a text that picks it out, and what its output must hold.
 CELLS: list[tuple[str, tuple[str, ...]]] = [
-    ("server = start_server(shared=True)", ("Realtime endpoint: ws://",)),
+    ("server = join_room_server() or start_server()", ("Realtime endpoint: ws://",)),
     ('print("speech engine:"', ("speech engine: ", "characters of base64", "('Paris', ")),
     ("def waveform(", ("<audio",)),
     (

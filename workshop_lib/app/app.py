@@ -4,11 +4,14 @@ websockets is not a web framework, but its ``process_request`` hook sees every H
 before the WebSocket handshake. A request that asks for an upgrade goes on to the lesson
 routed at its path; any other request gets a plain HTTP response from here::
 
-    app = App(default_lessons())         # the lessons' routes, pages and counts
+    app = App(default_lessons(), ServerOptions(token=token))  # lessons, and the settings
     app.route("/shout", shout_handler)   # a learner's handler at a path
     server = await app.serve("127.0.0.1", 0)
     ...
     await app.shutdown()                 # after server.close(): stops the lessons
+
+Files go to :class:`~workshop_lib.app.static.StaticFiles`; an admitted WebSocket's
+:class:`Route` is resolved once, at its handshake, and every later step reads it.
 
 The app knows lessons only through :class:`~workshop_lib.lesson.Lesson`: it names none, and
 what it enforces (connection limits, buffer sizes, bad requests answered with a status, one
@@ -21,15 +24,15 @@ import asyncio
 import http
 import json
 import logging
-import mimetypes
 import os
 import time
+import weakref
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
@@ -42,19 +45,17 @@ from websockets.typing import Subprotocol
 from .. import __version__
 from ..lesson import Handler, JsonRoute, Lesson, Page, Post
 from ..server.load import LoopLoad
-from ..server.logs import WEBSOCKETS_LOGGER_NAME, Tally
+from ..server.logs import WEBSOCKETS_LOGGER_NAME, Tally, peer
 from ..server.memory import Trimmer
+from ..server.options import DEFAULT_MAX_SIZE, ServerOptions
 from ..wire.closing import announce_too_big
 from . import bodies
-from .auth import Guard, RedactFilter, Refusal, tokens_match
+from .auth import RedactFilter, Refusal, tokens_match
 from .connections import Connections
-from .limits import Limits
 from .shell import static_folder
+from .static import StaticFiles
 
-__all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "WRITE_LIMIT", "App", "Handler"]
-
-# Large enough for any lesson's event, small enough that one client can't eat the memory.
-DEFAULT_MAX_SIZE = 64 * 1024
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_QUEUE", "WRITE_LIMIT", "App", "Handler", "Route"]
 
 # What the server holds for a client that sends and does not read (the echo's worst case):
 # one received message waiting while the handler works on another (MAX_QUEUE frames queued
@@ -69,56 +70,54 @@ WRITE_LIMIT = 16 * 1024
 # Plain HTTP answers these methods; anything else gets 405 with this Allow header.
 _HTTP_METHODS = ("GET", "HEAD")
 
-# Explicit, because some systems' mimetypes registry maps .js to text/plain, and browsers
-# refuse to run a module script served as text/plain.
-_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-}
-
-# What a lesson's folder serves at /lessons/<lesson>/: browser files, never its Python
-# sources, its solutions or its data.
-_LESSON_FILE_TYPES = frozenset({".js", ".css", ".svg", ".png"})
-
 logger = logging.getLogger("workshop_lib.app.app")
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one WebSocket connection goes, resolved once at its handshake and kept for it:
+    every later step (the subprotocol, the first-message login, the handler) reads this."""
+
+    path: str  # the request's path, without its query
+    handler: Handler
+    owner: Lesson | None  # the lesson that serves the path; None for a route of one's own
+    credential: str | None  # the token the owner found outside Authorization, if any
+
+
 class App:
-    """Routes WebSocket paths to lesson handlers and answers plain HTTP requests."""
+    """Routes WebSocket paths to lesson handlers and answers plain HTTP requests.
+
+    ``options``: the server's settings (:class:`~workshop_lib.server.options.ServerOptions`);
+    ``static``: the shell's folder (default: the course's ``static/``); ``proxied``: browsers
+    reach the server through Jupyter's proxy (see :meth:`ServerOptions.guard`).
+    """
 
     def __init__(
         self,
         lessons: Sequence[Lesson] = (),
+        options: ServerOptions | None = None,
         *,
         static: Traversable | None = None,
-        max_size: int = DEFAULT_MAX_SIZE,
-        guard: Guard | None = None,
-        ping_interval: float | None = 20.0,
-        limits: Limits | None = None,
-        reuse_port: bool = False,
+        proxied: bool = False,
     ) -> None:
-        self.static = static if static is not None else static_folder()  # the shell
-        # SO_REUSEPORT: several processes listen on one port and the kernel spreads new
-        # connections over them (Linux, BSD, macOS; not Windows). docs/scaling.md.
-        self.reuse_port = reuse_port
-        self.max_size = max_size
-        self.guard = guard or Guard()
-        self.ping_interval = ping_interval
-        self.limits = limits or Limits()
+        self.options = options if options is not None else ServerOptions()
+        self.guard = self.options.guard(proxied=proxied)
+        self.limits = self.options.limits()
         self.trimmer = Trimmer()
         self.connections = Connections(on_lost=self._lost)
         self.load = LoopLoad()
         # Events that come in floods: a line each for the first few, then a count.
         self._refused = Tally(logger, "connections refused")
         self._ended = Tally(logger, "connections ended", burst=20)
+        self.static = StaticFiles(static if static is not None else static_folder(), self._refused)
         self.lessons: dict[str, Lesson] = {}
         self.routes: dict[str, Handler] = {}
         self._owners: dict[str, Lesson] = {}  # WebSocket path -> the lesson serving it
         self._http_owners: dict[str, Lesson] = {}  # a lesson's HTTP path -> that lesson
-        self._folders: dict[str, Path] = {}  # lesson name -> its pages' folder (/lessons/...)
+        # Each admitted connection's route; gone with the connection.
+        self._resolved: weakref.WeakKeyDictionary[ServerConnection, Route] = (
+            weakref.WeakKeyDictionary()
+        )
         # Small JSON endpoints: path -> function returning the payload.
         self.json_routes: dict[str, JsonRoute | Post] = {
             "/healthz": self._health,
@@ -143,7 +142,7 @@ class App:
                 raise ValueError(f"{lesson!r} wants {path}, which another route already serves")
         if lesson.pages:
             lesson.check_pages()  # a missing page module: said now, not as a blank page
-            self._folders[lesson.name] = lesson.folder()
+            self.static.add_lesson(lesson.name, lesson.folder())
         self.lessons[lesson.name] = lesson
         self.routes.update(lesson.websocket_routes())
         self._owners.update(dict.fromkeys(lesson.websocket_routes(), lesson))
@@ -187,8 +186,10 @@ class App:
             create_connection=self._connection,
             # websockets enforces the size limit itself (the frame's header is enough to
             # refuse it, nothing is buffered); _connection makes it say so in band first.
-            max_size=self.max_size,
-            reuse_port=self.reuse_port or None,
+            max_size=self.options.max_size,
+            # SO_REUSEPORT: several processes listen on one port and the kernel spreads new
+            # connections over them (Linux, BSD, macOS; not Windows). docs/scaling.md.
+            reuse_port=self.options.reuse_port or None,
             max_queue=MAX_QUEUE,
             write_limit=WRITE_LIMIT,
             # No permessage-deflate: the lessons' messages are small JSON events, which
@@ -201,8 +202,8 @@ class App:
             open_timeout=10,
             # Pings find dead peers (a laptop that slept, a cable pulled): no pong within
             # ping_interval seconds of a ping closes the connection with 1011.
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_interval,
+            ping_interval=self.options.ping_interval,
+            ping_timeout=self.options.ping_interval,
             logger=logging.getLogger(WEBSOCKETS_LOGGER_NAME),
         )
         await self.load.start()
@@ -274,18 +275,20 @@ class App:
     def _check_upgrade(
         self, connection: ServerConnection, request: Request, path: str
     ) -> Refusal | None:
-        """Why this WebSocket upgrade is refused, or None once it is admitted (and counted)."""
+        """Why this WebSocket upgrade is refused, or None once it is admitted: then it is
+        counted, and its :class:`Route` is kept for the connection."""
         if request.method != "GET":
             return Refusal(
                 http.HTTPStatus.METHOD_NOT_ALLOWED,
                 "A WebSocket handshake is a GET request.\n",
                 f"{request.method[:20]} upgrade",
             )
+        owner = self._owners.get(path)
         try:
-            credential = self._credential(request, path)
+            # Where the path's lesson finds a token outside Authorization (Realtime's api-key).
+            credential = owner.credential(request) if owner is not None else None
             key = _bearer(request) or credential
             issuer = self._issuer(key)
-            owner = self._owners.get(path)
             if owner is not None and path in owner.keyed_routes and issuer is not owner:
                 refusal = self.guard.check_handshake(
                     request, credential, issued=True
@@ -293,7 +296,7 @@ class App:
             else:
                 refusal = self.guard.check_handshake(request, credential, issued=issuer is not None)
             if refusal is None and issuer is not None:
-                refusal = self._check_issued(issuer, key, path)
+                refusal = self._check_issued(issuer, key, path, owner)
         except MultipleValuesError as exc:  # a lesson's credential() read a repeated header
             name = exc.args[0] if exc.args else "some"
             refusal = Refusal(
@@ -302,7 +305,8 @@ class App:
         if refusal is not None:
             self.limits.note_refusal(refusal.reason)
             return refusal
-        if path not in self.routes:
+        handler = self.routes.get(path)
+        if handler is None:
             known = ", ".join(sorted(self.routes))
             return Refusal(
                 http.HTTPStatus.NOT_FOUND,
@@ -311,12 +315,14 @@ class App:
             )
         # Last, because it counts the connection in: anything refused above costs no slot.
         refusal = self.limits.admit(connection)
-        owner = self._owners.get(path)
-        if refusal is None and owner is not None and owner.max_size is not None:
+        if refusal is not None:
+            return refusal
+        if owner is not None and owner.max_size is not None:
             # A route may take bigger messages than the server's default (Realtime's audio):
             # set before the 101, so the first frame the client sends is read with it.
             connection.protocol.max_message_size = owner.max_size
-        return refusal
+        self._resolved[connection] = Route(path, handler, owner, credential)
+        return None
 
     def _refuse(self, connection: ServerConnection, path: str, refusal: Refusal) -> Response:
         """The HTTP answer to a refused upgrade, and its line in the log (floods: a count)."""
@@ -334,7 +340,7 @@ class App:
             self._refused.log(
                 logging.WARNING,
                 "%s refused on %s (%d): %s",
-                _peer(connection),
+                peer(connection),
                 path[:100],
                 refusal.status,
                 refusal.reason,
@@ -355,12 +361,9 @@ class App:
             if refusal := self._check_request(request, path):
                 return self._refuse(connection, path, refusal)
             return _json(connection, route())
-        if path in ("/", "/index.html"):
-            return self._static(connection, self.static, "/static/", "index.html")
-        if path.startswith("/static/"):
-            return self._static(connection, self.static, "/static/", path.removeprefix("/static/"))
-        if path.startswith("/lessons/"):
-            return self._lesson_file(connection, path.removeprefix("/lessons/"))
+        file = self.static.respond(connection, path)
+        if file is not None:
+            return file
         return connection.respond(
             http.HTTPStatus.NOT_FOUND,
             f"Not found: {path[:200]}. The browser client is at /, the health check at /healthz.\n",
@@ -493,63 +496,7 @@ class App:
             for page in lesson.pages
         ]
 
-    def _lesson_file(self, connection: ServerConnection, rest: str) -> Response:
-        """``/lessons/<lesson>/<file>``: a browser file of a running lesson's own folder."""
-        quoted, _, relative = rest.partition("/")
-        folder = self._folders.get(unquote(quoted))
-        if folder is None or "." + relative.rpartition(".")[2].lower() not in _LESSON_FILE_TYPES:
-            return connection.respond(
-                http.HTTPStatus.NOT_FOUND,
-                f"Not found: /lessons/{rest[:200]}. A running lesson's pages are listed at "
-                "/api/pages.\n",
-            )
-        return self._static(connection, folder, f"/lessons/{quoted}/", relative)
-
-    def _static(
-        self, connection: ServerConnection, root: Traversable, prefix: str, relative: str
-    ) -> Response:
-        """The file at ``prefix + relative``: ``relative`` below ``root``, never outside it."""
-        name = unquote(relative)
-        if any(ord(c) < 32 or c == "\x7f" for c in name):
-            # A NUL (or another control character) is no file name on any system: a probe.
-            self._refused.log(
-                logging.WARNING,
-                "%s refused (400): a control character in the path %s%r",
-                _peer(connection),
-                prefix[:100],
-                name[:100],
-                kind="bad path",
-            )
-            return connection.respond(
-                http.HTTPStatus.BAD_REQUEST, "A file name has no control characters.\n"
-            )
-        file = _static_file(root, name)
-        body = _read(file) if file is not None else None
-        if file is None or body is None:
-            return connection.respond(
-                http.HTTPStatus.NOT_FOUND, f"Not found: {prefix[:100]}{relative[:200]}\n"
-            )
-        suffix = "." + file.name.rpartition(".")[2]
-        content_type = _CONTENT_TYPES.get(suffix) or (
-            mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        )
-        response = connection.respond(http.HTTPStatus.OK, "")
-        response.body = body
-        # respond() set both headers for its empty body; Headers.__setitem__ would add a
-        # second copy, and browsers refuse a response with two Content-Lengths.
-        del response.headers["Content-Length"], response.headers["Content-Type"]
-        response.headers["Content-Length"] = str(len(body))
-        response.headers["Content-Type"] = content_type
-        # Learners edit the client's files during the course: always revalidate.
-        response.headers["Cache-Control"] = "no-cache"
-        return response
-
     # -- WebSocket ------------------------------------------------------------------------------
-
-    def _credential(self, request: Request, path: str) -> str | None:
-        """The token the path's lesson found in the request outside ``Authorization``."""
-        owner = self._owners.get(path)
-        return owner.credential(request) if owner is not None else None
 
     def _issuer(self, key: str | None) -> Lesson | None:
         """The lesson that issues keys of ``key``'s form (Realtime's ``ek_``), if any."""
@@ -557,9 +504,12 @@ class App:
             return None
         return next((lesson for lesson in self.lessons.values() if lesson.owns_key(key)), None)
 
-    def _check_issued(self, issuer: Lesson, key: str, path: str) -> Refusal | None:
-        """Why a key ``issuer`` made may not open ``path`` (its own routes only, while valid)."""
-        if self._owners.get(path) is not issuer:
+    def _check_issued(
+        self, issuer: Lesson, key: str, path: str, owner: Lesson | None
+    ) -> Refusal | None:
+        """Why a key ``issuer`` made may not open ``path``, which ``owner`` serves (its own
+        routes only, while valid)."""
+        if owner is not issuer:
             return Refusal(
                 http.HTTPStatus.UNAUTHORIZED,
                 f"This key opens the {issuer.name} lesson's routes only "
@@ -575,18 +525,17 @@ class App:
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         """The first subprotocol the path's lesson speaks and the client offered, if any."""
-        path = connection.request.path.partition("?")[0] if connection.request else "/"
-        owner = self._owners.get(path)
+        route = self._resolved.get(connection)  # process_request admitted it, so it has one
+        owner = route.owner if route is not None else None
         spoken = owner.subprotocols if owner is not None else ()
         return next((Subprotocol(p) for p in spoken if p in offered), None)
 
     async def _handle(self, connection: ServerConnection) -> None:
-        path = connection.request.path.partition("?")[0] if connection.request else "/"
-        handler = self.routes[path]  # _process_request let only known paths through
-        peer = _peer(connection)
-        credential = self._credential(connection.request, path) if connection.request else None
+        route = self._resolved[connection]  # _process_request admitted only routed paths
+        path = route.path
+        client = peer(connection)
         if self.guard.needs_first_message(
-            connection, credential
+            connection, route.credential
         ) and not await self.guard.authenticate(connection):
             self.limits.note_refusal("no auth event")
             # What the server sent: behind a proxy that cuts the line, the connection's own
@@ -595,7 +544,7 @@ class App:
             self._refused.log(
                 logging.WARNING,
                 "%s refused on %s (close %s): %s",
-                peer,
+                client,
                 path,
                 sent.code if sent is not None else connection.close_code,
                 (sent.reason if sent is not None else connection.close_reason)
@@ -607,7 +556,7 @@ class App:
         self.served[path] += 1
         started = time.monotonic()
         try:
-            await handler(connection)
+            await route.handler(connection)
         except ConnectionClosed:
             pass  # the client went away mid-message: ordinary on a network, not an error
         except Exception as exc:
@@ -635,7 +584,7 @@ class App:
             self._ended.log(
                 logging.INFO,
                 "%s connected to %s, left %s after %.1f s (close code %s)",
-                peer,
+                client,
                 path,
                 path,
                 time.monotonic() - started,
@@ -647,30 +596,6 @@ class App:
 def _raised(exc: BaseException) -> str:
     """``SystemExit(3)``-like, short enough for a close reason."""
     return f"{type(exc).__name__}({', '.join(map(repr, exc.args))})"[:100]
-
-
-def _static_file(root: Traversable, relative: str) -> Traversable | None:
-    """The file at ``relative`` below ``root``, or None: no "..", no absolute path, no folder."""
-    parts = relative.split("/")
-    if any(part in ("", ".", "..") or "\\" in part for part in parts):
-        return None  # nothing may climb out of the folder, whatever the platform's separators
-    file = root.joinpath(*parts)
-    try:
-        if not file.is_file():
-            return None
-        if isinstance(root, Path) and isinstance(file, Path):
-            # A symbolic link inside the folder (to a file or a folder) must not lead out of it.
-            file.resolve(strict=True).relative_to(root.resolve(strict=True))
-        return file
-    except (OSError, ValueError):  # a name too long, a link out of the folder, and the like
-        return None
-
-
-def _read(file: Traversable) -> bytes | None:
-    try:
-        return file.read_bytes()
-    except OSError:  # removed between the check and the read (learners edit static/)
-        return None
 
 
 def _wants_websocket(request: Request) -> bool:
@@ -693,8 +618,3 @@ def _json(connection: ServerConnection, payload: object, status: int = 200) -> R
     response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"  # live state: never a cached copy
     return response
-
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "a client"

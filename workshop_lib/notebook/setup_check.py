@@ -30,7 +30,7 @@ from ..clients.proxies import interfering_proxy
 from ..clients.round_trip import echo_round_trips
 from ..redis.local import INSTALL_HINT, find_redis_server
 from ..server.ports import describe_port_holder, port_is_free
-from ..server.room import SERVER_VARIABLE, SharedServerError, shared_server_from_env
+from ..server.room import SERVER_VARIABLE, SharedServerError, join_room_server
 from ..server.start import DEFAULT_HOST, DEFAULT_PORT, start_server
 
 __all__ = [
@@ -281,7 +281,7 @@ def check_shared_server() -> list[Check]:
     if not os.environ.get(SERVER_VARIABLE, "").strip():
         return []  # working alone: nothing to check
     try:
-        shared = shared_server_from_env("setup-check-shared")
+        shared = join_room_server("setup-check-shared")
     except SharedServerError as exc:
         return [Check("shared-server", "fail", str(exc), f"fix or unset {SERVER_VARIABLE}")]
     assert shared is not None

@@ -1,11 +1,12 @@
 """The server a notebook starts, and what runs it.
 
-``start.py`` starts and stops servers from a cell and keeps their registry; ``loop.py`` is the
-event loop on its own thread; ``handle.py`` what every server handle has in common (addresses,
-token, ``connect()``); ``room.py`` the room's shared server an instructor runs and notebooks
-join; ``processes.py`` servers in processes of their own (lesson 06); ``ports.py`` who holds a
-port; ``logs.py`` the log kept for the notebook's widget; ``load.py`` how late the loop runs;
-``memory.py`` memory given back after a crowd leaves.
+``start.py`` starts and stops servers from a cell and keeps their registry; ``options.py`` a
+server's settings, each written once (``ServerOptions``); ``loop.py`` is the event loop on its
+own thread; ``handle.py`` what every server handle has in common (addresses, token,
+``connect()``); ``room.py`` the room's shared server an instructor runs and notebooks join
+(``join_room_server()``); ``processes.py`` servers in processes of their own (lesson 06);
+``ports.py`` who holds a port; ``logs.py`` the log kept for the notebook's widget; ``load.py``
+how late the loop runs; ``memory.py`` memory given back after a crowd leaves.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from ..lazy import lazy_names
 __all__ = [
     "PortFallbackWarning",
     "PortInUseError",
+    "ServerOptions",
     "ServerProcess",
     "WorkshopServer",
     "free_port",
+    "join_room_server",
     "room_server",
     "running_servers",
     "start_server",
@@ -35,6 +38,8 @@ __getattr__, __dir__ = lazy_names(
         "PortFallbackWarning": ".start",
         "ServerProcess": ".processes",
         "room_server": ".room",
+        "join_room_server": ".room",
+        "ServerOptions": ".options",
         "free_port": ".ports",
     },
 )

@@ -27,12 +27,17 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
 
 __all__ = [
     "LOGGER_NAME",
     "WEBSOCKETS_LOGGER_NAME",
     "Tally",
     "install",
+    "peer",
     "recent_lines",
     "subscribe",
 ]
@@ -102,6 +107,12 @@ def subscribe(callback: Callable[[str], None]) -> Callable[[], None]:
                 _handler.subscribers.remove(callback)
 
     return unsubscribe
+
+
+def peer(connection: ServerConnection) -> str:
+    """How a log line names a client: ``address:port``, or "a client" once it is gone."""
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "a client"
 
 
 class Tally:

@@ -6,9 +6,13 @@ out two values; each learner sets them before starting JupyterLab (or in a first
     WORKSHOP_SERVER=http://192.168.1.20:8765
     WORKSHOP_TOKEN=<the token>
 
-Then ``start_server(shared=True)`` in a notebook returns a :class:`SharedServer` for that
-address instead of starting a server, and the lesson's displays and clients join the room's
-ball and chat. Nothing runs here: ``stop()`` only lets go of the handle.
+Then a notebook joins that server instead of starting its own, and the lesson's displays and
+clients join the room's ball and chat::
+
+    server = join_room_server() or start_server()   # the room's server; alone, your own
+
+:func:`join_room_server` returns a :class:`SharedServer` for that address, checked, or None
+when no variable names one. Nothing runs here: ``stop()`` only lets go of the handle.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ __all__ = [
     "TOKEN_VARIABLE",
     "SharedServer",
     "SharedServerError",
+    "join_room_server",
     "room_server",
-    "shared_server_from_env",
 ]
 
 SERVER_VARIABLE = "WORKSHOP_SERVER"
@@ -137,8 +141,14 @@ class SharedServer(ServerHandle):
         return "SharedServer (your instructor's)"
 
 
-def shared_server_from_env(name: str) -> SharedServer | None:
-    """The checked shared server named by ``WORKSHOP_SERVER``, or None if it is not set."""
+def join_room_server(name: str = "room") -> SharedServer | None:
+    """The room's shared server named by ``WORKSHOP_SERVER`` (with ``WORKSHOP_TOKEN``), checked,
+    or None when the variable is not set.
+
+    Usage: ``server = join_room_server() or start_server()``: in a workshop whose instructor
+    runs one server, everyone's notebook joins it; alone, each starts its own. A server that
+    does not answer, or refuses the token, raises :class:`SharedServerError` saying what to do.
+    """
     url = os.environ.get(SERVER_VARIABLE, "").strip()
     if not url:
         return None
@@ -153,5 +163,5 @@ def room_server(own: ServerHandle, name: str = "room") -> ServerHandle:
     For a lesson whose demos belong on the learner's own server while the learner's widget
     joins the room: ``room = room_server(server)``. Alone, both are the same server.
     """
-    found = shared_server_from_env(name)
+    found = join_room_server(name)
     return own if found is None else found

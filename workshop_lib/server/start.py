@@ -16,22 +16,24 @@ import asyncio
 import atexit
 import errno
 import html
+import inspect
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, Literal, TypeVar, overload
+from dataclasses import replace
+from typing import Any, TypeVar, Unpack
 
 from websockets.asyncio.server import Server
 
-from ..app.app import DEFAULT_MAX_SIZE, App
-from ..app.auth import Guard, is_loopback
-from ..app.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS, Limits
+from ..app.app import App
+from ..app.auth import is_loopback
 from ..app.links import Links, Proxy, detect_proxy
 from ..lesson import Handler, Lesson
 from .handle import ServerHandle
 from .loop import LoopThread
+from .options import DEFAULT_HOST, ServerOptions, ServerSettings, default_per_address
 from .ports import describe_port_holder
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "DEFAULT_PORT",
     "PortFallbackWarning",
     "PortInUseError",
+    "ServerOptions",
     "WorkshopServer",
     "default_per_address",
     "running_servers",
@@ -46,7 +49,6 @@ __all__ = [
     "stop_server",
 ]
 
-DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765  # the original module's ws://localhost:8765
 
 T = TypeVar("T")
@@ -77,10 +79,10 @@ class WorkshopServer(ServerHandle):
     Create it with :func:`start_server`, not directly.
     """
 
-    def __init__(self, name: str, host: str, app: App, proxy: Proxy | None = None) -> None:
+    def __init__(self, name: str, app: App, proxy: Proxy | None = None) -> None:
         self.name = name
-        self.host = host
         self.app = app
+        self.host = app.options.host
         self.proxy = proxy  # how a browser reaches the port (JupyterHub's proxy), if not directly
         self.note: str | None = None  # why the port differs from the one asked for
         self._port = 0
@@ -239,65 +241,16 @@ async def _close(server: Server, app: App, grace: float = STOP_GRACE) -> None:
     await app.shutdown()
 
 
-# Two overloads tell type checkers that shared=False gives a WorkshopServer (with .app,
-# .run, .lesson); they must repeat the parameters, which is the repetition `duplicates` sees.
-@overload
 def start_server(
     port: int | None = None,
     *,
-    host: str = ...,
-    name: str = ...,
-    lessons: Sequence[Lesson] | None = ...,
-    routes: Mapping[str, Handler] | None = ...,
-    max_size: int = ...,
-    token: str | None = ...,
-    origins: Iterable[str] = ...,
-    ping_interval: float | None = ...,
-    max_connections: int | None = ...,
-    max_per_address: int | None = ...,
-    reuse_port: bool = ...,
-    shared: Literal[False] = ...,
-    timeout: float = ...,
-) -> WorkshopServer: ...
-
-
-@overload
-def start_server(
-    port: int | None = None,
-    *,
-    host: str = ...,
-    name: str = ...,
-    lessons: Sequence[Lesson] | None = ...,
-    routes: Mapping[str, Handler] | None = ...,
-    max_size: int = ...,
-    token: str | None = ...,
-    origins: Iterable[str] = ...,
-    ping_interval: float | None = ...,
-    max_connections: int | None = ...,
-    max_per_address: int | None = ...,
-    reuse_port: bool = ...,
-    shared: bool,
-    timeout: float = ...,
-) -> ServerHandle: ...
-
-
-def start_server(
-    port: int | None = None,
-    *,
-    host: str = DEFAULT_HOST,
     name: str = "workshop",
     lessons: Sequence[Lesson] | None = None,
     routes: Mapping[str, Handler] | None = None,
-    max_size: int = DEFAULT_MAX_SIZE,
-    token: str | None = None,
-    origins: Iterable[str] = (),
-    ping_interval: float | None = 20.0,
-    max_connections: int | None = None,
-    max_per_address: int | None = None,
-    reuse_port: bool = False,
-    shared: bool = False,
+    options: ServerOptions | None = None,
     timeout: float = 10.0,
-) -> ServerHandle:
+    **settings: Unpack[ServerSettings],
+) -> WorkshopServer:
     """Start a workshop server on a background thread and return its handle.
 
     Usage: ``server = start_server()``; ``start_server(port=0)`` for any free port.
@@ -312,31 +265,19 @@ def start_server(
     ``lessons=default_lessons(ball={"rate": 25})``). ``routes`` adds WebSocket paths of your
     own, e.g. ``{"/shout": shout}``.
 
-    ``token`` makes every WebSocket client present it (see :mod:`workshop_lib.app.auth`); a
-    server on any host but loopback refuses to start without one. ``origins`` adds web
-    origins allowed to connect. ``ping_interval`` (seconds, None for never) is how often
-    the server pings each client to find dead ones.
+    The server's settings are :class:`~workshop_lib.server.options.ServerOptions`' fields,
+    given as keywords (``host=``, ``token=``, ``origins=``, ``max_size=``,
+    ``ping_interval=``, ``max_connections=``, ``max_per_address=``, ``reuse_port=``) or as
+    one ``options=`` object (keywords then change it); ``ServerOptions.docs()`` says what
+    each means. A server on any host but loopback refuses to start without a token.
 
-    ``max_connections`` caps the server's open WebSocket connections (default 1,000) and
-    ``max_per_address`` those of one client address (default 50 on a server reachable from
-    the network; none on loopback, where every client has the same address). 0 means no
-    limit. A client over a limit is refused at the handshake (HTTP 503 or 429).
-
-    ``reuse_port=True`` lets other processes listen on the same port with it (SO_REUSEPORT;
-    not on Windows): the kernel spreads new connections over them. Useful only with a
-    shared room (lesson 06's Redis); see docs/scaling.md for when to prefer a proxy.
-
-    ``shared=True``: if the environment names the room's shared server (``WORKSHOP_SERVER``,
-    with ``WORKSHOP_TOKEN``), return a :class:`~workshop_lib.server.room.SharedServer` for it
-    instead of starting one. Lessons that the whole room does together use this.
+    To join the room's shared server when an instructor runs one, and start your own
+    otherwise: ``server = join_room_server() or start_server()``
+    (:func:`~workshop_lib.server.room.join_room_server`).
     """
-    if shared:
-        from .room import shared_server_from_env  # imports this module
-
-        found = shared_server_from_env(name)
-        if found is not None:
-            return found
-    if token is None and not is_loopback(host):
+    options = _options(options, settings)
+    if options.token is None and not is_loopback(options.host):
+        host = options.host
         raise ValueError(
             f"A server on {host!r} can be reached from other machines, so it needs a token: "
             f"start_server(host={host!r}, token=new_token()) "
@@ -344,11 +285,6 @@ def start_server(
             f"python -m workshop_lib serve --host {host} --new-token"
         )
     proxy = detect_proxy()  # raises on a WORKSHOP_PUBLIC_URL that is no address
-    # Behind jupyter-server-proxy the hub's pages arrive with the hub's Origin and Host, which
-    # Jupyter has already checked match; the DNS-rebinding attack the loopback rule guards
-    # against would need the browser to reach this machine's loopback, which on a hub it
-    # cannot. So a proxied loopback server accepts same-origin pages (docs/hubs.md).
-    guard = Guard(token, loopback=is_loopback(host) and proxy is None, origins=origins)
     with _registry_lock:
         previous = _registry.pop(name, None)
         if previous is not None:
@@ -357,23 +293,16 @@ def start_server(
             from ..course import default_lessons  # the installed lessons (entry points)
 
             lessons = default_lessons()
-        limits = Limits(
-            DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections,
-            default_per_address(host) if max_per_address is None else max_per_address,
-        )
-        app = App(
-            lessons,
-            max_size=max_size,
-            guard=guard,
-            ping_interval=ping_interval,
-            limits=limits,
-            reuse_port=reuse_port,
-        )
+        # Behind jupyter-server-proxy the hub's pages arrive with the hub's Origin and Host,
+        # which Jupyter has already checked match; the DNS-rebinding attack the loopback rule
+        # guards against would need the browser to reach this machine's loopback, which on a
+        # hub it cannot. So a proxied loopback server accepts same-origin pages (docs/hubs.md).
+        app = App(lessons, options, proxied=proxy is not None)
         for path, handler in (routes or {}).items():
             app.route(path, handler)
 
         wanted = DEFAULT_PORT if port is None else port
-        server = WorkshopServer(name, host, app, proxy)
+        server = WorkshopServer(name, app, proxy)
         try:
             server._start(wanted, timeout)
         except OSError as exc:
@@ -384,7 +313,7 @@ def start_server(
                 raise PortInUseError(
                     errno.EADDRINUSE, f"port {wanted} is already in use: {holder}"
                 ) from None
-            server = WorkshopServer(name, host, app, proxy)
+            server = WorkshopServer(name, app, proxy)
             server._start(0, timeout)
             server.note = f"port {wanted} was taken, so this server uses {server.port}"
             warnings.warn(
@@ -398,13 +327,41 @@ def start_server(
         return server
 
 
-def default_per_address(host: str) -> int | None:
-    """The per-address cap a server on ``host`` gets by default: none on loopback.
+def _options(options: ServerOptions | None, settings: Mapping[str, Any]) -> ServerOptions:
+    """``options`` (or the defaults) with ``settings`` applied; an unknown keyword is a
+    TypeError naming the ones there are, as a misspelt keyword argument would be."""
+    known = ServerOptions.docs()
+    unknown = sorted(set(settings) - set(known))
+    if "shared" in unknown:
+        raise TypeError(
+            "start_server() got an unexpected keyword argument 'shared'. To join the room's "
+            "server when there is one: server = join_room_server() or start_server() "
+            "(from workshop_lib.server import join_room_server)"
+        )
+    if unknown:
+        raise TypeError(
+            f"start_server() got an unexpected keyword argument {unknown[0]!r}; its settings "
+            f"are {', '.join(known)}, and port, name, lessons, routes, options and timeout"
+        )
+    return replace(options or ServerOptions(), **settings)
 
-    On loopback every client has the same address, so a cap per address would be a second,
-    smaller total; on a room's network each laptop has its own.
-    """
-    return None if is_loopback(host) else DEFAULT_MAX_PER_ADDRESS
+
+def _signature() -> inspect.Signature:
+    """start_server's signature with each setting spelt out, for ``start_server?`` and
+    editors' hints: Python sees ``**settings``, a person wants ``host='127.0.0.1'``."""
+    own = [
+        p
+        for p in inspect.signature(start_server).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    spelt = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in ServerOptions.settings().items()
+    ]
+    return inspect.Signature([*own, *spelt], return_annotation="WorkshopServer")
+
+
+start_server.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def stop_server(name: str | None = None) -> None:
