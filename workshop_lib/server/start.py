@@ -217,7 +217,7 @@ async def _count(app: App) -> int:
 
 
 # How long stop() lets clients answer the closing handshake before it cuts them: a client
-# that never reads never answers, and Ctrl-C must not wait for it (issue 14).
+# that never reads never answers, and Ctrl-C must not wait for it.
 STOP_GRACE = 1.0
 
 
