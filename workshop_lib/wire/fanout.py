@@ -52,8 +52,8 @@ It fails safe. All of the above reads websockets internals (``Connection.protoco
 ``.send_in_progress``, ``.transport``, ``.send_data()``, the protocol's ``writes`` and
 friends, ``Frame.serialize()``), which a websockets release may rename. At import,
 :func:`missing_internals` checks that they are all there; if one is not, one WARNING is
-logged and ``fanout`` is a fallback with the same signature and result that does the checks
-with public API and sends with ``websockets.broadcast()``: slower, still correct.
+logged and :func:`fanout` calls a fallback with the same signature and result that does the
+checks with public API and sends with ``websockets.broadcast()``: slower, still correct.
 :data:`IMPLEMENTATION` says which one is in use (``"direct"`` or ``"broadcast"``).
 """
 
@@ -285,5 +285,20 @@ def _select(missing: list[str]) -> tuple[str, Fanout]:
     return "broadcast", _broadcast_fanout
 
 
-IMPLEMENTATION, fanout = _select(missing_internals())
-"""``fanout(connections, *messages, backlog_limit=None) -> FanoutResult``: see the module."""
+IMPLEMENTATION, _fanout = _select(missing_internals())
+
+
+def fanout(
+    connections: Iterable[Connection],
+    *messages: str | bytes,
+    backlog_limit: int | None = None,
+) -> FanoutResult:
+    """Write each of ``messages`` (``str``: a text frame, bytes: binary) to every open
+    connection, in order, in one write per connection; see the module.
+
+    Like ``websockets.broadcast()``: synchronous, no backpressure, failures logged and
+    skipped. Connections whose transport holds more than ``backlog_limit`` unsent bytes are
+    not written to and are returned in ``result.behind``. Done by the direct implementation,
+    or by the fallback on ``broadcast()`` (:data:`IMPLEMENTATION`).
+    """
+    return _fanout(connections, *messages, backlog_limit=backlog_limit)
