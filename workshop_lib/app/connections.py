@@ -38,13 +38,13 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-import websockets
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from ..server.tasks import TaskOwner
 from ..wire.backlog import limit_send_buffer
+from ..wire.internals import assigned_in, choose
 from ..wire.stalls import STALL_TIMEOUT, BoundedWrites, StallWatch
 
 __all__ = ["BUFFERS", "IMPLEMENTATION", "Connections", "missing_internals"]
@@ -179,22 +179,22 @@ def missing_internals() -> list[str]:
         owner = getattr(method, "__qualname__", "").split(".")[0]
         if owner != Connection.__name__:
             missing.append(f"Connection.{name}()")
-        elif sets is not None and sets not in method.__code__.co_names:
+        elif sets is not None and not assigned_in(Connection, name, sets):
             missing.append(f"Connection.{sets} (set in {name})")
     return missing
 
 
 def _select(missing: list[str]) -> str:
     """``"asyncio callbacks"``, or ``"wait_closed"`` (with one WARNING) if any is missing."""
-    if not missing:
-        return "asyncio callbacks"
-    logger.warning(
-        "websockets %s lacks internals connections.py uses (%s): connections are forgotten "
-        "through wait_closed() instead, with the system's socket buffer sizes",
-        websockets.__version__,
-        ", ".join(missing),
+    return choose(
+        missing,
+        "asyncio callbacks",
+        "wait_closed",
+        logger,
+        "connections.py",
+        "connections are forgotten through wait_closed() instead, with the system's socket "
+        "buffer sizes",
     )
-    return "wait_closed"
 
 
 IMPLEMENTATION = _select(missing_internals())

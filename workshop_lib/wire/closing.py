@@ -45,6 +45,7 @@ from websockets.frames import CloseCode
 from websockets.protocol import CONNECTING, OPEN, Protocol
 from websockets.server import ServerProtocol
 
+from .internals import assigned_in, choose
 from .protocol import closing_event, encode
 
 __all__ = [
@@ -250,24 +251,22 @@ def missing_internals() -> list[str]:
     except TypeError as exc:
         missing.append(f"ServerProtocol's class swapped for a subclass ({exc})")
     # The asyncio connection keeps its Sans-I/O protocol here (checked as fanout.py does).
-    init = getattr(getattr(Connection, "__init__", None), "__code__", None)
-    if init is None or "protocol" not in init.co_names:
+    if not assigned_in(Connection, "__init__", "protocol"):
         missing.append("Connection.protocol (set in __init__)")
     return missing
 
 
 def _select(missing: list[str]) -> str:
     """``"in band"``, or ``"websockets"`` (with one WARNING) if internals are missing."""
-    if not missing:
-        return "in band"
-    logger.warning(
-        "websockets %s lacks internals closing.py uses (%s): a message over the size limit "
-        "is closed with 1009 without an error event first, and refusals are logged with "
-        "the client's close code",
-        websockets.__version__,
-        ", ".join(missing),
+    return choose(
+        missing,
+        "in band",
+        "websockets",
+        logger,
+        "closing.py",
+        "a message over the size limit is closed with 1009 without an error event first, and "
+        "refusals are logged with the client's close code",
     )
-    return "websockets"
 
 
 IMPLEMENTATION = _select(missing_internals())

@@ -71,6 +71,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import SERVER, State
 from websockets.server import ServerProtocol
 
+from .internals import assigned_in, choose
+
 __all__ = ["IMPLEMENTATION", "FanoutResult", "fanout", "missing_internals", "serialize"]
 
 logger = logging.getLogger("workshop_lib.wire.fanout")
@@ -196,8 +198,7 @@ def missing_internals() -> list[str]:
         if not callable(getattr(Connection, name, None))
     ]
     for name, method in CONNECTION_ATTRIBUTES.items():
-        code = getattr(getattr(Connection, method, None), "__code__", None)
-        if code is None or name not in code.co_names:
+        if not assigned_in(Connection, method, name):
             missing.append(f"Connection.{name} (set in {method})")
     try:
         serialized = Frame(Opcode.TEXT, b"ok").serialize(mask=False, extensions=[])
@@ -274,15 +275,14 @@ Fanout = Callable[..., FanoutResult]
 
 def _select(missing: list[str]) -> tuple[str, Fanout]:
     """``(IMPLEMENTATION, fanout)`` given :func:`missing_internals`'s answer; warns if any."""
-    if not missing:
-        return "direct", _direct_fanout
-    logger.warning(
-        "websockets %s lacks internals fanout() uses (%s): fanout falls back to "
-        "websockets.broadcast() (slower, still correct)",
-        websockets.__version__,
-        ", ".join(missing),
+    return choose(
+        missing,
+        ("direct", _direct_fanout),
+        ("broadcast", _broadcast_fanout),
+        logger,
+        "fanout()",
+        "fanout falls back to websockets.broadcast() (slower, still correct)",
     )
-    return "broadcast", _broadcast_fanout
 
 
 IMPLEMENTATION, _fanout = _select(missing_internals())
