@@ -7,11 +7,13 @@ and started servers.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 from tests.conftest import ROOT
+from workshop_lib import start_server
 
 # What a process looks like from outside: every logger's handlers and level, the warnings
 # filters, the atexit callbacks, and what an IPython shell was asked to install.
@@ -51,11 +53,16 @@ PROBE = textwrap.dedent(
 )
 
 
-def run(code: str) -> dict[str, dict]:
+def run(code: str, env: dict[str, str] | None = None) -> dict[str, dict]:
     """Run ``PROBE`` then ``code`` (which fills ``states``) in a fresh interpreter."""
     script = PROBE + "states = {}\n" + textwrap.dedent(code) + "\nprint(json.dumps(states))\n"
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -116,3 +123,22 @@ def test_the_log_widget_reads_the_log_without_a_server():
     seen = states["seen"]
     assert len(seen["lines"]) == 1 and seen["lines"][0].endswith("WARNING before any server")
     assert seen["recent"] == seen["lines"]
+
+
+def test_joining_the_rooms_server_sets_the_process_up_as_starting_one_does():
+    # A notebook in a room joins the instructor's server and starts none of its own: its
+    # accidents are still one line, its log still kept.
+    with start_server(port=0, name="the-room", token="room-token") as room:
+        states = run(
+            """
+            from workshop_lib.server import join_room_server
+            states["imported"] = state()
+            assert join_room_server() is not None
+            states["joined"] = state()
+            """,
+            env={"WORKSHOP_SERVER": room.links.http, "WORKSHOP_TOKEN": "room-token"},
+        )
+    imported, joined = states["imported"], states["joined"]
+    assert imported["ipython"] == [] and "workshop_lib: _MemoryHandler" not in imported["handlers"]
+    assert joined["ipython"] == [["ConnectionRefusedError", "CancelledError", "KeyboardInterrupt"]]
+    assert "workshop_lib: _MemoryHandler" in joined["handlers"]

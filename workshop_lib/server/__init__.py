@@ -7,7 +7,8 @@ own thread; ``tasks.py`` the owner of background tasks (each lesson's context);
 ``connect()``); ``room.py`` the room's shared server an instructor runs and notebooks join
 (``join_room_server()``); ``processes.py`` servers in processes of their own (lesson 06);
 ``ports.py`` who holds a port; ``logs.py`` the log kept for the notebook's widget; ``load.py``
-how late the loop runs; ``memory.py`` memory given back after a crowd leaves.
+how late the loop runs; ``memory.py`` memory given back after a crowd leaves; ``first_use.py``
+what the first server started or joined sets up in the process (nothing is, at import).
 """
 
 from __future__ import annotations

@@ -32,8 +32,7 @@ from ..app.app import App
 from ..app.auth import is_loopback
 from ..app.links import Links, Proxy, detect_proxy
 from ..lesson import Handler, Lesson
-from ..notebook import accidents
-from . import logs
+from . import first_use
 from .handle import ServerHandle
 from .loop import LoopThread
 from .options import DEFAULT_HOST, ServerOptions, ServerSettings, default_per_address
@@ -404,11 +403,7 @@ def _set_up_process() -> None:
         if _set_up:
             return
         _set_up = True
-    # The server logs and never prints: kept for the log widget (and not printed into a cell
-    # by Python's last-resort handler).
-    logs.install()
-    # In a notebook, a cell run after the clean-up or interrupted says so in one line.
-    accidents.install()
+    first_use.set_up()  # the log kept for its widget, a notebook's one-line errors
     # Shown every time, not once per line of code: re-running a cell must warn again.
     warnings.filterwarnings("always", category=PortFallbackWarning)
     atexit.register(_stop_all_at_exit)
