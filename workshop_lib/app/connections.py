@@ -184,16 +184,16 @@ def missing_internals() -> list[str]:
     return missing
 
 
+# What the fallback does instead, for its one WARNING.
+FALLBACK_DOES = (
+    "connections are forgotten through wait_closed() instead, with the system's socket buffer sizes"
+)
+
+
 def _select(missing: list[str]) -> str:
     """``"asyncio callbacks"``, or ``"wait_closed"`` (with one WARNING) if any is missing."""
     return choose(
-        missing,
-        "asyncio callbacks",
-        "wait_closed",
-        logger,
-        "connections.py",
-        "connections are forgotten through wait_closed() instead, with the system's socket "
-        "buffer sizes",
+        missing, "asyncio callbacks", "wait_closed", logger, "connections.py", FALLBACK_DOES
     )
 
 

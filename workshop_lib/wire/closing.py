@@ -256,17 +256,16 @@ def missing_internals() -> list[str]:
     return missing
 
 
+# What the fallback does instead, for its one WARNING.
+FALLBACK_DOES = (
+    "a message over the size limit is closed with 1009 without an error event first, and "
+    "refusals are logged with the client's close code"
+)
+
+
 def _select(missing: list[str]) -> str:
     """``"in band"``, or ``"websockets"`` (with one WARNING) if internals are missing."""
-    return choose(
-        missing,
-        "in band",
-        "websockets",
-        logger,
-        "closing.py",
-        "a message over the size limit is closed with 1009 without an error event first, and "
-        "refusals are logged with the client's close code",
-    )
+    return choose(missing, "in band", "websockets", logger, "closing.py", FALLBACK_DOES)
 
 
 IMPLEMENTATION = _select(missing_internals())

@@ -273,16 +273,13 @@ def _broadcast_fanout(
 Fanout = Callable[..., FanoutResult]
 
 
+FALLBACK_DOES = "fanout falls back to websockets.broadcast() (slower, still correct)"
+
+
 def _select(missing: list[str]) -> tuple[str, Fanout]:
     """``(IMPLEMENTATION, fanout)`` given :func:`missing_internals`'s answer; warns if any."""
-    return choose(
-        missing,
-        ("direct", _direct_fanout),
-        ("broadcast", _broadcast_fanout),
-        logger,
-        "fanout()",
-        "fanout falls back to websockets.broadcast() (slower, still correct)",
-    )
+    direct, fallback = ("direct", _direct_fanout), ("broadcast", _broadcast_fanout)
+    return choose(missing, direct, fallback, logger, "fanout()", FALLBACK_DOES)
 
 
 IMPLEMENTATION, _fanout = _select(missing_internals())

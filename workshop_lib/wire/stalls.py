@@ -86,17 +86,16 @@ def missing_internals() -> list[str]:
     return missing
 
 
+# What the fallback does instead, for its one WARNING.
+FALLBACK_DOES = (
+    f"a client that does not read is cut once {HARD_LIMIT} bytes wait for it, instead of being "
+    "read from no more"
+)
+
+
 def _select(missing: list[str]) -> str:
     """``"backpressure"``, or ``"hard limit"`` (with one WARNING) if internals are missing."""
-    return choose(
-        missing,
-        "backpressure",
-        "hard limit",
-        logger,
-        "stalls.py",
-        f"a client that does not read is cut once {HARD_LIMIT} bytes wait for it, instead of "
-        "being read from no more",
-    )
+    return choose(missing, "backpressure", "hard limit", logger, "stalls.py", FALLBACK_DOES)
 
 
 IMPLEMENTATION = _select(missing_internals())
