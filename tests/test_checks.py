@@ -218,3 +218,20 @@ def test_hint_and_solution_render():
     assert "%load q1.code" in solution
     assert "message.upper()" in solution
     assert "white-space:pre-wrap" in solution._repr_html_()
+
+
+def test_wait_until_polls_until_the_condition_holds_or_the_deadline_passes():
+    import threading
+
+    from workshop_lib.checks._base import wait_until
+
+    assert wait_until(lambda: True, timeout=0)  # already true: no wait at all
+    started = time.monotonic()
+    assert not wait_until(lambda: False, timeout=0.2, interval=0.05)
+    assert time.monotonic() - started >= 0.2  # it waited the whole timeout
+    flag = threading.Event()
+    threading.Timer(0.1, flag.set).start()  # what a check waits for happens on other threads
+    assert wait_until(flag.is_set, timeout=10)
+    # One last look after the deadline: a condition that became true meanwhile counts.
+    looks: list[float] = []
+    assert wait_until(lambda: looks.append(time.monotonic()) or len(looks) == 2, 0.01, 0.05)

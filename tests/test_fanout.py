@@ -73,13 +73,14 @@ def fan(request):
 def test_the_installed_websockets_has_every_internal_fanout_reads():
     assert missing_internals() == []
     assert IMPLEMENTATION == "direct"
-    assert fanout.__name__ == "_direct_fanout"
+    assert fanout_module._fanout is fanout_module._direct_fanout
 
 
 def test_a_missing_internal_selects_the_fallback_with_one_warning(caplog):
     with caplog.at_level(logging.DEBUG, logger="workshop_lib.wire.fanout"):
         implementation, chosen = _select(SIMULATED)
-        assert _select([]) == ("direct", fanout)  # nothing missing: no warning either
+        # Nothing missing: no warning either.
+        assert _select([]) == ("direct", fanout_module._direct_fanout)
     assert implementation == "broadcast"
     assert chosen is fanout_module._broadcast_fanout
     [record] = caplog.records
@@ -289,3 +290,29 @@ def test_client_connections_mask_their_frames(fan):
 @pytest.mark.parametrize("limit", [None, 8 * 1024])
 def test_no_connections_is_fine(fan, limit):
     assert fan([], "nobody", backlog_limit=limit).sent == 0
+
+
+def test_the_fallback_forced_reaches_every_lesson_that_imported_fanout(monkeypatch):
+    """``fanout`` is a function of its own: the implementation it calls is chosen once, and
+    a lesson that imported the name (the ball) uses whichever that is."""
+    import json
+
+    from websockets.sync.client import connect as sync_connect
+
+    from workshop_lib import start_server
+    from workshop_lib.ball.server import BallLesson
+
+    calls: list[int] = []
+
+    def fallback(*args, **kwargs):
+        calls.append(1)
+        return fanout_module._broadcast_fanout(*args, **kwargs)
+
+    monkeypatch.setattr(fanout_module, "_fanout", fallback)
+    with (
+        start_server(port=0, name="fanout-fallback", lessons=[BallLesson()]) as server,
+        sync_connect(server.links.ws("/ball"), proxy=None) as websocket,
+    ):
+        ticks = [json.loads(websocket.recv(timeout=5))["tick"] for _ in range(5)]
+    assert ticks == sorted(ticks) and ticks[-1] > ticks[0]  # frames of a ticking ball
+    assert calls, "the ball's frames did not go through the forced fallback"

@@ -187,13 +187,15 @@ def test_redis_going_away_raises_and_a_restart_is_a_new_room_instance() -> None:
     assert before != after and first_id == 1
 
 
-def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> None:
+def test_a_lessons_tasks_end_even_when_redis_py_swallowed_a_cancel(redis_url) -> None:
     # Readers whose every XREAD returns at once: a cancel lands mid-command, where redis-py
     # (through Python 3.11's wait_for) drops it and the loop runs on, often for seconds; a
-    # lesson's stop() must still end them, and soon. Ten times, since a run may be lucky.
+    # lesson's context (its TaskOwner) must still end them, and soon. Ten times, since a run
+    # may be lucky.
     import time
 
-    from workshop_lib.redis.client import cancel_tasks, open_client
+    from workshop_lib.lesson import LessonContext
+    from workshop_lib.redis.client import open_client
 
     async def main() -> tuple[list[bool], float]:
         client = open_client(redis_url)
@@ -204,10 +206,11 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
             while True:
                 await client.xread({stream: "0"}, block=1000)
 
-        tasks = [asyncio.create_task(spin()) for _ in range(3)]
+        context = LessonContext("redis-readers")
+        tasks = [context.spawn(spin(), name="spin") for _ in range(3)]
         await asyncio.sleep(0.05)
         started = time.monotonic()
-        await cancel_tasks(list(tasks))
+        await context.close()
         took = time.monotonic() - started
         ended = [task.done() for task in tasks]
         await client.aclose()
@@ -215,8 +218,8 @@ def test_cancel_tasks_ends_a_task_whose_cancel_redis_py_swallowed(redis_url) -> 
 
     for _ in range(10):
         ended, took = asyncio.run(main())
-        assert ended == [True] * 3, "a task still runs after cancel_tasks()"
-        assert took < 2.0, f"cancel_tasks() took {took:.1f} s to end three readers"
+        assert ended == [True] * 3, "a task still runs after context.close()"
+        assert took < 2.0, f"context.close() took {took:.1f} s to end three readers"
 
 
 def test_a_process_that_stalls_past_its_expiry_keeps_its_members(redis_url) -> None:

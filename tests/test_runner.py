@@ -134,37 +134,9 @@ def test_an_exception_in_a_callback_is_logged_not_printed(caplog, capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_a_spawned_task_survives_garbage_collection_and_completes():
-    loop = LoopThread("test-spawn")
-    loop.start()
-    finished = threading.Event()
-
-    async def orphan(waiter: asyncio.Future[None]) -> None:
-        await waiter  # task -> coroutine -> waiter -> task: a cycle nothing else refers to
-        finished.set()
-
-    async def main(start) -> bool:
-        waiter = asyncio.get_running_loop().create_future()
-        ref = weakref.ref(waiter)
-        start(orphan(waiter))
-        del waiter
-        await asyncio.sleep(0)  # the task is now suspended on the waiter
-        gc.collect()
-        waiter = ref()
-        if waiter is None:
-            return False
-        waiter.set_result(None)
-        return True
-
-    try:
-        assert loop.run(main(loop.spawn))
-        assert finished.wait(5)
-    finally:
-        loop.stop()
-
-
 def test_a_bare_create_task_would_be_collected(caplog):
-    """The premise of the test above: asyncio keeps a pending task only weakly."""
+    """Why a TaskOwner keeps its tasks (tests/test_tasks.py): asyncio keeps a pending task
+    only weakly."""
     loop = LoopThread("test-bare-task")
     loop.start()
 
@@ -187,45 +159,3 @@ def test_a_bare_create_task_would_be_collected(caplog):
         loop.stop()
     # Its destruction is reported, through the loop's handler.
     assert "Task was destroyed but it is pending!" in caplog.text
-
-
-def test_a_failed_spawned_task_is_logged_and_stop_cancels_the_pending_ones(caplog):
-    loop = LoopThread("test-spawn-stop")
-    loop.start()
-    cancelled = threading.Event()
-
-    async def fails() -> None:
-        raise ValueError("nobody awaits me")
-
-    async def forever() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    async def main() -> None:
-        loop.spawn(fails(), name="failing")
-        loop.spawn(forever())
-        await asyncio.sleep(0.01)
-
-    with caplog.at_level(logging.ERROR, logger="workshop_lib.server.loop"):
-        try:
-            loop.run(main())
-        finally:
-            loop.stop()
-    assert cancelled.is_set()
-    [record] = [r for r in caplog.records if r.name == "workshop_lib.server.loop"]
-    assert "Spawned task 'failing' failed" in record.getMessage()
-    assert record.exc_info is not None and record.exc_info[0] is ValueError
-
-
-def test_spawn_from_another_thread_is_refused():
-    loop = LoopThread("test-spawn-thread")
-    loop.start()
-    try:
-        coro = asyncio.sleep(0)
-        with pytest.raises(RuntimeError, match="own thread"):
-            loop.spawn(coro)
-    finally:
-        loop.stop()

@@ -6,24 +6,18 @@ server                      # its addresses, with links to the browser client
 server.stop()
 
 A lesson of your own (a plug-in, docs/architecture.md): ``from workshop_lib import Lesson, Page``.
+
+Importing it changes nothing in the process: the log kept for the notebook's widget, the
+one-line errors of a notebook's accidents, the port warning and the stop of every server at
+exit are set up by the first server started (:func:`start_server`).
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# The server logs through `logging` and never prints (see logs.py); LogView shows it.
-from .server import logs
-
-logs.install()
-
-# In a notebook, a cell run after the clean-up or interrupted says so in one line.
-from .notebook import accidents  # noqa: E402
-
-accidents.install()
-
-from .lazy import lazy_names  # noqa: E402
-from .server.start import (  # noqa: E402
+from .lazy import lazy_names
+from .server.start import (
     PortFallbackWarning,
     PortInUseError,
     WorkshopServer,

@@ -23,7 +23,16 @@ speaks: the handshake selects the first one a client offers.
 
 ``start()`` and ``stop()`` run on the server's loop (a ticker is started there);
 ``stats()`` is read on the loop too, for ``/api/stats``, so it may read the lesson's state
-without locks.
+without locks. Before ``start()`` the server sets ``lesson.context``, a
+:class:`LessonContext` that owns the lesson's background tasks for this run::
+
+    async def start(self):
+        self.context.spawn(self.follow_forever(), name="shout-follow")
+
+A task spawned there is kept until done, logged if it fails, and cancelled and awaited
+after ``stop()`` (:func:`stop_lesson`) if ``stop()`` did not end it itself: a lesson
+cancels in ``stop()`` only what must end in a given order (``await
+self.context.cancel(tasks)``).
 """
 
 from __future__ import annotations
@@ -37,7 +46,18 @@ from pathlib import Path
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
-__all__ = ["Handler", "JsonRoute", "Lesson", "Page", "Post"]
+from .server.tasks import TaskOwner
+
+__all__ = [
+    "Handler",
+    "JsonRoute",
+    "Lesson",
+    "LessonContext",
+    "Page",
+    "Post",
+    "start_lesson",
+    "stop_lesson",
+]
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 """A WebSocket handler: ``async def handler(websocket)``, websockets' own shape."""
@@ -73,6 +93,31 @@ class Page:
     name: str
     title: str
     module: str
+
+
+class LessonContext(TaskOwner):
+    """What the server hands a lesson for one run, as ``lesson.context``: the owner of its
+    background tasks (:class:`~workshop_lib.server.tasks.TaskOwner`: ``spawn(coro,
+    name=)``, ``named()``, ``cancel()``), made before ``start()`` and closed after ``stop()``.
+    """
+
+    def __init__(self, lesson: str) -> None:
+        super().__init__(f"lesson {lesson!r}")
+
+
+async def start_lesson(lesson: Lesson) -> None:
+    """How a server starts ``lesson``: a new :class:`LessonContext`, then ``start()``."""
+    lesson.context = LessonContext(lesson.name or type(lesson).__name__)
+    await lesson.start()
+
+
+async def stop_lesson(lesson: Lesson) -> None:
+    """How a server stops ``lesson``: ``stop()``, then whatever it left running in its
+    context cancelled and awaited (even if ``stop()`` failed)."""
+    try:
+        await lesson.stop()
+    finally:
+        await lesson.context.close()
 
 
 class Lesson:
@@ -132,8 +177,25 @@ class Lesson:
         line for the client saying why not and what to do."""
         return "This lesson issues no keys.\n"
 
+    @property
+    def context(self) -> LessonContext:
+        """This run's :class:`LessonContext`, set by the server before :meth:`start`.
+
+        A lesson started by hand (``await lesson.start()`` in a test) gets one of its own
+        on first use; then only its ``stop()`` ends its tasks.
+        """
+        context = self.__dict__.get("_context")
+        if context is None:
+            context = self._context = LessonContext(self.name or type(self).__name__)
+        return context
+
+    @context.setter
+    def context(self, context: LessonContext) -> None:
+        self._context = context
+
     async def start(self) -> None:
-        """Start background work (on the server's loop, before the first client)."""
+        """Start background work (on the server's loop, before the first client): spawn
+        its tasks with ``self.context.spawn()``."""
 
     async def stop(self) -> None:
         """Stop background work (on the server's loop, after the last client left)."""

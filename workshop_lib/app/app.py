@@ -43,12 +43,12 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from .. import __version__
-from ..lesson import Handler, JsonRoute, Lesson, Page, Post
+from ..lesson import Handler, JsonRoute, Lesson, Page, Post, start_lesson, stop_lesson
 from ..server.load import LoopLoad
 from ..server.logs import WEBSOCKETS_LOGGER_NAME, Tally, peer
 from ..server.memory import Trimmer
 from ..server.options import DEFAULT_MAX_SIZE, ServerOptions
-from ..wire.closing import announce_too_big
+from ..wire.closing import announce_too_big, close_sent
 from . import bodies
 from .auth import RedactFilter, Refusal, tokens_match
 from .connections import Connections
@@ -176,7 +176,7 @@ class App:
         Also starts the lessons (the ball's ticker), before the first client can connect.
         """
         for lesson in self.lessons.values():
-            await lesson.start()
+            await start_lesson(lesson)
         server = await serve(
             self._handle,
             host,
@@ -241,7 +241,7 @@ class App:
         self._ended.flush()
         for lesson in self.lessons.values():
             try:
-                await lesson.stop()
+                await stop_lesson(lesson)
             except Exception:  # one lesson's bug must not keep the others running
                 logger.exception("lesson %r failed to stop", lesson.name)
         if self._redact is not None:
@@ -540,15 +540,14 @@ class App:
             self.limits.note_refusal("no auth event")
             # What the server sent: behind a proxy that cuts the line, the connection's own
             # close_code is 1006.
-            sent = connection.protocol.close_sent
+            code, reason = close_sent(connection)
             self._refused.log(
                 logging.WARNING,
                 "%s refused on %s (close %s): %s",
                 client,
                 path,
-                sent.code if sent is not None else connection.close_code,
-                (sent.reason if sent is not None else connection.close_reason)
-                or "no valid auth event",
+                code,
+                reason or "no valid auth event",
                 kind="no auth event",
             )
             return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from ..redis.client import cancel_tasks
+from ..server.tasks import TaskOwner
 from ..wire.protocol import ProtocolError
 from .model import BallState, apply_event
 from .redis_relay import BallRelay
@@ -34,10 +34,14 @@ logger = logging.getLogger("workshop_lib.ball")
 # loop that reads the answers a few ticks late still publishes every tick.
 PUBLISHERS = 3
 
+# Its tasks' names, in the lesson's context.
+LEASE, RELAY, CONTROLS, PUBLISH = "ball-lease", "ball-relay", "ball-controls", "ball-publish"
+
 
 class SharedBall:
     """This process's part in the ball shared through Redis at ``url`` (keys under
-    ``prefix``); ``lease``: seconds before another process ticks when the ticker died."""
+    ``prefix``); ``lease``: seconds before another process ticks when the ticker died.
+    Its tasks belong to the lesson's context (``ball.context``)."""
 
     def __init__(self, ball: BallLesson, url: str, prefix: str, lease: float) -> None:
         self.ball = ball
@@ -46,8 +50,7 @@ class SharedBall:
         self.healthy = False  # whether Redis answers
         self.leading = False  # this process holds the lease: its ticker runs
         self.frames_unpublished = 0  # frames replaced by a newer one before Redis took them
-        self._tasks: list[asyncio.Task[None]] = []
-        self._publishing: set[asyncio.Task[None]] = set()  # frames on their way to Redis
+        self.tasks: TaskOwner = ball.context
         self._unsent: tuple[str, BallState] | None = None  # the frame waiting behind them
 
     def _relay(self) -> BallRelay:
@@ -59,15 +62,15 @@ class SharedBall:
         """Follow the ticker's frames; take the lease when it is free."""
         self.relay = BallRelay(self.url, prefix=self.prefix, lease=self.lease)
         self.healthy = False
-        self._tasks = [
-            asyncio.create_task(self._lead_forever(), name="ball-lease"),
-            asyncio.create_task(self._relay_forever(), name="ball-relay"),
-        ]
+        self.tasks = self.ball.context  # this run's
+        self.tasks.spawn(self._lead_forever(), name=LEASE)
+        self.tasks.spawn(self._relay_forever(), name=RELAY)
 
     async def stop(self) -> None:
         """Stop (ticking too, if this process ticks), and give the lease up so that another
         process ticks now."""
-        await cancel_tasks(self._tasks)
+        tasks = self.tasks
+        await tasks.cancel(tasks.named(LEASE) + tasks.named(RELAY) + tasks.named(CONTROLS))
         await self._stop_ticking()
         if self.relay is not None:
             if self.leading:
@@ -80,8 +83,7 @@ class SharedBall:
     async def _stop_ticking(self) -> None:
         await self.ball.ticker.stop()
         self._unsent = None
-        await cancel_tasks(list(self._publishing))  # redis-py may swallow one cancel
-        self._publishing.clear()
+        await self.tasks.cancel(self.tasks.named(PUBLISH))  # redis-py may swallow one cancel
 
     # -- the ticker's side ------------------------------------------------------------------
 
@@ -96,10 +98,8 @@ class SharedBall:
         if self._unsent is not None:
             self.frames_unpublished += 1
         self._unsent = (frame, state)
-        if len(self._publishing) < PUBLISHERS:
-            task = asyncio.create_task(self._publish_waiting(), name="ball-publish")
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+        if len(self.tasks.named(PUBLISH)) < PUBLISHERS:
+            self.tasks.spawn(self._publish_waiting(), name=PUBLISH)
 
     async def _publish_waiting(self) -> None:
         """Publish the waiting frame, and the one that waits after it, until none waits."""
@@ -126,15 +126,13 @@ class SharedBall:
                     self.ball.state = await relay.load() or self.ball.state
                 logger.info("this process ticks the ball now (tick %d)", self.ball.state.tick)
                 self.ball.ticker.start()
-                controls = asyncio.create_task(self._apply_controls(), name="ball-controls")
-                self._tasks.append(controls)  # stop() cancels it with the others
+                controls = self.tasks.spawn(self._apply_controls(), name=CONTROLS)
             elif not leading and self.leading:
                 await self._stop_ticking()
                 if controls is not None:
-                    self._tasks.remove(controls)
                     # Not one more pop: a control taken now would be applied to a ball that
                     # no longer ticks here, and lost (redis-py may swallow one cancel).
-                    await cancel_tasks([controls])
+                    await self.tasks.cancel([controls])
                     controls = None
             self.leading = leading
             await asyncio.sleep(self.lease / 4)

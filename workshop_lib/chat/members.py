@@ -13,7 +13,6 @@ whose unsent data grows past ``queue_limit`` bytes cannot keep up, and is discon
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from ..server.logs import Tally
+from ..server.tasks import TaskOwner
 from ..wire.closing import close_with
 from ..wire.fanout import fanout
 from ..wire.protocol import Close, encode
@@ -30,6 +30,7 @@ __all__ = ["TOO_SLOW", "Members"]
 logger = logging.getLogger("workshop_lib.chat")
 
 TOO_SLOW = Close.POLICY  # 1008: the member could not keep up
+CLOSING = "chat-too-slow"  # the name of the task that closes one
 
 
 class Members(dict[str, ServerConnection]):
@@ -46,7 +47,9 @@ class Members(dict[str, ServerConnection]):
         self.presence = Tally(logger, "chat joins and leaves", burst=10)
         # Closes of members that were too slow, kept until done: the loop holds only weak
         # references to tasks, and one that is collected mid-way never sends its close.
-        self._closing: set[asyncio.Task[None]] = set()
+        # Owns the closes of members too slow for the room: the chat sets its context
+        # here when it starts, so that its stop ends the closes left.
+        self.tasks = TaskOwner("chat members")
 
     def log_join(self, name: str) -> None:
         self.presence.log(
@@ -83,7 +86,7 @@ class Members(dict[str, ServerConnection]):
             # The event goes in without waiting, behind the backlog that made this member
             # too slow: read up to there, it explains the close; never read, the close
             # times out and cuts the connection, and neither arrives (closing.close_with).
-            task = asyncio.get_running_loop().create_task(
+            self.tasks.spawn(
                 close_with(
                     websocket,
                     TOO_SLOW,
@@ -92,16 +95,14 @@ class Members(dict[str, ServerConnection]):
                     message="too slow: this client did not read the room's messages fast "
                     f"enough ({self.queue_limit // 1024} KiB waited unsent), so the server "
                     "let it go; read continuously, then join again",
-                )
+                ),
+                name=CLOSING,
             )
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
             dropped.append(name)
         return dropped
 
     async def stop(self) -> None:
         """Log what the presence tally holds; let the closes of dropped members finish."""
         self.presence.flush()
-        if self._closing:
-            with contextlib.suppress(Exception):
-                await asyncio.wait(self._closing, timeout=2)
+        if closing := self.tasks.named(CLOSING):
+            await asyncio.wait(closing, timeout=2)  # what is left, the lesson's stop cancels

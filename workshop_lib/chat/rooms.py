@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from websockets.asyncio.server import ServerConnection
 
+from ..server.tasks import TaskOwner
 from . import events
 from .members import Members
 from .model import Room
@@ -46,7 +47,10 @@ class RoomBackend(Protocol):
         """The newest id given (and delivered here); 0 for none."""
         ...
 
-    async def start(self) -> None: ...
+    async def start(self, tasks: TaskOwner) -> None:
+        """Open the room; its background tasks are spawned in ``tasks`` (the lesson's
+        context), which cancels what :meth:`stop` leaves."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -92,8 +96,8 @@ class LocalRoom:
         history = self.room.history
         return history[-1]["id"] if history else 0  # ids count every message
 
-    async def start(self) -> None:
-        pass
+    async def start(self, tasks: TaskOwner) -> None:
+        pass  # nothing runs in the background: events go out at the end of each turn
 
     async def stop(self) -> None:
         pass

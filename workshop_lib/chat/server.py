@@ -142,7 +142,8 @@ class ChatLesson(Lesson):
         """Open the room (with Redis: follow its stream, keep this process's presence)."""
         # The look-alike classes take half a second to build: in a thread, not in a join.
         self._warming = asyncio.get_running_loop().run_in_executor(None, lookalike.load)
-        await self.backend.start()
+        self.members.tasks = self.context
+        await self.backend.start(self.context)
 
     async def stop(self) -> None:
         """Close the room (with Redis: leave it cleanly); let dropped members' closes end."""

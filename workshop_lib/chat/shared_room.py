@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection
 
-from ..redis.client import cancel_tasks
+from ..server.tasks import TaskOwner
 from ..wire.protocol import ProtocolError
 from . import events
 from .members import Members
@@ -32,6 +32,8 @@ __all__ = ["SharedRoom"]
 logger = logging.getLogger("workshop_lib.chat")
 
 T = TypeVar("T")
+
+FOLLOW, PRESENCE = "chat-follow", "chat-presence"  # its tasks' names
 
 
 class SharedRoom:
@@ -53,7 +55,7 @@ class SharedRoom:
         self._seen_upto: dict[ServerConnection, int] = {}
         self._unannounced: list[str] = []  # leaves to post once Redis answers again
         self._secrets: dict[str, str] = {}  # our members' secrets (names taken back)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._owner: TaskOwner | None = None  # the lesson's context, while started
         self._stop_keep_alive: Callable[[], None] | None = None
 
     @property
@@ -65,19 +67,22 @@ class SharedRoom:
             raise RuntimeError("the room is not started")
         return self.store
 
-    async def start(self) -> None:
-        """Follow the room's stream, and keep this process's presence alive."""
+    async def start(self, tasks: TaskOwner) -> None:
+        """Follow the room's stream, and keep this process's presence alive (two tasks of
+        ``tasks``, the lesson's context)."""
         self.store = RedisRoom(self.url, prefix=self.prefix, alive_for=self.alive_for)
         self._stop_keep_alive = self.store.keep_alive()
         self.healthy = False
-        self._tasks = [
-            asyncio.create_task(self._follow_forever(), name="chat-follow"),
-            asyncio.create_task(self._heartbeat_forever(), name="chat-presence"),
-        ]
+        self._owner = tasks
+        tasks.spawn(self._follow_forever(), name=FOLLOW)
+        tasks.spawn(self._heartbeat_forever(), name=PRESENCE)
 
     async def stop(self) -> None:
         """Leave the room cleanly: this process's members go now, not when it expires."""
-        await cancel_tasks(self._tasks)
+        if self._owner is not None:
+            # First: no renewal or delivery may follow the goodbye below.
+            await self._owner.cancel(self._owner.named(FOLLOW) + self._owner.named(PRESENCE))
+            self._owner = None
         if self._stop_keep_alive is not None:
             # Before forget_process(), which must not be undone by a renewal (a short join
             # of the renewing thread, off the loop).

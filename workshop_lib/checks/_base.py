@@ -9,6 +9,7 @@ import inspect
 import io
 import textwrap
 import threading
+import time
 import tokenize
 import uuid
 from collections.abc import Callable, Coroutine
@@ -30,6 +31,7 @@ __all__ = [
     "run_coroutine",
     "scratch_server",
     "start_coroutine",
+    "wait_until",
 ]
 
 T = TypeVar("T")
@@ -190,6 +192,21 @@ def _uses_placeholder(answer: object) -> bool:
         return "____" in source  # cannot be read as code: the plain search is all there is
     # Only the name itself: a comment or a string that mentions ____ is not a blank.
     return any(tok.type == tokenize.NAME and tok.string == "____" for tok in tokens)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.01) -> bool:
+    """Whether ``condition()`` held within ``timeout`` seconds, looking every ``interval``.
+
+    What a check waits for happens on other threads (a server's loop, a learner's client),
+    so it is polled; the last look comes after the deadline, so a condition that became true
+    while the check slept counts.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def scratch_server(port: int = 0, **options: Any) -> WorkshopServer:

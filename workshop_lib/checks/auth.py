@@ -20,7 +20,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ..app.auth import new_token
 from ..ball.server import BallLesson
 from ..echo.server import EchoLesson
-from ._base import CheckResult, Exercise, Failed, ____, run_coroutine, scratch_server
+from ._base import (
+    CheckResult,
+    Exercise,
+    Failed,
+    ____,
+    run_coroutine,
+    scratch_server,
+    wait_until,
+)
 
 __all__ = ["____", "q1", "q2"]
 
@@ -122,23 +130,16 @@ class SurviveRestart(Exercise):
             # Every copy streaming first (on a busy machine eight handshakes take a while):
             # a stop would cut a handshake in progress, which no client is asked to survive.
             ball = servers[0].lesson("ball")
-            deadline = time.monotonic() + self.timeout / 2
-            while len(ball.clients) < self.copies and time.monotonic() < deadline:
-                if over.is_set():
-                    break
-                time.sleep(0.01)
+            wait_until(lambda: len(ball.clients) >= self.copies or over.is_set(), self.timeout / 2)
             time.sleep(self.down_at)
             dropped.append(time.monotonic())
             servers[0].stop()  # every client gets 1001; the port is closed for a while
-            deadline = time.monotonic() + self.down_at_most
-            while (
-                time.monotonic() < deadline
-                and not over.is_set()
+            wait_until(
                 # Refused, not only begun: an attempt begun just before the restart
                 # would reach the new server and leave the check one wait short.
-                and any(n < self.tries for n in refused.values())
-            ):
-                time.sleep(0.01)
+                lambda: over.is_set() or all(n >= self.tries for n in refused.values()),
+                self.down_at_most,
+            )
             servers.append(scratch_server(port, lessons=[BallLesson()]))
             restarted.set()
 

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from ..ball.server import BallLesson
 from ..clients.proxies import proxy_for
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server
+from ._base import CheckResult, Exercise, Failed, ____, scratch_server, wait_until
 
 __all__ = ["CHECK_RATE", "____", "q1", "q2", "q3"]
 
@@ -86,7 +86,7 @@ class CornerSteerer(Exercise):
             # The answer's last event may still be on its way when it returns: the server has
             # handled all of them once the connection is gone. Judge the ball after that, so a
             # busy machine gives the same reason as an idle one.
-            _wait_until(lambda: not lesson.clients, timeout=3)
+            wait_until(lambda: not lesson.clients, timeout=3)
             state = lesson.state
         r = state.radius
         corners = [(cx, cy) for cx in (r, 1 - r) for cy in (r, 1 - r)]
@@ -151,7 +151,7 @@ class BroadcastTicker(Exercise):
                 stack.enter_context(connect(url, close_timeout=1, proxy=proxy_for(url)))
                 for _ in range(3)
             ]
-            if not _wait_until(lambda: len(clients) == 3, timeout=3):
+            if not wait_until(lambda: len(clients) == 3, timeout=3):
                 raise Failed("the check's three clients did not connect (try again)")
             # A fourth client pings the same server all along: while the ticker waits, the
             # server's loop must be free to answer it, as it must for every other client.
@@ -160,7 +160,7 @@ class BroadcastTicker(Exercise):
                 stack.enter_context(connect(ping_url, close_timeout=1, proxy=proxy_for(ping_url)))
             )
             stack.callback(pinger.stop)
-            if not _wait_until(lambda: pinger.answered, timeout=3):
+            if not wait_until(lambda: pinger.answered, timeout=3):
                 raise Failed("the check's pinging client did not connect (try again)")
             started = time.monotonic()
             # Generous: a drifting ticker takes 1.4 s here, more on a busy machine, and is
@@ -298,15 +298,6 @@ def _drain(websocket: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
             raise Failed(f'send JSON objects like {{"type": "tick", "n": 1}}, not {message!r}')
         events.append(event)
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 q1 = FrameCounter("q1")

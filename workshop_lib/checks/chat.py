@@ -15,7 +15,15 @@ from typing import Any
 from ..chat.client import ChatBot, ChatClient
 from ..chat.server import ChatLesson
 from ..clients.proxies import proxy_for
-from ._base import CheckResult, Exercise, Failed, ____, scratch_server, start_coroutine
+from ._base import (
+    CheckResult,
+    Exercise,
+    Failed,
+    ____,
+    scratch_server,
+    start_coroutine,
+    wait_until,
+)
 
 __all__ = ["____", "q1", "q2", "q3"]
 
@@ -67,11 +75,7 @@ class BotReply(Exercise):
             url = server.links.ws("/chat")
             with ChatBot(url, "bot", answer), ChatClient(url, "ada") as ada:
                 ada.send("!hello")
-                deadline = time.monotonic() + 3
-                while time.monotonic() < deadline:
-                    if any(m["from"] == "bot" for m in ada.messages):
-                        break
-                    time.sleep(0.02)
+                wait_until(lambda: any(m["from"] == "bot" for m in ada.messages), 3, 0.02)
                 replies = [m["text"] for m in ada.messages if m["from"] == "bot"]
         if replies != ["hello, ada!"]:
             return CheckResult(False, f"in a real room the bot answered {replies!r}")
@@ -156,12 +160,10 @@ class MessageCounter(Exercise):
     @staticmethod
     def _wait_for_listener(server: Any, counted: concurrent.futures.Future[Any]) -> bool:
         """Whether the learner's code joined; False at once if it has already ended."""
-        deadline = time.monotonic() + 3  # a join takes milliseconds, even on a busy machine
-        while time.monotonic() < deadline and not counted.done():
-            if server.lesson("chat").members:
-                return True
-            time.sleep(0.02)
-        return bool(server.lesson("chat").members)
+        members = server.lesson("chat").members
+        # A join takes milliseconds, even on a busy machine.
+        wait_until(lambda: members or counted.done(), 3, 0.02)
+        return bool(members)
 
 
 q1 = BotReply("q1")

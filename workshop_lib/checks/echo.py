@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from ..clients.proxies import proxy_for
-from ._base import CheckResult, Exercise, ____, scratch_server
+from ._base import CheckResult, Exercise, ____, scratch_server, wait_until
 
 __all__ = ["ECHO_DELAYS_MS", "____", "q1", "q2"]
 
@@ -81,9 +81,7 @@ class ShoutHandler(Exercise):
         message: str, answered: int, ended: list[BaseException | None], exc: ConnectionClosed
     ) -> str:
         """Why the server closed the connection: what the handler raised, or that it ended."""
-        deadline = time.monotonic() + 1  # the handler ends before the server closes
-        while not ended and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: ended, 1)  # the handler ends before the server closes
         if ended and ended[0] is not None:
             raised = ended[0]
             return (

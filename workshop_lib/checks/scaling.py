@@ -31,6 +31,7 @@ from ._base import (
     run_coroutine,
     scratch_server,
     start_coroutine,
+    wait_until,
 )
 
 __all__ = ["____", "q1", "q2"]
@@ -41,11 +42,8 @@ FINISH = 3.0  # seconds for the answer to return once all is said (a right one t
 
 def _until(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
     """Wait for ``condition()`` (checking every 20 ms), or fail saying ``what`` never happened."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise Failed(what)
-        time.sleep(0.02)
+    if not wait_until(condition, timeout, 0.02):
+        raise Failed(what)
 
 
 @contextlib.contextmanager
@@ -264,9 +262,8 @@ class StreamRelay(Exercise):
                 first = 6 + burst * 5
                 run_coroutine(_append(redis.url, stream, range(first, first + 5)), WAIT)
                 time.sleep(0.05)
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and len(delivered) < 23 and not reader.done():
-                time.sleep(0.02)  # the learner's reader fills the list
+            # The learner's reader fills the list.
+            wait_until(lambda: len(delivered) >= 23 or reader.done(), 3, 0.02)
             if not reader.done():
                 time.sleep(0.3)  # anything it would deliver twice comes now
             got = list(delivered)

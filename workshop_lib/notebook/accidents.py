@@ -3,9 +3,9 @@
 A cell run after the clean-up finds nothing listening; a cell interrupted (Kernel →
 Interrupt) while it waits is cancelled. Python then shows a traceback through asyncio and
 websockets that ends in a bare ``ConnectionRefusedError`` or ``CancelledError``: it says
-neither what happened nor what to do. So, in an IPython kernel, :func:`install` (run when
-``workshop_lib`` is imported) shows those as one line that says both; ``%tb`` still shows
-the whole traceback. Errors of the course's own that already say what to do
+neither what happened nor what to do. So, in an IPython kernel, :func:`install` (run by the
+first server started or joined: ``server/first_use.py``) shows those as one line that says both;
+``%tb`` still shows the whole traceback. Errors of the course's own that already say what to do
 (:class:`Explained`, e.g. :class:`ServerNotRunning`, ``SharedServerError``) show their
 message alone as well, wherever they are raised.
 

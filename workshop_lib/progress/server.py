@@ -20,7 +20,6 @@ the same way browsers send Realtime's keys. The log redacts both forms (auth.Red
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -99,7 +98,6 @@ class ProgressLesson(Lesson):
         self.redis = redis
         self.redis_key = redis_key
         self.shared: SharedProgress | None = None
-        self._appending: set[asyncio.Task[bool]] = set()
 
     # -- what the core asks -------------------------------------------------------------------
 
@@ -139,6 +137,7 @@ class ProgressLesson(Lesson):
                 on_event=self._apply_shared,
                 on_presence=self._merge_presence,
                 local_online=lambda: self.board.online,
+                tasks=self.context,
                 key=self.redis_key,
             )
             await self.shared.start()
@@ -179,9 +178,7 @@ class ProgressLesson(Lesson):
     def _share(self, event: dict[str, Any]) -> None:
         """Append ``event`` to the room's stream in the background (announcements)."""
         if self.shared is not None:
-            task = asyncio.create_task(self.shared.append(event))
-            self._appending.add(task)
-            task.add_done_callback(self._appending.discard)
+            self.context.spawn(self.shared.append(event), name="progress-append")
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ that restarts reads the whole session back, and a learner on one process shows o
 of another. Who is online: each process writes its connected learners to a hash that expires
 unless renewed, and reads the others'::
 
-    shared = SharedProgress("redis://127.0.0.1:6379/0", on_event=apply, on_presence=merge)
+    shared = SharedProgress(
+        "redis://127.0.0.1:6379/0", on_event=apply, on_presence=merge, local_online=mine,
+        tasks=lesson.context,                   # who owns its two tasks
+    )
     await shared.start()
     await shared.append({"type": "progress.report", ...})   # False: Redis is away
     await shared.stop()
@@ -26,10 +29,12 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ..redis.client import cancel_tasks, open_client
+from ..redis.client import open_client
+from ..server.tasks import TaskOwner
 
 __all__ = ["PRESENCE_EVERY", "SharedProgress"]
 
+FOLLOW, PRESENCE = "progress-follow", "progress-presence"  # its tasks' names
 PRESENCE_EVERY = 2.0  # seconds between presence writes; a process's hash expires after 3
 MAX_EVENTS = 500_000  # the stream's length (approximately): a long day of a big room
 
@@ -37,7 +42,11 @@ logger = logging.getLogger("workshop_lib.progress")
 
 
 class SharedProgress:
-    """The Redis side of one room process. Use it on the server's loop."""
+    """The Redis side of one room process. Use it on the server's loop.
+
+    ``tasks``: the owner of its tasks (the lesson's context), which cancels what
+    :meth:`stop` leaves.
+    """
 
     def __init__(
         self,
@@ -45,6 +54,7 @@ class SharedProgress:
         on_event: Callable[[dict[str, Any]], None],
         on_presence: Callable[[Counter[str]], None],
         local_online: Callable[[], Counter[str]],
+        tasks: TaskOwner,
         key: str = "progress",
     ) -> None:
         self.url = url
@@ -56,17 +66,16 @@ class SharedProgress:
         self.local_online = local_online
         self.ok: bool | None = None  # None until Redis first answered or failed
         self._client: Any = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = tasks
 
     async def start(self) -> None:
         self._client = open_client(self.url)
-        self._tasks = [
-            asyncio.create_task(self._follow(), name="progress-follow"),
-            asyncio.create_task(self._presence_forever(), name="progress-presence"),
-        ]
+        self.tasks.spawn(self._follow(), name=FOLLOW)
+        self.tasks.spawn(self._presence_forever(), name=PRESENCE)
 
     async def stop(self) -> None:
-        await cancel_tasks(self._tasks)
+        # First: no presence write may follow the delete below.
+        await self.tasks.cancel(self.tasks.named(FOLLOW) + self.tasks.named(PRESENCE))
         if self._client is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._client.delete(self.presence + self.process)

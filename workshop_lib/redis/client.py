@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["POOL_SIZE", "POOL_WAIT", "cancel_tasks", "open_client", "redis_health"]
+__all__ = ["POOL_SIZE", "POOL_WAIT", "open_client", "redis_health"]
 
 POOL_SIZE = 32  # connections to Redis per client: one blocks in XREAD, the rest take turns
 POOL_WAIT = 5.0  # seconds a command may wait for a free connection before it fails
@@ -45,38 +45,3 @@ def open_client(url: str, **options: Any) -> Any:
 def redis_health(ok: bool | None) -> dict[str, str]:
     """What a lesson's ``health()`` and ``stats()`` say of its Redis (nothing without one)."""
     return {} if ok is None else {"redis": "ok" if ok else "unreachable"}
-
-
-async def cancel_tasks(tasks: list[Any], timeout: float = 5.0) -> None:
-    """Cancel a lesson's Redis tasks and wait until each has ended (the list is emptied).
-
-    A cancel can be lost, and the task runs on into its next command. redis-py sends every
-    command through ``asyncio.wait_for`` (its socket timeout), and on Python 3.11 that drops
-    a cancel which lands after the send finished but before ``wait_for`` resumes; on a busy
-    loop a cancel sent from a timer lands there every time, for seconds on end. So a task
-    still running after a first cancel is cancelled again on each turn of the loop, which
-    reaches it at another point, at most ``timeout`` seconds in all.
-    """
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pending = {task for task in tasks if not task.done()}
-    for task in pending:
-        task.cancel()
-    if pending:
-        _, pending = await asyncio.wait(pending, timeout=min(0.1, timeout))
-    while pending and loop.time() < deadline:
-        for _turn in range(20):
-            for task in pending:
-                task.cancel()
-            await asyncio.sleep(0)  # one turn of the loop
-            pending = {task for task in pending if not task.done()}
-            if not pending:
-                break
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=0.05)
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: an error on the way out is not news at a stop
-    tasks.clear()

@@ -73,7 +73,10 @@ _handler = _MemoryHandler(capacity=500)
 
 
 def install() -> None:
-    """Attach the memory handler to the ``workshop_lib`` logger (done once, on import).
+    """Attach the memory handler to the ``workshop_lib`` logger; again does nothing.
+
+    Done by the first server started, and by the first reader of the log (:func:`subscribe`,
+    :func:`recent_lines`), not at import.
 
     Having a handler also keeps Python's last-resort handler from writing warnings to
     stderr, which in a kernel is whichever cell is running.
@@ -92,12 +95,14 @@ def install() -> None:
 
 def recent_lines() -> list[str]:
     """The last lines logged (at most 500), oldest first."""
+    install()
     with _handler._guard:
         return list(_handler.lines)
 
 
 def subscribe(callback: Callable[[str], None]) -> Callable[[], None]:
     """Call ``callback(line)`` for every new line; returns a function that unsubscribes."""
+    install()
     with _handler._guard:
         _handler.subscribers.append(callback)
 

@@ -15,9 +15,11 @@ down async generators and the default executor, exactly as a script would.
 Nothing the loop reports goes to stderr, where a notebook would show it in whatever cell runs
 next: the loop's exception handler ("Exception in callback", "Task exception was never
 retrieved", ...) logs through ``logging.getLogger("workshop_lib.server.loop")`` instead. And the
-loop keeps a strong reference to every task made through this API (:meth:`LoopThread.submit`,
-:meth:`LoopThread.spawn`) until it is done, since asyncio itself only keeps a weak one: a
-fire-and-forget task can otherwise be garbage-collected in the middle of its work.
+loop keeps a strong reference to every task :meth:`LoopThread.submit` makes until it is done,
+since asyncio itself only keeps a weak one: a task whose caller dropped its future could
+otherwise be garbage-collected in the middle of its work. Background tasks started on the
+loop belong to an owner that ends them (:mod:`workshop_lib.server.tasks`: each lesson's
+context).
 """
 
 from __future__ import annotations
@@ -132,33 +134,6 @@ class LoopThread:
         if not asyncio.iscoroutine(coro):
             raise TypeError("A coroutine object is required")
         return asyncio.run_coroutine_threadsafe(self._kept(coro), self.loop)
-
-    def spawn(
-        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
-    ) -> asyncio.Task[Any]:
-        """Start ``coro`` as a fire-and-forget task; call it on the loop's own thread.
-
-        The loop keeps the task until it is done (asyncio only keeps a weak reference), logs
-        its exception if it fails, and cancels and awaits it at :meth:`stop` if still running.
-        """
-        if threading.current_thread() is not self._thread:
-            coro.close()
-            raise RuntimeError("LoopThread.spawn() is for the loop's own thread; use submit()")
-        task = self.loop.create_task(coro, name=name)
-        self._keep(task)
-        task.add_done_callback(self._report)
-        return task
-
-    def _report(self, task: asyncio.Task[Any]) -> None:
-        """Log a spawned task's failure now: nobody awaits it, so nobody else would."""
-        if not task.cancelled() and (exception := task.exception()) is not None:
-            task.get_loop().call_exception_handler(
-                {
-                    "message": f"Spawned task {task.get_name()!r} failed",
-                    "exception": exception,
-                    "task": task,
-                }
-            )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
         """Run ``coro`` on the loop and wait for its result (exceptions are re-raised here).

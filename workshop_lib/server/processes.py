@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from ..app.links import Links, detect_proxy
 from ..lesson import Page
+from . import first_use
 
 __all__ = ["ServerProcess"]
 
@@ -92,6 +93,7 @@ class ServerProcess:
         """Start it and wait until its ``/healthz`` answers with its own pid."""
         if self.running:  # a second start would leave the first process running, unowned
             raise RuntimeError(f"{self!r} is running already: stop() it first")
+        first_use.set_up()  # lesson 06 starts no server in the notebook: this is its first
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env

@@ -30,6 +30,7 @@ from ..app.links import Links
 from ..clients.proxies import proxy_for
 from ..lesson import Page
 from ..notebook.accidents import Explained
+from . import first_use
 from .handle import ServerHandle, bearer
 
 __all__ = [
@@ -152,6 +153,7 @@ def join_room_server(name: str = "room") -> SharedServer | None:
     url = os.environ.get(SERVER_VARIABLE, "").strip()
     if not url:
         return None
+    first_use.set_up()  # a notebook that joins the room starts no server of its own
     server = SharedServer(url, os.environ.get(TOKEN_VARIABLE, "").strip() or None, name)
     server.check()
     return server

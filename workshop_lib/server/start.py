@@ -7,7 +7,8 @@
 
 Each server owns a :class:`~workshop_lib.server.loop.LoopThread`. Servers are registered by
 name, so re-running the cell that starts one first stops the previous one of that name
-(no "address already in use"), and ``atexit`` stops whatever is left.
+(no "address already in use"), and ``atexit`` stops whatever is left (registered by the first
+server started, as the rest of :func:`_set_up_process`, not at import).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..app.app import App
 from ..app.auth import is_loopback
 from ..app.links import Links, Proxy, detect_proxy
 from ..lesson import Handler, Lesson
+from . import first_use
 from .handle import ServerHandle
 from .loop import LoopThread
 from .options import DEFAULT_HOST, ServerOptions, ServerSettings, default_per_address
@@ -62,9 +64,6 @@ class PortInUseError(OSError):
 class PortFallbackWarning(UserWarning):
     """The default port was taken, so the server listens on another one."""
 
-
-# Shown every time, not once per line of code: re-running a cell must warn again.
-warnings.simplefilter("always", PortFallbackWarning)
 
 _registry: dict[str, WorkshopServer] = {}
 _registry_lock = threading.RLock()
@@ -275,6 +274,7 @@ def start_server(
     otherwise: ``server = join_room_server() or start_server()``
     (:func:`~workshop_lib.server.room.join_room_server`).
     """
+    _set_up_process()
     options = _options(options, settings)
     if options.token is None and not is_loopback(options.host):
         host = options.host
@@ -392,4 +392,18 @@ def _stop_all_at_exit() -> None:
         logger.warning("could not stop every server at exit: %s", exc)
 
 
-atexit.register(_stop_all_at_exit)
+_set_up = False
+
+
+def _set_up_process() -> None:
+    """What a process that runs servers needs, once, on the first start: not at import,
+    where it would change a program that only imports the package."""
+    global _set_up
+    with _registry_lock:
+        if _set_up:
+            return
+        _set_up = True
+    first_use.set_up()  # the log kept for its widget, a notebook's one-line errors
+    # Shown every time, not once per line of code: re-running a cell must warn again.
+    warnings.filterwarnings("always", category=PortFallbackWarning)
+    atexit.register(_stop_all_at_exit)

@@ -17,25 +17,48 @@ A client that keeps sending (a flooder) is given :data:`CLOSE_GRACE` to read the
 close first (``grace=``): jupyter-server-proxy, once the server's close frame reached it,
 cuts the client's TCP connection on the client's next message, and a client whose next
 send then fails (websockets' sync client) drops what it had not read yet, the event too.
+:func:`close_sent` says which close the server sent, for its log (the connection's own
+``close_code`` is the client's, or 1006 behind such a proxy).
+
+It fails safe. :func:`announce_too_big` and :func:`close_sent` read websockets internals
+(the Sans-I/O protocol's ``fail()``, ``parser``, ``reader``, ``close_sent``...; the
+connection's ``protocol``), which a release may rename. At import
+:func:`missing_internals` checks them; if one is missing, one WARNING is logged and each
+falls back to public API (:data:`IMPLEMENTATION` says which is in use): a 1009 close
+without the event before it, as websockets sends it, and the connection's own
+``close_code`` and ``close_reason``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Generator
 from typing import Any
 
 import websockets
+from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
-from websockets.protocol import CONNECTING, OPEN
+from websockets.protocol import CONNECTING, OPEN, Protocol
 from websockets.server import ServerProtocol
 
+from .internals import assigned_in, choose
 from .protocol import closing_event, encode
 
-__all__ = ["CLOSE_GRACE", "announce_too_big", "close_reason", "close_with"]
+__all__ = [
+    "CLOSE_GRACE",
+    "IMPLEMENTATION",
+    "announce_too_big",
+    "close_reason",
+    "close_sent",
+    "close_with",
+    "missing_internals",
+]
+
+logger = logging.getLogger("workshop_lib.wire.closing")
 
 # How long a flooder is given, after its closing event, to read it and close by itself (our
 # clients do at once) before the server closes. Long enough for a client on a busy machine
@@ -167,8 +190,82 @@ def announce_too_big(protocol: ServerProtocol) -> ServerProtocol:
     websockets' ``serve()`` builds each connection's ``ServerProtocol`` itself and offers
     no hook for its class, only for the connection's (``create_connection``), which gets
     the protocol already made. The subclass adds no state, so the object's class is
-    swapped in place; anything but a plain ``ServerProtocol`` is left as it is.
+    swapped in place; anything but a plain ``ServerProtocol`` is left as it is, and so is
+    every protocol when this websockets lacks what the subclass reads (the fallback).
     """
-    if type(protocol) is ServerProtocol:
+    if IMPLEMENTATION == "in band" and type(protocol) is ServerProtocol:
         protocol.__class__ = _AnnouncesTooBig
     return protocol
+
+
+def close_sent(connection: Any) -> tuple[int | None, str | None]:
+    """The close code and reason this side sent on ``connection`` (a websockets asyncio
+    connection), once it is closing; if none was sent, or in the fallback, the
+    connection's own ``close_code`` and ``close_reason``."""
+    sent = (
+        getattr(getattr(connection, "protocol", None), "close_sent", None)
+        if IMPLEMENTATION == "in band"
+        else None
+    )
+    if sent is not None:
+        return sent.code, sent.reason
+    return connection.close_code, connection.close_reason
+
+
+# -- failing safe: the internals above, checked at import ----------------------------------
+
+# Read on a ServerProtocol by _AnnouncesTooBig and close_sent().
+PROTOCOL_ATTRIBUTES = (
+    "state",
+    "expect_continuation_frame",
+    "max_message_size",
+    "send_text",
+    "parser",
+    "reader",
+    "close_sent",
+)
+
+
+def missing_internals() -> list[str]:
+    """The websockets internals this module reads that this websockets lacks ([] if none)."""
+    missing: list[str] = []
+    try:
+        protocol = ServerProtocol()
+    except Exception as exc:
+        return [f"ServerProtocol() ({exc!r})"]
+    missing += [
+        f"ServerProtocol.{name}" for name in PROTOCOL_ATTRIBUTES if not hasattr(protocol, name)
+    ]
+    reader = getattr(protocol, "reader", None)
+    missing += [
+        f"ServerProtocol.reader.{name}()"
+        for name in ("at_eof", "discard")
+        if not callable(getattr(reader, name, None))
+    ]
+    # The parser reports an oversized frame by calling fail(), the method overridden.
+    parse = getattr(getattr(Protocol, "parse", None), "__code__", None)
+    if parse is None or not {"fail", "MESSAGE_TOO_BIG"} <= set(parse.co_names):
+        missing.append("Protocol.parse() calling fail(MESSAGE_TOO_BIG)")
+    try:
+        protocol.__class__ = _AnnouncesTooBig
+    except TypeError as exc:
+        missing.append(f"ServerProtocol's class swapped for a subclass ({exc})")
+    # The asyncio connection keeps its Sans-I/O protocol here (checked as fanout.py does).
+    if not assigned_in(Connection, "__init__", "protocol"):
+        missing.append("Connection.protocol (set in __init__)")
+    return missing
+
+
+# What the fallback does instead, for its one WARNING.
+FALLBACK_DOES = (
+    "a message over the size limit is closed with 1009 without an error event first, and "
+    "refusals are logged with the client's close code"
+)
+
+
+def _select(missing: list[str]) -> str:
+    """``"in band"``, or ``"websockets"`` (with one WARNING) if internals are missing."""
+    return choose(missing, "in band", "websockets", logger, "closing.py", FALLBACK_DOES)
+
+
+IMPLEMENTATION = _select(missing_internals())

@@ -52,8 +52,8 @@ It fails safe. All of the above reads websockets internals (``Connection.protoco
 ``.send_in_progress``, ``.transport``, ``.send_data()``, the protocol's ``writes`` and
 friends, ``Frame.serialize()``), which a websockets release may rename. At import,
 :func:`missing_internals` checks that they are all there; if one is not, one WARNING is
-logged and ``fanout`` is a fallback with the same signature and result that does the checks
-with public API and sends with ``websockets.broadcast()``: slower, still correct.
+logged and :func:`fanout` calls a fallback with the same signature and result that does the
+checks with public API and sends with ``websockets.broadcast()``: slower, still correct.
 :data:`IMPLEMENTATION` says which one is in use (``"direct"`` or ``"broadcast"``).
 """
 
@@ -70,6 +70,8 @@ from websockets.asyncio.connection import Connection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import SERVER, State
 from websockets.server import ServerProtocol
+
+from .internals import assigned_in, choose
 
 __all__ = ["IMPLEMENTATION", "FanoutResult", "fanout", "missing_internals", "serialize"]
 
@@ -196,8 +198,7 @@ def missing_internals() -> list[str]:
         if not callable(getattr(Connection, name, None))
     ]
     for name, method in CONNECTION_ATTRIBUTES.items():
-        code = getattr(getattr(Connection, method, None), "__code__", None)
-        if code is None or name not in code.co_names:
+        if not assigned_in(Connection, method, name):
             missing.append(f"Connection.{name} (set in {method})")
     try:
         serialized = Frame(Opcode.TEXT, b"ok").serialize(mask=False, extensions=[])
@@ -272,18 +273,29 @@ def _broadcast_fanout(
 Fanout = Callable[..., FanoutResult]
 
 
+FALLBACK_DOES = "fanout falls back to websockets.broadcast() (slower, still correct)"
+
+
 def _select(missing: list[str]) -> tuple[str, Fanout]:
     """``(IMPLEMENTATION, fanout)`` given :func:`missing_internals`'s answer; warns if any."""
-    if not missing:
-        return "direct", _direct_fanout
-    logger.warning(
-        "websockets %s lacks internals fanout() uses (%s): fanout falls back to "
-        "websockets.broadcast() (slower, still correct)",
-        websockets.__version__,
-        ", ".join(missing),
-    )
-    return "broadcast", _broadcast_fanout
+    direct, fallback = ("direct", _direct_fanout), ("broadcast", _broadcast_fanout)
+    return choose(missing, direct, fallback, logger, "fanout()", FALLBACK_DOES)
 
 
-IMPLEMENTATION, fanout = _select(missing_internals())
-"""``fanout(connections, *messages, backlog_limit=None) -> FanoutResult``: see the module."""
+IMPLEMENTATION, _fanout = _select(missing_internals())
+
+
+def fanout(
+    connections: Iterable[Connection],
+    *messages: str | bytes,
+    backlog_limit: int | None = None,
+) -> FanoutResult:
+    """Write each of ``messages`` (``str``: a text frame, bytes: binary) to every open
+    connection, in order, in one write per connection; see the module.
+
+    Like ``websockets.broadcast()``: synchronous, no backpressure, failures logged and
+    skipped. Connections whose transport holds more than ``backlog_limit`` unsent bytes are
+    not written to and are returned in ``result.behind``. Done by the direct implementation,
+    or by the fallback on ``broadcast()`` (:data:`IMPLEMENTATION`).
+    """
+    return _fanout(connections, *messages, backlog_limit=backlog_limit)

@@ -38,11 +38,11 @@ import asyncio
 import logging
 from typing import Any
 
-import websockets
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.messages import Assembler
 
 from ..server.logs import Tally
+from .internals import assigned_in, choose
 
 __all__ = [
     "HARD_LIMIT",
@@ -69,37 +69,33 @@ def missing_internals() -> list[str]:
     """The websockets internals :class:`BoundedWrites` reads that this websockets lacks."""
     missing: list[str] = []
     # Neither class can be made without a running loop: read the names their code assigns.
-    init = getattr(getattr(Assembler, "__init__", None), "__code__", None)
     missing += [
         f"Assembler.{name} (set in __init__)"
         for name in ("pause", "resume", "paused")
-        if init is None or name not in init.co_names
+        if not assigned_in(Assembler, "__init__", name)
     ]
     for name, method in (
         ("close_deadline", "__init__"),
         ("paused", "__init__"),
         ("recv_messages", "connection_made"),
     ):
-        code = getattr(getattr(Connection, method, None), "__code__", None)
-        if code is None or name not in code.co_names:
+        if not assigned_in(Connection, method, name):
             missing.append(f"Connection.{name} (set in {method})")
     if not asyncio.iscoroutinefunction(getattr(Connection, "drain", None)):
         missing.append("Connection.drain()")
     return missing
 
 
+# What the fallback does instead, for its one WARNING.
+FALLBACK_DOES = (
+    f"a client that does not read is cut once {HARD_LIMIT} bytes wait for it, instead of being "
+    "read from no more"
+)
+
+
 def _select(missing: list[str]) -> str:
     """``"backpressure"``, or ``"hard limit"`` (with one WARNING) if internals are missing."""
-    if not missing:
-        return "backpressure"
-    logger.warning(
-        "websockets %s lacks internals stalls.py uses (%s): a client that does not read is "
-        "cut once %d bytes wait for it, instead of being read from no more",
-        websockets.__version__,
-        ", ".join(missing),
-        HARD_LIMIT,
-    )
-    return "hard limit"
+    return choose(missing, "backpressure", "hard limit", logger, "stalls.py", FALLBACK_DOES)
 
 
 IMPLEMENTATION = _select(missing_internals())
